@@ -1,0 +1,174 @@
+"""Persistence plumbing: engines, sessions and the unit of work.
+
+SQLite (file, WAL) is the embedded default; PostgreSQL is production. Under eventlet
+the PostgreSQL driver is psycopg2 made green by eventlet (its wait callback): a blocking driver would
+stall every worker of the service while one query runs.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def make_green() -> None:
+    """Make sure psycopg2 yields to eventlet's hub while it waits on the server.
+
+    `eventlet.monkey_patch()` normally installs the wait callback itself; this covers
+    a process that patched sockets selectively. The CLI and plain scripts (no
+    eventlet patching) keep the ordinary blocking driver.
+    """
+    from eventlet import patcher
+
+    if not patcher.is_monkey_patched("socket"):
+        return
+    import psycopg2.extensions
+
+    if psycopg2.extensions.get_wait_callback() is None:
+        from eventlet.support import psycopg2_patcher
+
+        psycopg2_patcher.make_psycopg_green()
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual spellings and pin the drivers this project supports."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
+                echo: bool = False) -> Engine:
+    """Engine for a service database; `schema` isolates a PostgreSQL tenant (tests, demos)."""
+    url = normalise_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    if backend != "postgresql":
+        raise ValueError(f"unsupported database backend: {backend}")
+    make_green()
+    connect_args = {}
+    if schema:
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"invalid schema name: {schema!r}")
+        # set by the server at connection start: no connection ever sees another schema
+        connect_args["options"] = f"-csearch_path={schema}"
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+                           pool_pre_ping=True, connect_args=connect_args)
+    if schema:
+        _create_schema(engine, schema)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        # pysqlite's own transaction handling defers BEGIN; take control so that
+        # SELECT ... then UPDATE inside one unit of work is really one transaction.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # IMMEDIATE takes the write lock up front: two writers never deadlock on upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _create_schema(engine: Engine, schema: str) -> None:
+    with engine.begin() as conn:
+        # serialised: concurrent CREATE SCHEMA IF NOT EXISTS can still collide
+        conn.execute(text("SELECT pg_advisory_xact_lock(715001)"))
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+class UnitOfWork:
+    """One database transaction: rolled back unless `commit()` was called.
+
+    Use cases receive one of these, do their reads and writes (and append outbox
+    messages) through `session`, and commit once; an exception anywhere discards
+    everything, so there is never a half write.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.committed = False
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.committed = True
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
+class Database:
+    """Engine + session factory for one service database."""
+
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10,
+                 echo: bool = False):
+        self.url = normalise_url(url)
+        self.schema = schema
+        self.engine = make_engine(url, schema=schema, pool_size=pool_size, echo=echo)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return is_postgres(self.engine)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        session = self.sessionmaker()
+        uow = UnitOfWork(session)
+        try:
+            yield uow
+            if not uow.committed:
+                session.rollback()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> bool:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def database_from_config(config: dict, *, default_sqlite: str) -> Database:
+    """DATABASE_URL (+ DATABASE_SCHEMA) from the service config, else a SQLite file."""
+    url = config.get("DATABASE_URL") or f"sqlite:///{default_sqlite}"
+    return Database(url, schema=config.get("DATABASE_SCHEMA") or None,
+                    pool_size=int(config.get("DATABASE_POOL_SIZE", 10)))
+
+
+UnitOfWorkFactory = Callable[[], "contextmanager[UnitOfWork]"]

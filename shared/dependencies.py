@@ -1,0 +1,40 @@
+"""nameko dependency providers shared by the services."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nameko.extensions import DependencyProvider
+
+from shared.db import Database, database_from_config
+from shared.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseProvider(DependencyProvider):
+    """Gives each worker the service's `Database` (use `db.unit_of_work()`).
+
+    The schema is migrated when the container starts, before any entrypoint
+    accepts work, so a service never runs against an old schema.
+    """
+
+    def __init__(self, service_versions: str | Path | None, default_sqlite: str):
+        self.service_versions = service_versions
+        self.default_sqlite = default_sqlite
+        self.database: Database | None = None
+
+    def setup(self):
+        self.database = database_from_config(self.container.config,
+                                             default_sqlite=self.default_sqlite)
+        upgrade(self.database, self.service_versions)
+
+    def stop(self):
+        if self.database is not None:
+            self.database.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.database
