@@ -1,0 +1,73 @@
+"""Run nameko services as a process: what `cqo serve` (and so compose and the demo) uses.
+
+Differences from `nameko run`: configuration goes through shared.config (YAML +
+environment, county codes kept as strings), the web port is probed first (eventlet's
+listener sets SO_REUSEPORT, so two services on one port would silently share it), and
+SIGTERM stops gracefully but kills after a timeout (an idle nameko service can wait for
+the next message before it notices the stop).
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 10.0
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def probe_port(address: str) -> None:
+    """Refuse to start when something already listens on host:port."""
+    host, _, port = address.rpartition(":")
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        if sock.connect_ex((host or "127.0.0.1", int(port))) == 0:
+            raise PortInUse(f"端口 {address} 已被占用，请检查是否已有服务在运行或修改 WEB_SERVER_ADDRESS")
+
+
+def run(service_classes: list[type], config: dict) -> None:
+    import eventlet
+    from nameko.runners import ServiceRunner
+
+    if "WEB_SERVER_ADDRESS" in config:
+        probe_port(config["WEB_SERVER_ADDRESS"])
+    runner = ServiceRunner(config)
+    for cls in service_classes:
+        runner.add_service(cls)
+
+    def stop_or_kill():
+        stopper = eventlet.spawn(runner.stop)
+        try:
+            with eventlet.Timeout(STOP_TIMEOUT_S):
+                stopper.wait()
+        except eventlet.Timeout:
+            log.warning("graceful stop timed out after %.0fs; killing", STOP_TIMEOUT_S)
+            runner.kill()
+            os._exit(1)
+
+    def on_signal(signum, frame):
+        # signal handlers run in the hub's main loop: hand over to a greenthread
+        eventlet.spawn_n(stop_or_kill)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runner.start()
+    log.info("started %s", ", ".join(cls.name for cls in service_classes))
+    waiter = eventlet.spawn(runner.wait)
+    while True:
+        try:
+            waiter.wait()
+            break
+        except OSError as exc:  # EINTR from the signal while the hub waits on a socket
+            if exc.errno != errno.EINTR:
+                raise
+    log.info("stopped")
+    sys.stdout.flush()
