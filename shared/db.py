@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, event, text
@@ -54,6 +55,9 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine

@@ -53,13 +53,24 @@ def run(service_classes: list[type], config: dict) -> None:
             runner.kill()
             os._exit(1)
 
+    stop_requested = []
+
     def on_signal(signum, frame):
-        # signal handlers run in the hub's main loop: hand over to a greenthread
-        eventlet.spawn_n(stop_or_kill)
+        # only set a flag: eventlet primitives are unsafe in a signal handler, and a
+        # greenthread spawned here would wait until the idle hub next wakes up
+        stop_requested.append(signum)
+
+    def watch_for_stop():
+        # a short tick keeps the hub from sleeping through a signal (DESIGN.md s. 9)
+        while not stop_requested:
+            eventlet.sleep(0.2)
+        log.info("signal %s received; stopping", stop_requested[0])
+        stop_or_kill()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runner.start()
+    eventlet.spawn_n(watch_for_stop)
     log.info("started %s", ", ".join(cls.name for cls in service_classes))
     waiter = eventlet.spawn(runner.wait)
     while True:

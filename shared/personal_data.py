@@ -1,0 +1,186 @@
+"""ID numbers: encrypted at rest, matched by keyed hash, sealed for the city, shown masked.
+
+DESIGN section 6. Between services an ID number travels only as `id_hmac` (city-wide
+key, for matching) and `id_sealed` (to the city's public key; only the registry opens it).
+Nothing here logs or puts plaintext into an exception message.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from typing import NamedTuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from shared.errors import CqoError
+
+MIN_HMAC_KEY_BYTES = 16
+
+
+class PersonalDataError(CqoError):
+    code = "PERSONAL_DATA_ERROR"
+    status = 500
+
+
+def normalize_id(number: str) -> str:
+    """Spaces dropped, upper case (a resident ID's check character is `X`, never `x`)."""
+    return "".join(str(number).split()).upper()
+
+
+# --- at rest: Fernet, MultiFernet for rotation -----------------------------------------
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+class IdCipher:
+    """Encrypts ID numbers for storage. keys[0] encrypts; every key decrypts (rotation).
+
+    Config: a list of Fernet keys, or one string with keys separated by commas.
+    To rotate: put the new key first, run `rotate()` over the stored values, drop the old.
+    """
+
+    def __init__(self, keys):
+        if isinstance(keys, (str, bytes)):
+            keys = keys.decode() if isinstance(keys, bytes) else keys
+            keys = [k.strip() for k in keys.split(",") if k.strip()]
+        if not keys:
+            raise ValueError("IdCipher needs at least one Fernet key")
+        try:
+            self._fernet = MultiFernet([Fernet(k) for k in keys])
+        except (ValueError, TypeError):
+            raise ValueError("invalid Fernet key in IdCipher configuration") from None
+
+    def encrypt(self, number: str) -> str:
+        return self._fernet.encrypt(normalize_id(number).encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError, AttributeError):
+            raise PersonalDataError("个人证件号码无法解密（密钥不匹配或数据已损坏）",
+                                    code="ID_DECRYPT_FAILED") from None
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt under the current (first) key."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except (InvalidToken, AttributeError):
+            raise PersonalDataError("个人证件号码无法解密（密钥不匹配或数据已损坏）",
+                                    code="ID_DECRYPT_FAILED") from None
+
+
+# --- matching: keyed hash ----------------------------------------------------------------
+def id_hmac(key, id_type: str, number: str) -> str:
+    """HMAC-SHA256 hex of "<id_type>:<normalised number>" under the city-wide key.
+
+    The type is part of the message so a passport and a resident ID with the same
+    characters never match.
+    """
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(raw) < MIN_HMAC_KEY_BYTES:
+        raise ValueError(f"id_hmac key must be at least {MIN_HMAC_KEY_BYTES} bytes")
+    if not id_type:
+        raise ValueError("id_type is required")
+    message = f"{id_type.strip().lower()}:{normalize_id(number)}".encode("utf-8")
+    return hmac.new(raw, message, hashlib.sha256).hexdigest()
+
+
+# --- transport: sealed to the city's public key --------------------------------------------
+# v1 = X25519 ephemeral-static ECDH, HKDF-SHA256, AES-256-GCM.
+# Layout: "v1." + base64url(ephemeral public key 32 | nonce 12 | ciphertext+tag), no padding.
+SEAL_PREFIX = "v1."
+_SEAL_INFO = b"cqo-seal-v1"
+
+
+class CityKeyPair(NamedTuple):
+    private_pem: str
+    public_pem: str
+
+
+def generate_city_keypair() -> CityKeyPair:
+    """A new X25519 key pair as PEM (PKCS#8 private, SubjectPublicKeyInfo public).
+    The private PEM is unencrypted: keep it in the registry's secret store only."""
+    private = X25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode("ascii")
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM,
+        serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+    return CityKeyPair(private_pem, public_pem)
+
+
+def _pem(value) -> bytes:
+    return value.encode("ascii") if isinstance(value, str) else bytes(value)
+
+
+def _raw_public(key: X25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _derive(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    # both public keys go into the KDF so a key is bound to this exchange
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient,
+                info=_SEAL_INFO).derive(shared)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def seal(public_key_pem, plaintext: str) -> str:
+    recipient = serialization.load_pem_public_key(_pem(public_key_pem))
+    if not isinstance(recipient, X25519PublicKey):
+        raise ValueError("seal needs an X25519 public key")
+    ephemeral = X25519PrivateKey.generate()
+    eph_raw, rec_raw = _raw_public(ephemeral.public_key()), _raw_public(recipient)
+    key = _derive(ephemeral.exchange(recipient), eph_raw, rec_raw)
+    nonce = os.urandom(12)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), _SEAL_INFO)
+    return SEAL_PREFIX + _b64(eph_raw + nonce + ciphertext)
+
+
+def unseal(private_key_pem, sealed: str) -> str:
+    private = serialization.load_pem_private_key(_pem(private_key_pem), password=None)
+    if not isinstance(private, X25519PrivateKey):
+        raise ValueError("unseal needs an X25519 private key")
+    try:
+        if not isinstance(sealed, str) or not sealed.startswith(SEAL_PREFIX):
+            raise ValueError("version")
+        blob = _unb64(sealed[len(SEAL_PREFIX):])
+        if len(blob) < 32 + 12 + 16:
+            raise ValueError("length")
+        eph_raw, nonce, ciphertext = blob[:32], blob[32:44], blob[44:]
+        ephemeral = X25519PublicKey.from_public_bytes(eph_raw)
+        key = _derive(private.exchange(ephemeral), eph_raw, _raw_public(private.public_key()))
+        return AESGCM(key).decrypt(nonce, ciphertext, _SEAL_INFO).decode("utf-8")
+    except (ValueError, InvalidTag, UnicodeError):
+        # bad version, base64, length, key, or tampering: one answer, no oracle details
+        raise PersonalDataError("加密的个人信息无法解开（版本、密钥不匹配或数据已损坏）",
+                                code="SEALED_INVALID", status=422) from None
+
+
+# --- display -----------------------------------------------------------------------------
+def mask_id(number: str | None) -> str:
+    """18-character IDs show as `130921********123X` (first 6, last 4); shorter
+    documents (passports, old permits) the first 2 and last 2; very short ones nothing."""
+    if not number:
+        return ""
+    value = normalize_id(number)
+    n = len(value)
+    if n >= 15:
+        return value[:6] + "*" * (n - 10) + value[-4:]
+    if n >= 7:
+        return value[:2] + "*" * (n - 4) + value[-2:]
+    return "*" * n

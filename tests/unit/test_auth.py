@@ -1,0 +1,241 @@
+from datetime import timedelta
+from types import SimpleNamespace
+
+import jwt
+import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from shared.auth import (DEV_SECRET, Principal, decode_token, issue_token, requires,
+                         validate_scope)
+from shared.errors import Forbidden, Unauthorized, ValidationFailed
+
+SECRET = "unit-test-secret-0123456789abcdef0123"
+USCC = "91130900MA0CXXXX0X"
+
+
+def test_issue_and_decode_roundtrip():
+    token = issue_token(SECRET, "county_officer", county="130921", subject="alice")
+    p = decode_token(SECRET, token)
+    assert p == Principal(subject="alice", role="county_officer", uscc=None, county="130921")
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="cqo")
+    assert claims["iss"] == "cqo" and claims["exp"] - claims["iat"] == 8 * 3600
+
+
+def test_enterprise_and_default_subject():
+    p = decode_token(SECRET, issue_token(SECRET, "enterprise", uscc=USCC))
+    assert (p.role, p.uscc, p.subject) == ("enterprise", USCC, f"enterprise:{USCC}")
+
+
+def test_county_code_may_be_an_int_but_is_a_string_claim():
+    assert decode_token(SECRET, issue_token(SECRET, "county_officer", county=130921)).county == "130921"
+
+
+@pytest.mark.parametrize("role,kw,field", [
+    ("nobody", {}, "role"),
+    ("enterprise", {}, "uscc"),
+    ("county_officer", {}, "county"),
+    ("county_officer", {"county": "13092"}, "county"),
+    ("city_officer", {"county": "130921"}, "county"),
+    ("admin", {"uscc": USCC}, "uscc"),
+    ("enterprise", {"uscc": "too-short"}, "uscc"),
+])
+def test_bad_role_claim_combinations(role, kw, field):
+    with pytest.raises(ValidationFailed) as err:
+        issue_token(SECRET, role, **kw)
+    assert err.value.field == field and err.value.status == 422
+
+
+def test_enterprise_may_carry_its_county():
+    validate_scope("enterprise", USCC, "130921")
+
+
+def test_short_secret_is_refused():
+    with pytest.raises(ValueError):
+        issue_token("short", "admin")
+    assert len(DEV_SECRET) >= 32
+
+
+def test_expired_token():
+    token = issue_token(SECRET, "admin", ttl=timedelta(minutes=-5))
+    with pytest.raises(Unauthorized) as err:
+        decode_token(SECRET, token)
+    assert (err.value.code, err.value.status) == ("AUTH_EXPIRED", 401)
+    assert "过期" in err.value.message
+
+
+def test_small_clock_skew_is_tolerated():
+    decode_token(SECRET, issue_token(SECRET, "admin", ttl=timedelta(seconds=-5)))
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-3] + ("AAA" if not t.endswith("AAA") else "BBB"),
+    lambda t: "not.a.token",
+    lambda t: "",
+    lambda t: issue_token("other-secret-0123456789abcdef012345", "admin"),
+    lambda t: jwt.encode({"sub": "x", "role": "admin", "iss": "cqo", "iat": 0,
+                          "exp": 2**40}, None, algorithm="none"),
+    lambda t: jwt.encode({"sub": "x", "role": "admin", "iss": "evil", "iat": 0,
+                          "exp": 2**40}, SECRET, algorithm="HS256"),
+    lambda t: jwt.encode({"sub": "x", "role": "root", "iss": "cqo", "iat": 0,
+                          "exp": 2**40}, SECRET, algorithm="HS256"),
+    lambda t: jwt.encode({"sub": "x", "role": "enterprise", "iss": "cqo", "iat": 0,
+                          "exp": 2**40}, SECRET, algorithm="HS256"),  # no uscc
+    lambda t: jwt.encode({"role": "admin", "iss": "cqo", "iat": 0, "exp": 2**40},
+                         SECRET, algorithm="HS256"),  # no sub
+])
+def test_tampered_or_malformed_tokens(mangle):
+    bad = mangle(issue_token(SECRET, "admin"))
+    with pytest.raises(Unauthorized) as err:
+        decode_token(SECRET, bad)
+    assert err.value.code == "AUTH_INVALID"
+
+
+def test_principal_scopes():
+    city = Principal("c", "city_officer")
+    admin = Principal("a", "admin")
+    county = Principal("k", "county_officer", county="130921")
+    ent = Principal("e", "enterprise", uscc=USCC, county="130921")
+    for p in (city, admin):
+        assert p.can_access_county("130922") and p.can_access_enterprise("X", "130922")
+    assert county.can_access_county("130921") and county.can_access_county(130921)
+    assert not county.can_access_county("130922")
+    assert county.can_access_enterprise(USCC, "130921")
+    assert not county.can_access_enterprise(USCC, "130922")
+    assert not county.can_access_enterprise(USCC)
+    assert ent.can_access_enterprise(USCC) and ent.can_access_enterprise(USCC, "130922")
+    assert not ent.can_access_enterprise("91130900MA0CYYYY0Y")
+    assert not ent.can_access_county("130921")
+    with pytest.raises(Forbidden) as err:
+        county.require_county("130922")
+    assert (err.value.code, err.value.status) == ("AUTH_FORBIDDEN", 403)
+    with pytest.raises(Forbidden):
+        ent.require_enterprise("91130900MA0CYYYY0Y")
+    with pytest.raises(Forbidden):
+        ent.require_role("admin")
+    county.require_county("130921")
+
+
+# --- the decorator, without a running service ----------------------------------------
+class FakeService:
+    config = {"AUTH_SECRET": SECRET}
+
+    @requires("county_officer")
+    def handler(self, request, county):
+        return request.principal, county
+
+
+def _request(authorization=None):
+    headers = {"Authorization": authorization} if authorization else {}
+    return Request(EnvironBuilder(path="/x", headers=headers).get_environ())
+
+
+def test_requires_puts_principal_on_request():
+    token = issue_token(SECRET, "county_officer", county="130921")
+    principal, county = FakeService().handler(_request(f"Bearer {token}"), county="130921")
+    assert principal.county == "130921" and county == "130921"
+
+
+@pytest.mark.parametrize("header,code", [
+    (None, "AUTH_MISSING"), ("   ", "AUTH_MISSING"), ("Bearer", "AUTH_INVALID"),
+    ("Token abc", "AUTH_INVALID"), ("Bearer abc", "AUTH_INVALID"),
+])
+def test_requires_rejects(header, code):
+    with pytest.raises(Unauthorized) as err:
+        FakeService().handler(_request(header), county="130921")
+    assert err.value.code == code
+
+
+def test_requires_wrong_role_is_403():
+    token = issue_token(SECRET, "enterprise", uscc=USCC)
+    with pytest.raises(Forbidden) as err:
+        FakeService().handler(_request(f"Bearer {token}"), county="130921")
+    assert err.value.code == "AUTH_FORBIDDEN"
+
+
+def test_requires_fails_closed_without_secret():
+    svc = FakeService()
+    svc.config = {}
+    token = issue_token(SECRET, "county_officer", county="130921")
+    with pytest.raises(ValueError):
+        svc.handler(_request(f"Bearer {token}"), county="130921")
+    with pytest.raises(RuntimeError):
+        requires()(lambda self, request: None)(SimpleNamespace(), _request("Bearer x"))
+
+
+def test_requires_rejects_unknown_roles_at_import_time():
+    with pytest.raises(ValueError):
+        requires("superuser")
+
+
+def test_requires_keeps_nameko_entrypoint_registration():
+    from shared.http import http
+
+    class Svc:
+        name = "svc"
+
+        @http("GET", "/a")
+        @requires("admin")
+        def inner(self, request):
+            pass
+
+        @requires("admin")
+        @http("GET", "/b")
+        def outer(self, request):
+            pass
+
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR as ATTR
+    assert [e.url for e in getattr(Svc.inner, ATTR)] == ["/a"]
+    assert [e.url for e in getattr(Svc.outer, ATTR)] == ["/b"]
+    assert Svc.outer.__requires_roles__ == ("admin",)
+
+
+# --- `cqo token` -------------------------------------------------------------------------
+def _cli(monkeypatch, args, secret=SECRET):
+    import typer
+    from typer.testing import CliRunner
+
+    from shared.cli_token import token
+
+    if secret is None:
+        monkeypatch.delenv("CQO_AUTH_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("CQO_AUTH_SECRET", secret)
+    app = typer.Typer()
+    app.command("token")(token)
+    app.command("noop")(lambda: None)  # keeps `token` a sub-command, as in shared.cli
+    return CliRunner().invoke(app, ["token", *args])
+
+
+def test_cli_token_prints_a_valid_token(monkeypatch):
+    from shared.validators import make_uscc
+    uscc = make_uscc()
+    result = _cli(monkeypatch, ["--role", "enterprise", "--uscc", uscc, "--ttl", "30m",
+                                "--subject", "clerk"])
+    assert result.exit_code == 0, result.output
+    p = decode_token(SECRET, result.output.strip().splitlines()[-1])
+    assert (p.role, p.uscc, p.subject) == ("enterprise", uscc, "clerk")
+
+
+def test_cli_token_warns_on_default_secret(monkeypatch):
+    result = _cli(monkeypatch, ["--role", "admin"], secret=None)
+    assert result.exit_code == 0 and "CQO_AUTH_SECRET" in result.output
+    assert decode_token(DEV_SECRET, result.output.strip().splitlines()[-1]).role == "admin"
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--role", "county_officer"], "县（市、区）代码"),
+    (["--role", "enterprise", "--uscc", "91130921MA0XXXXX7A"], "校验码"),
+    (["--role", "admin", "--county", "130921"], "不绑定"),
+    (["--role", "boss"], "角色无效"),
+    (["--role", "admin", "--ttl", "8x"], "有效期"),
+])
+def test_cli_token_rejects_bad_combinations(monkeypatch, args, fragment):
+    result = _cli(monkeypatch, args)
+    assert result.exit_code == 1 and fragment in result.output
+
+
+def test_parse_ttl():
+    from shared.cli_token import parse_ttl
+    assert parse_ttl("8h") == timedelta(hours=8) and parse_ttl("30m") == timedelta(minutes=30)
+    assert parse_ttl("2d") == timedelta(days=2) and parse_ttl("12") == timedelta(hours=12)
