@@ -1,0 +1,128 @@
+"""How the city decides one filing against the register (arts. 5, 6, 13, 14; DESIGN s. 3).
+
+Plain Python: the use case loads the enterprise's current appointment, asks `decide`,
+and carries out the returned action. Nothing here touches a database or a broker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from shared.domain.qualification import Finding, RuleSet, blocking, check
+from services.registry.domain.deadlines import Lateness, lateness
+
+ACCEPTED, REJECTED, WAITING = "accepted", "rejected", "waiting"
+
+# what the use case does to the register when a filing is accepted
+CREATE = "create"              # a new appointment (establishment)
+REPLACE = "replace"            # end the current one, create the new one (change, renewal)
+END = "end"                    # end the current one (end of the post)
+UPDATE = "update"              # new details of the current CQO (audited, history kept)
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Current:
+    """The enterprise's current appointment, as far as deciding needs it."""
+
+    appointment_id: int
+    id_hmac: str
+    cqo_name: str
+    appointed_on: date
+
+
+@dataclass
+class Decision:
+    outcome: str
+    action: str | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    lateness: Lateness = field(default_factory=Lateness.on_time)
+
+    @classmethod
+    def reject(cls, code: str, message: str, findings=()) -> "Decision":
+        return cls(REJECTED, reasons=[Reason(code, message)], findings=list(findings))
+
+    @classmethod
+    def wait(cls, kind_name: str) -> "Decision":
+        return cls(WAITING, reasons=[Reason(
+            "WAITING_FOR_PREDECESSOR",
+            f"尚未收到该企业的岗位设立备案，本{kind_name}备案待前序备案到达后处理")])
+
+
+KIND_NAMES = {"establishment": "岗位设立", "change": "变更", "renewal": "续任",
+              "update": "信息更新", "end": "岗位撤销"}
+
+
+def decide(filing: dict, current: Current | None, *, has_history: bool,
+           rules: RuleSet | None = None) -> Decision:
+    """`filing` is a loaded FilingMessageSchema dict; `has_history`: the enterprise had
+    appointments before (all ended), so a missing predecessor is not merely late."""
+    kind = filing["kind"]
+    cqo, appointment = filing["cqo"], filing["appointment"]
+
+    if kind == "establishment":
+        if current is not None:
+            return Decision.reject(
+                "CQO_ALREADY_FILED",
+                f"该企业已有在任首席质量官（{current.cqo_name}，自{current.appointed_on:%Y年%m月%d日}起），"
+                "请提交变更备案")
+        return _qualified(filing, CREATE, rules)
+
+    if current is None:
+        if has_history:
+            return Decision.reject(
+                "NO_CURRENT_CQO", "该企业当前没有在任的首席质量官，请提交岗位设立备案")
+        # a change may overtake the establishment it replaces: hold it (DESIGN s. 3)
+        return Decision.wait(KIND_NAMES[kind])
+
+    effective_on = filing.get("effective_on")
+    if effective_on is not None and effective_on < current.appointed_on:
+        return Decision.reject(
+            "EFFECTIVE_BEFORE_APPOINTMENT",
+            f"生效日期{effective_on:%Y年%m月%d日}早于在任首席质量官的任命日期"
+            f"{current.appointed_on:%Y年%m月%d日}")
+
+    same_person = cqo["id_hmac"] == current.id_hmac
+    if kind in ("renewal", "update") and not same_person:
+        return Decision.reject(
+            "NOT_THE_CURRENT_CQO",
+            f"{KIND_NAMES[kind]}备案的人员与在任首席质量官（{current.cqo_name}）不一致，请提交变更备案")
+    if kind == "change" and same_person:
+        return Decision.reject(
+            "CHANGE_TO_SAME_PERSON", "变更后的首席质量官与在任人员相同，续任请提交续任备案，信息变化请提交信息更新")
+    if kind == "end":
+        decision = Decision(ACCEPTED, END)
+    elif kind == "update":
+        decision = Decision(ACCEPTED, UPDATE)  # contact details: never late (art. 14)
+    else:
+        decision = _qualified(filing, REPLACE, rules)
+    if decision.outcome == ACCEPTED:
+        decision.lateness = lateness(kind, effective_on, filing["submitted_to_county_on"])
+    return decision
+
+
+def _qualified(filing: dict, action: str, rules: RuleSet | None) -> Decision:
+    findings = check(filing["cqo"], filing["appointment"], rules)
+    stops = blocking(findings)
+    if stops:
+        return Decision.reject("QUALIFICATION_NOT_MET",
+                               "首席质量官任职条件审核未通过：" + "；".join(f.message for f in stops),
+                               findings)
+    return Decision(ACCEPTED, action, findings=findings)
+
+
+def late_reason(decision: Decision) -> Reason | None:
+    if not decision.lateness.late:
+        return None
+    return Reason("LATE_CHANGE",
+                  f"变更应于{decision.lateness.deadline:%Y年%m月%d日}前向县级市场监管部门报告，"
+                  f"逾期{decision.lateness.days_late}天（第十四条），予以备案并记录逾期")
