@@ -38,3 +38,25 @@ class DatabaseProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.database
+
+
+class TopologyDeclarer(DependencyProvider):
+    """Declares the exchanges and the given queues when the container starts, so
+    that messages published before the first consumer attached are routed, not
+    returned as unroutable."""
+
+    def __init__(self, queues):
+        self.queues = queues  # callable(config) -> list of kombu Queues
+
+    def setup(self):
+        from kombu import Connection
+        from nameko.constants import AMQP_URI_CONFIG_KEY
+
+        from shared.messaging import topology
+
+        with Connection(self.container.config[AMQP_URI_CONFIG_KEY]) as connection:
+            connection.ensure_connection(max_retries=5)
+            topology.declare(connection, self.queues(self.container.config))
+
+    def get_dependency(self, worker_ctx):
+        return None

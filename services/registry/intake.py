@@ -1,0 +1,402 @@
+"""Use case: receive forwarded filings, decide them, record them, answer the counties.
+
+One call handles one message (a single filing or a chunk of a batch) in the caller's
+unit of work: the register rows, the ledger, the audit trail, the inbox mark and the
+decision messages (outbox) commit together or not at all.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from marshmallow import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.contracts import (DecisionBatchSchema, FilingMessageSchema, decision_routing_key)
+from shared.db import UnitOfWork
+from shared.domain.qualification import RuleSet
+from shared.errors import CqoError
+from shared.messaging import topology
+from shared.messaging.outbox import Outbox
+from shared.personal_data import IdCipher, id_hmac, unseal
+from shared.validators.person_id import validate_person_id
+from services.registry.domain.register import (
+    ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, Current, Decision, Reason,
+    decide, late_reason)
+from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
+
+log = logging.getLogger(__name__)
+ACTOR = "registry.intake"
+_filing_schema = FilingMessageSchema()
+_decisions_schema = DecisionBatchSchema()
+END_REASONS = {"change": "变更", "renewal": "续任", "end": "岗位撤销"}
+
+
+class MalformedMessage(CqoError):
+    code = "MESSAGE_MALFORMED"
+
+
+@dataclass
+class IntakeContext:
+    """What deciding needs besides the database: keys and rules of the city."""
+
+    city_private_key: str
+    hmac_key: str
+    cipher: IdCipher
+    rules: RuleSet = field(default_factory=RuleSet)
+    county_of_user: dict = field(default_factory=dict)  # multi-site trust: broker user -> county
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def unpack(body: dict, routing_key: str) -> tuple[str, list[dict]]:
+    """(county, filings) from a single-filing or a batch message."""
+    if not isinstance(body, dict):
+        raise MalformedMessage("消息体应为 JSON 对象")
+    if "filings" in body:
+        filings, county = body.get("filings"), body.get("county")
+        if not isinstance(filings, list) or not filings or not all(isinstance(f, dict) for f in filings):
+            raise MalformedMessage("批量报送消息缺少备案列表")
+    else:
+        filings, county = [body], body.get("county")
+    for raw in filings:
+        if not _identity(raw):
+            raise MalformedMessage("备案缺少有效的备案编号或版本号，无法回复决定")
+    if not isinstance(county, str):
+        raise MalformedMessage("消息缺少报送县区")
+    return county, filings
+
+
+def _identity(raw: dict) -> tuple[str, int] | None:
+    filing_id, version = raw.get("filing_id"), raw.get("version")
+    if isinstance(filing_id, str) and 1 <= len(filing_id) <= 36 and isinstance(version, int) \
+            and not isinstance(version, bool) and version >= 1:
+        return filing_id, version
+    return None
+
+
+@dataclass
+class _Item:
+    raw: dict
+    filing_id: str
+    version: int
+    data: dict | None = None          # loaded FilingMessageSchema
+    error: Decision | None = None     # why it cannot be decided on its merits
+
+
+def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str,
+            message_id: str, user_id: str | None = None) -> dict[str, list[dict]]:
+    """Decide every filing of one message; returns the decisions per county (also queued)."""
+    county, raws = unpack(body, routing_key)
+    trusted = _trusted(ctx, county, user_id)
+    items = [_load(raw, county, trusted, ctx) for raw in raws]
+    now = now_utc()
+    session = uow.session
+    decisions: dict[str, list[dict]] = defaultdict(list)
+
+    usccs = sorted({i.data["enterprise"]["uscc"] for i in items if i.data})
+    _lock_enterprises(session, [i.data for i in items if i.data], usccs, now)
+    ledger = _ledger_rows(session, {i.filing_id for i in items})
+
+    # an enterprise's filings are applied in the order they reached the county
+    items.sort(key=lambda i: (i.data["enterprise"]["uscc"] if i.data else "",
+                              i.data["submitted_to_county_on"] if i.data else now.date(),
+                              i.version))
+    for item in items:
+        for answer in _receive_one(session, ctx, item, ledger, now):
+            decisions[answer["county"]].append(answer)
+
+    for target, answers in decisions.items():
+        payload = _decisions_schema.dump({"county": target, "decisions": answers})
+        Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target), payload,
+                   message_id=f"decisions:{message_id}:{target}")
+    return dict(decisions)
+
+
+def _trusted(ctx: IntakeContext, county: str, user_id: str | None) -> bool:
+    if not ctx.county_of_user:
+        return True  # single-broker deployment: the vhost's users are all ours
+    return ctx.county_of_user.get(user_id or "") == county
+
+
+def _load(raw: dict, county: str, trusted: bool, ctx: IntakeContext) -> _Item:
+    filing_id, version = _identity(raw)
+    item = _Item(raw, filing_id, version)
+    if not trusted:
+        item.error = Decision.reject("COUNTY_NOT_TRUSTED", f"报送方无权代表县区“{county}”报送备案")
+        return item
+    try:
+        data = _filing_schema.load(raw)
+    except ValidationError as exc:
+        item.error = Decision.reject("FILING_INVALID", "备案数据未通过市局校验：" + _flatten(exc.messages))
+        return item
+    if data["county"] != county:
+        item.error = Decision.reject("COUNTY_MISMATCH", "备案所属县区与报送县区不一致")
+        return item
+    try:
+        data["id_number"] = _open_id(ctx, data["cqo"])
+    except CqoError as exc:
+        item.error = Decision.reject(exc.code, exc.message)
+        return item
+    data["filing_id"] = str(data["filing_id"])
+    item.data = data
+    return item
+
+
+def _open_id(ctx: IntakeContext, cqo: dict) -> str:
+    """Unseal the ID number, re-validate it and check it matches its keyed hash."""
+    number = unseal(ctx.city_private_key, cqo["id_sealed"])
+    validate_person_id(cqo["id_type"], number)
+    if id_hmac(ctx.hmac_key, cqo["id_type"], number) != cqo["id_hmac"]:
+        raise CqoError("证件号码与其校验摘要不一致", code="ID_HMAC_MISMATCH")
+    return number
+
+
+def _flatten(messages, prefix="") -> str:
+    parts = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            parts.append(_flatten(value, f"{prefix}{key}."))
+    elif isinstance(messages, list):
+        parts.extend(_flatten(m, prefix) for m in messages)
+    else:
+        parts.append(f"{prefix.rstrip('.')}: {messages}")
+    return "；".join(p for p in parts if p)
+
+
+def _insert(session):
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _lock_enterprises(session, filings: list[dict], usccs: list[str], now: datetime) -> None:
+    """Create unknown enterprises, then lock all of them in USCC order (no deadlocks)."""
+    if not usccs:
+        return
+    first = {}
+    for f in filings:
+        first.setdefault(f["enterprise"]["uscc"], f["enterprise"])
+    rows = [{"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
+             "category": first[u]["category"], "created_at": now, "updated_at": now} for u in usccs]
+    session.execute(_insert(session)(Enterprise).values(rows).on_conflict_do_nothing())
+    query = select(Enterprise.uscc).where(Enterprise.uscc.in_(usccs)).order_by(Enterprise.uscc)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    session.execute(query).all()
+
+
+def _ledger_rows(session, filing_ids: set[str]) -> dict[str, dict[int, LedgerEntry]]:
+    out: dict[str, dict[int, LedgerEntry]] = defaultdict(dict)
+    if filing_ids:
+        for row in session.scalars(select(LedgerEntry).where(LedgerEntry.filing_id.in_(filing_ids))):
+            out[row.filing_id][row.version] = row
+    return out
+
+
+def _receive_one(session, ctx, item: _Item, ledger, now) -> list[dict]:
+    versions = ledger[item.filing_id]
+    seen = versions.get(item.version)
+    if seen is not None:
+        if seen.outcome == WAITING:
+            return []  # already held; it is decided when its predecessor arrives
+        return [_answer(seen, duplicate=True)]
+    newest = max(versions, default=0)
+    if newest > item.version:
+        decision = Decision.reject(
+            "FILING_SUPERSEDED", f"已收到该备案的更新版本（第{newest}版），本版本（第{item.version}版）不再处理")
+        return [_record(session, item, decision, versions, now)]
+    answers = []
+    for older in versions.values():  # a newer version replaces one still waiting
+        if older.outcome == WAITING:
+            _settle(older, Decision.reject(
+                "FILING_SUPERSEDED", f"已收到该备案的更新版本（第{item.version}版），本版本不再处理"), now)
+            answers.append(_answer(older))
+    if item.error is not None:
+        answers.append(_record(session, item, item.error, versions, now))
+        return answers
+    decision, appointment_id = _apply(session, ctx, item.data, now)
+    answers.append(_record(session, item, decision, versions, now, appointment_id))
+    if decision.outcome == ACCEPTED:
+        answers.extend(_release_waiting(session, ctx, item.data["enterprise"]["uscc"], now))
+    return answers
+
+
+def _current(session, uscc: str) -> tuple[Appointment | None, bool]:
+    rows = session.scalars(select(Appointment).where(Appointment.uscc == uscc)
+                           .order_by(Appointment.id.desc())).all()
+    current = next((a for a in rows if a.ended_on is None), None)
+    return current, bool(rows)
+
+
+def _apply(session, ctx, data: dict, now) -> tuple[Decision, int | None]:
+    uscc = data["enterprise"]["uscc"]
+    current, has_history = _current(session, uscc)
+    view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
+                                                current.appointed_on)
+    decision = decide(data, view, has_history=has_history, rules=ctx.rules)
+    if decision.outcome != ACCEPTED:
+        return decision, None
+    _follow_enterprise(session, data, now)
+    kind = data["kind"]
+    if decision.action in (REPLACE, END):
+        ended_on = data.get("effective_on") or data["appointment"]["appointed_on"]
+        current.ended_on = ended_on
+        current.end_reason = data.get("end_reason") or END_REASONS[kind]
+        current.ended_by_filing_id = data["filing_id"]
+        _audit(session, now, "appointment.ended", uscc, current.id, data,
+               {"ended_on": ended_on.isoformat(), "reason": current.end_reason})
+    if decision.action in (CREATE, REPLACE):
+        appointment = _new_appointment(ctx, data, now)
+        session.add(appointment)
+        session.flush()
+        _audit(session, now, "appointment.created", uscc, appointment.id, data, {"kind": kind})
+        return decision, appointment.id
+    if decision.action == UPDATE:
+        changes = _update_details(current, data)
+        _audit(session, now, "appointment.updated", uscc, current.id, data, changes)
+    return decision, current.id
+
+
+def _follow_enterprise(session, data: dict, now) -> None:
+    """The latest accepted filing carries the enterprise's current name, county, category."""
+    enterprise = session.get(Enterprise, data["enterprise"]["uscc"])
+    changes = {k: [getattr(enterprise, k), v] for k, v in data["enterprise"].items()
+               if k != "uscc" and getattr(enterprise, k) != v}
+    if changes:
+        for key, (_, value) in changes.items():
+            setattr(enterprise, key, value)
+        enterprise.updated_at = now
+        _audit(session, now, "enterprise.updated", enterprise.uscc, None, data, changes)
+
+
+def _new_appointment(ctx, data: dict, now) -> Appointment:
+    cqo, appt = data["cqo"], data["appointment"]
+    return Appointment(
+        uscc=data["enterprise"]["uscc"], filing_id=data["filing_id"], filing_version=data["version"],
+        cqo_name=cqo["name"], id_type=cqo["id_type"], id_hmac=cqo["id_hmac"],
+        id_encrypted=ctx.cipher.encrypt(data["id_number"]), id_masked=cqo["id_masked"],
+        phone=cqo.get("phone"), email=cqo.get("email"), position=cqo["position"],
+        is_decision_level=cqo["is_decision_level"], education_level=cqo.get("education_level"),
+        title_level=cqo.get("title_level"), years_quality_work=cqo["years_quality_work"],
+        training_certificate=cqo.get("training_certificate"), appointed_by=appt["appointed_by"],
+        appointed_by_top_manager=appt["appointed_by_top_manager"], appointed_on=appt["appointed_on"],
+        letter_number=appt["letter_number"], letter_date=appt["letter_date"],
+        letter_sha256=appt.get("letter_sha256"), term_end=appt["term_end"], created_at=now)
+
+
+_DETAIL_FIELDS = ("phone", "email", "position", "is_decision_level", "education_level",
+                  "title_level", "years_quality_work", "training_certificate", "name")
+
+
+def _update_details(current: Appointment, data: dict) -> dict:
+    changes = {}
+    for key in _DETAIL_FIELDS:
+        column = "cqo_name" if key == "name" else key
+        new = data["cqo"].get(key)
+        if getattr(current, column) != new:
+            changes[key] = [getattr(current, column), new]
+            setattr(current, column, new)
+    return changes
+
+
+def _audit(session, now, action, uscc, appointment_id, data, detail) -> None:
+    session.add(AuditEntry(at=now, actor=f"{ACTOR}:{data['county']}", action=action, uscc=uscc,
+                           appointment_id=appointment_id, filing_id=data["filing_id"],
+                           detail=json.dumps(detail, ensure_ascii=False, default=str)))
+
+
+def _record(session, item: _Item, decision: Decision, versions: dict, now,
+            appointment_id: int | None = None) -> dict:
+    data, raw = item.data, item.raw
+    enterprise = (data or raw).get("enterprise") or {}
+    row = LedgerEntry(
+        filing_id=item.filing_id, version=item.version,
+        kind=str((data or raw).get("kind") or "")[:16], channel=str((data or raw).get("channel") or "")[:16],
+        campaign_year=data.get("campaign_year") if data else None,
+        county=str((data or raw).get("county") or "")[:6], uscc=str(enterprise.get("uscc") or "")[:18],
+        submitted_to_county_on=data["submitted_to_county_on"] if data else now.date(),
+        received_at=now, outcome=WAITING, payload=None)
+    _settle(row, decision, now, appointment_id)
+    if decision.outcome == WAITING:
+        row.payload = json.dumps(raw, ensure_ascii=False)
+    session.add(row)
+    versions[item.version] = row
+    return _answer(row)
+
+
+def _settle(row: LedgerEntry, decision: Decision, now, appointment_id: int | None = None) -> None:
+    reasons = list(decision.reasons)
+    late = late_reason(decision)
+    if late:
+        reasons.append(late)
+    row.outcome = decision.outcome
+    row.decided_at = None if decision.outcome == WAITING else now
+    row.reasons = json.dumps([r.to_dict() for r in reasons], ensure_ascii=False)
+    row.findings = json.dumps([f.to_dict() for f in decision.findings], ensure_ascii=False)
+    row.late, row.days_late = decision.lateness.late, decision.lateness.days_late
+    row.deadline = decision.lateness.deadline
+    row.appointment_id = appointment_id
+    if decision.outcome != WAITING:
+        row.payload = None
+
+
+def _release_waiting(session, ctx, uscc: str, now) -> list[dict]:
+    """Decide the filings of this enterprise that were held for a predecessor."""
+    answers = []
+    while True:
+        waiting = session.scalars(
+            select(LedgerEntry).where(LedgerEntry.uscc == uscc, LedgerEntry.outcome == WAITING)
+            .order_by(LedgerEntry.submitted_to_county_on, LedgerEntry.version, LedgerEntry.id)).all()
+        progressed = False
+        for row in waiting:
+            raw = json.loads(row.payload)
+            item = _load(raw, row.county, True, ctx)
+            if item.error is not None:
+                _settle(row, item.error, now)
+                answers.append(_answer(row))
+                progressed = True
+                continue
+            decision, appointment_id = _apply(session, ctx, item.data, now)
+            if decision.outcome == WAITING:
+                continue
+            _settle(row, decision, now, appointment_id)
+            answers.append(_answer(row))
+            progressed = True
+        if not progressed:
+            return answers
+
+
+def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict]]:
+    """Reject filings that waited for their predecessor longer than the timeout."""
+    session, now = uow.session, now_utc()
+    decisions: dict[str, list[dict]] = defaultdict(list)
+    query = select(LedgerEntry).where(LedgerEntry.outcome == WAITING,
+                                      LedgerEntry.received_at < older_than)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    for row in session.scalars(query):
+        _settle(row, Decision.reject(
+            "PREDECESSOR_TIMEOUT", "等待前序的岗位设立备案超时，未收到该企业的岗位设立备案，请先提交岗位设立备案"), now)
+        decisions[row.county].append(_answer(row))
+    for target, answers in decisions.items():
+        Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target),
+                   _decisions_schema.dump({"county": target, "decisions": answers}))
+    return dict(decisions)
+
+
+def _answer(row: LedgerEntry, duplicate: bool = False) -> dict:
+    reasons = json.loads(row.reasons or "[]")
+    if duplicate:
+        reasons.append({"code": "DUPLICATE_DELIVERY",
+                        "message": "该备案版本已作出决定，重复报送不重复处理，以下为原决定"})
+    return {"filing_id": row.filing_id, "version": row.version, "county": row.county,
+            "uscc": row.uscc, "outcome": row.outcome, "reasons": reasons,
+            "findings": json.loads(row.findings or "[]"), "late": row.late,
+            "days_late": row.days_late, "deadline": row.deadline,
+            "decided_at": row.decided_at or row.received_at}

@@ -1,0 +1,90 @@
+"""HTTP schemas of the registry (documented in its OpenAPI)."""
+from marshmallow import Schema, fields, validate
+
+from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES
+
+
+class AppointmentOut(Schema):
+    id = fields.Integer()
+    cqo_name = fields.String()
+    id_type = fields.String()
+    id_masked = fields.String()
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    position = fields.String()
+    is_decision_level = fields.Boolean()
+    education_level = fields.String(allow_none=True)
+    title_level = fields.String(allow_none=True)
+    years_quality_work = fields.Float()
+    training_certificate = fields.String(allow_none=True)
+    appointed_by = fields.String()
+    appointed_by_top_manager = fields.Boolean()
+    appointed_on = fields.Date()
+    letter_number = fields.String()
+    letter_date = fields.Date()
+    term_end = fields.Date()
+    ended_on = fields.Date(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+    filing_id = fields.String()
+
+
+class LedgerEntryOut(Schema):
+    filing_id = fields.String()
+    version = fields.Integer()
+    kind = fields.String()
+    kind_name = fields.String()
+    channel = fields.String()
+    campaign_year = fields.Integer(allow_none=True)
+    county = fields.String()
+    uscc = fields.String()
+    submitted_to_county_on = fields.Date()
+    received_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    outcome = fields.String()
+    outcome_name = fields.String()
+    reasons = fields.List(fields.Dict())
+    findings = fields.List(fields.Dict())
+    late = fields.Boolean()
+    days_late = fields.Integer()
+
+
+class EnterpriseOut(Schema):
+    uscc = fields.String()
+    name = fields.String()
+    county = fields.String()
+    county_name = fields.String()
+    category = fields.String()
+    current_cqo = fields.Nested(AppointmentOut, allow_none=True)
+    history = fields.List(fields.Nested(AppointmentOut))
+    filings = fields.List(fields.Nested(LedgerEntryOut))
+
+
+class AwardCheckOut(Schema):
+    uscc = fields.String()
+    name = fields.String()
+    has_active_cqo = fields.Boolean()
+    since = fields.Date(allow_none=True)
+    cqo_name = fields.String(allow_none=True)
+    message = fields.String()
+
+
+class LedgerQuery(Schema):
+    county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
+    uscc = fields.String(validate=validate.Length(equal=18, error="统一社会信用代码应为18位"))
+    kind = fields.String(validate=validate.OneOf(list(FILING_KINDS), error="备案类型无效"))
+    channel = fields.String(validate=validate.OneOf(list(CHANNELS), error="报送方式无效"))
+    outcome = fields.String(validate=validate.OneOf(list(OUTCOMES), error="决定结果无效"))
+    category = fields.String(validate=validate.OneOf(list(CATEGORIES), error="企业类别无效"))
+    late = fields.Boolean()
+    received_from = fields.Date()
+    received_to = fields.Date()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码应从1开始"))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500,
+                                                                      error="每页条数应在1到500之间"))
+
+
+class LedgerPageOut(Schema):
+    items = fields.List(fields.Nested(LedgerEntryOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()

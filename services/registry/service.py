@@ -1,0 +1,106 @@
+"""Registry service (city): the authoritative CQO register (arts. 3, 12, 14, 16).
+
+Thin nameko entrypoints: the work happens in `intake` (forwarded filings) and
+`queries` (what officers and enterprises read).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
+
+from shared.auth import requires
+from shared.contracts import jurisdiction, use_jurisdiction
+from shared.dependencies import DatabaseProvider, TopologyDeclarer
+from shared.domain.qualification import RuleSet
+from shared.http import HttpBase, http, json_response, load_query
+from shared.keys import Keys
+from shared.messaging import topology
+from shared.messaging.consumer import consume
+from shared.messaging.dead import dead_letter_on_error
+from shared.messaging.inbox import Inbox
+from shared.messaging.outbox import OutboxRelayProvider
+from shared.openapi import api_doc
+from shared.validators.divisions import Jurisdiction
+from services.registry import intake, queries
+from services.registry.schemas import (AwardCheckOut, EnterpriseOut, LedgerPageOut, LedgerQuery)
+
+MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
+CONSUMER = "registry.intake"
+ALL_ROLES = ("enterprise", "county_officer", "city_officer", "admin")
+
+
+class IntakeContextProvider(DependencyProvider):
+    """Keys and rules of the city, read once at start rather than per message."""
+
+    def setup(self):
+        config = self.container.config
+        keys = Keys(config)
+        self.context = intake.IntakeContext(
+            city_private_key=keys.get("CITY_PRIVATE_KEY"), hmac_key=keys.get("ID_HMAC_KEY"),
+            cipher=keys.id_cipher(), rules=RuleSet.from_mapping(config.get("QUALIFICATION_RULES")),
+            county_of_user=config.get("COUNTY_BROKER_USERS") or {})
+
+    def get_dependency(self, worker_ctx):
+        return self.context
+
+
+class RegistryService(HttpBase):
+    name = "registry"
+    api_title = "市级首席质量官备案登记服务"
+    config = Config()
+    db = DatabaseProvider(MIGRATIONS, default_sqlite="var/registry.db")
+    declare_topology = TopologyDeclarer(lambda config: topology.registry_queues())
+    outbox_relay = OutboxRelayProvider("db")
+    intake_context = IntakeContextProvider()
+
+    @consume(topology.intake_queue())
+    @dead_letter_on_error(CONSUMER)
+    def receive_filings(self, body, message):
+        with self.db.unit_of_work() as uow:
+            if not Inbox.first_time(uow, CONSUMER, message.message_id or ""):
+                return  # a redelivery of a message already applied
+            intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
+                           message_id=message.message_id, user_id=message.user_id)
+            uow.commit()
+
+    @timer(interval=60)
+    def expire_waiting_filings(self):
+        hours = float(self.config.get("WAITING_TIMEOUT_HOURS", 168))
+        with self.db.unit_of_work() as uow:
+            intake.expire_waiting(uow, intake.now_utc() - timedelta(hours=hours))
+            uow.commit()
+
+    @http("GET", "/api/v1/enterprises/<string:uscc>")
+    @requires(*ALL_ROLES)
+    @api_doc("查询企业首席质量官备案信息（在任人员、任职历史、备案记录）", response=EnterpriseOut,
+             tags=["备案登记"], errors=[404])
+    def get_enterprise(self, request, uscc):
+        with self.db.unit_of_work() as uow:
+            return json_response(queries.enterprise(uow, request.principal, uscc))
+
+    @http("GET", "/api/v1/enterprises/<string:uscc>/award-check")
+    @requires(*ALL_ROLES)
+    @api_doc("评优核查：企业是否有在任的已备案首席质量官（第十六条）", response=AwardCheckOut,
+             tags=["备案登记"], errors=[404])
+    def award_check(self, request, uscc):
+        with self.db.unit_of_work() as uow:
+            return json_response(queries.award_check(uow, request.principal, uscc))
+
+    @http("GET", "/api/v1/filings")
+    @requires("county_officer", "city_officer", "admin")
+    @api_doc("备案台账（可筛选、分页）", query=LedgerQuery, response=LedgerPageOut, tags=["备案登记"])
+    def list_filings(self, request):
+        filters = load_query(request, LedgerQuery)
+        with self.db.unit_of_work() as uow:
+            return json_response(queries.ledger(uow, request.principal, filters))
+
+
+def build_service(config: dict) -> type:
+    if config.get("JURISDICTION_CSV"):
+        use_jurisdiction(Jurisdiction.from_csv(config["JURISDICTION_CSV"]))
+    jurisdiction()
+    return RegistryService

@@ -1,0 +1,129 @@
+"""The city registry on the real broker, SQLite and PostgreSQL (issue 3)."""
+from datetime import date
+
+import pytest
+from nameko.containers import ServiceContainer
+from sqlalchemy import func, select
+
+from services.registry.models import Appointment, LedgerEntry
+from services.registry.service import RegistryService
+from shared.keys import Keys
+from tests.integration.registry_support import CountySide, get, registry_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def registry(amqp_uri, db_config, tmp_path, free_port):
+    port = free_port()
+    config = registry_config(amqp_uri, db_config, tmp_path / "keys", port)
+    container = ServiceContainer(RegistryService, config)
+    container.start()
+    county = CountySide(amqp_uri, Keys(config))
+    (db_provider,) = [d for d in container.dependencies if d.attr_name == "db"]
+    yield county, f"http://127.0.0.1:{port}", db_provider.database
+    county.close()
+    container.stop()
+
+
+def test_establishment_is_accepted_and_shown_masked(registry):
+    county, base, _ = registry
+    filing = county.filing(n=1)
+    county.publish(filing)
+    decision = county.decision_of(filing)
+    assert decision["outcome"] == "accepted" and not decision["late"]
+    uscc = filing["enterprise"]["uscc"]
+    body = get(base, f"/api/v1/enterprises/{uscc}").json()
+    assert body["current_cqo"]["cqo_name"] == "质量官1"
+    assert "*" in body["current_cqo"]["id_masked"]
+    assert [f["outcome"] for f in body["filings"]] == ["accepted"]
+    award = get(base, f"/api/v1/enterprises/{uscc}/award-check").json()
+    assert award["has_active_cqo"] and award["since"] == "2026-01-05"
+
+
+def test_change_before_establishment_waits_then_both_are_decided_in_order(registry):
+    county, base, db = registry
+    establishment = county.filing(n=2, submitted=date(2026, 1, 10))
+    change = county.filing(n=2, kind="change", effective_on=date(2026, 2, 1),
+                           submitted=date(2026, 2, 10), cqo_overrides={"name": "新质量官"},
+                           person=99)
+    county.publish(change)
+    assert county.decision_of(change)["outcome"] == "waiting"
+    county.publish(establishment)
+    decisions = county.drain(until=lambda d: d.get((change["filing_id"], 1), {}).get("outcome") != "waiting")
+    assert decisions[(establishment["filing_id"], 1)]["outcome"] == "accepted"
+    assert decisions[(change["filing_id"], 1)]["outcome"] == "accepted"
+    history = get(base, f"/api/v1/enterprises/{establishment['enterprise']['uscc']}").json()["history"]
+    assert [(a["cqo_name"], a["ended_on"]) for a in history] == [("新质量官", None), ("质量官2", "2026-02-01")]
+
+
+def test_late_change_is_accepted_and_flagged_by_county_submission_date(registry):
+    county, _, _ = registry
+    county.publish(county.filing(n=3))
+    change = county.filing(n=3, kind="change", person=300, effective_on=date(2026, 1, 31),
+                           submitted=date(2026, 3, 3))
+    county.publish(change)
+    decision = county.decision_of(change)
+    assert decision["outcome"] == "accepted" and decision["late"] and decision["days_late"] == 3
+    assert any(r["code"] == "LATE_CHANGE" for r in decision["reasons"])
+
+
+def test_duplicate_delivery_is_applied_once_and_answered_again(registry):
+    county, _, db = registry
+    filing = county.filing(n=4)
+    county.publish(filing, message_id="dup-1")
+    county.publish(filing, message_id="dup-1")  # the same message twice
+    county.publish(filing, message_id="dup-2")  # the same filing in another message
+    county.drain(until=lambda d: (filing["filing_id"], 1) in d)
+    county.drain(timeout=2.0)
+    answers = [d for m in county.messages for d in m["decisions"] if d["filing_id"] == filing["filing_id"]]
+    assert len(answers) == 2  # the first decision, then the duplicate answered with it
+    assert any(r["code"] == "DUPLICATE_DELIVERY" for r in answers[1]["reasons"])
+    with db.unit_of_work() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Appointment)) == 1
+        assert uow.session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
+
+
+def test_older_version_after_newer_is_superseded(registry):
+    county, _, _ = registry
+    v2 = county.filing(n=5, version=2)
+    v1 = county.filing(n=5, version=1, filing_id=v2["filing_id"])
+    county.publish(v2)
+    assert county.decision_of(v2)["outcome"] == "accepted"
+    county.publish(v1)
+    decision = county.decision_of(v1)
+    assert decision["outcome"] == "rejected" and decision["reasons"][0]["code"] == "FILING_SUPERSEDED"
+
+
+def test_second_establishment_is_rejected_asking_for_a_change(registry):
+    county, _, _ = registry
+    county.publish(county.filing(n=6))
+    again = county.filing(n=6, person=600)
+    county.publish(again)
+    decision = county.decision_of(again)
+    assert decision["outcome"] == "rejected" and decision["reasons"][0]["code"] == "CQO_ALREADY_FILED"
+
+
+def test_batch_decides_each_filing_and_rejects_the_invalid_one(registry):
+    county, _, _ = registry
+    good = [county.filing(n=100 + i, channel="campaign") for i in range(20)]
+    unqualified = county.filing(n=200, channel="campaign", cqo_overrides={"years_quality_work": 1})
+    broken = county.filing(n=201, channel="campaign")
+    broken["cqo"]["id_hmac"] = "0" * 64  # does not match the sealed number
+    county.publish(county.batch(good + [unqualified, broken]))
+    decisions = county.drain(until=lambda d: len(d) >= 22)
+    assert all(decisions[(f["filing_id"], 1)]["outcome"] == "accepted" for f in good)
+    assert decisions[(unqualified["filing_id"], 1)]["reasons"][0]["code"] == "QUALIFICATION_NOT_MET"
+    assert decisions[(broken["filing_id"], 1)]["reasons"][0]["code"] == "ID_HMAC_MISMATCH"
+
+
+def test_counties_only_receive_their_own_decisions(registry):
+    county, _, _ = registry
+    a = county.filing("130921", n=7)
+    b = county.filing("130922", n=7)
+    county.publish(a)
+    county.publish(b)
+    assert county.decision_of(b, county="130922")["county"] == "130922"
+    assert county.decision_of(a)["county"] == "130921"
+    assert all(d["county"] == "130922" for m in county.messages for d in m["decisions"]
+               if (d["filing_id"], d["version"]) == (b["filing_id"], 1))
