@@ -109,3 +109,20 @@ class AuditEntry(RegistryBase):
     appointment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+
+
+class Campaign(RegistryBase):
+    """The yearly filing campaign announced by the city's notice (art. 13)."""
+
+    __tablename__ = "campaigns"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_number: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    notice_text: Mapped[str] = mapped_column(Text)
+    opens_on: Mapped[date] = mapped_column(Date)
+    closes_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # open / closed
+    opened_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

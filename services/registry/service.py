@@ -16,7 +16,7 @@ from shared.auth import requires
 from shared.contracts import jurisdiction, use_jurisdiction
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.domain.qualification import RuleSet
-from shared.http import HttpBase, http, json_response, load_query
+from shared.http import HttpBase, http, json_response, load_json, load_query
 from shared.keys import Keys
 from shared.messaging import topology
 from shared.messaging.consumer import consume
@@ -25,8 +25,9 @@ from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.openapi import api_doc
 from shared.validators.divisions import Jurisdiction
-from services.registry import intake, queries
-from services.registry.schemas import (AwardCheckOut, EnterpriseOut, LedgerPageOut, LedgerQuery)
+from services.registry import campaigns, intake, queries
+from services.registry.schemas import (AwardCheckOut, CampaignIn, CampaignOut, EnterpriseOut,
+                                       LedgerPageOut, LedgerQuery)
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 CONSUMER = "registry.intake"
@@ -97,6 +98,30 @@ class RegistryService(HttpBase):
         filters = load_query(request, LedgerQuery)
         with self.db.unit_of_work() as uow:
             return json_response(queries.ledger(uow, request.principal, filters))
+
+
+    @http("POST", "/api/v1/campaigns")
+    @requires("city_officer", "admin")
+    @api_doc("发布年度集中备案通告（第十三条）", request=CampaignIn, response=CampaignOut, status=201,
+             tags=["集中备案"], errors=[409])
+    def open_campaign(self, request):
+        data = load_json(request, CampaignIn)
+        with self.db.unit_of_work() as uow:
+            return json_response(campaigns.open_campaign(uow, request.principal, data), status=201)
+
+    @http("POST", "/api/v1/campaigns/<int:year>/close")
+    @requires("city_officer", "admin")
+    @api_doc("结束年度集中备案", response=CampaignOut, tags=["集中备案"], errors=[404, 409])
+    def close_campaign(self, request, year):
+        with self.db.unit_of_work() as uow:
+            return json_response(campaigns.close_campaign(uow, request.principal, year))
+
+    @http("GET", "/api/v1/campaigns")
+    @requires(*ALL_ROLES)
+    @api_doc("年度集中备案列表", response=CampaignOut(many=True), tags=["集中备案"])
+    def list_campaigns(self, request):
+        with self.db.unit_of_work() as uow:
+            return json_response(campaigns.list_campaigns(uow))
 
 
 def build_service(config: dict) -> type:

@@ -2,28 +2,12 @@
 from datetime import date
 
 import pytest
-from nameko.containers import ServiceContainer
 from sqlalchemy import func, select
 
 from services.registry.models import Appointment, LedgerEntry
-from services.registry.service import RegistryService
-from shared.keys import Keys
-from tests.integration.registry_support import CountySide, get, registry_config
+from tests.integration.registry_support import get
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def registry(amqp_uri, db_config, tmp_path, free_port):
-    port = free_port()
-    config = registry_config(amqp_uri, db_config, tmp_path / "keys", port)
-    container = ServiceContainer(RegistryService, config)
-    container.start()
-    county = CountySide(amqp_uri, Keys(config))
-    (db_provider,) = [d for d in container.dependencies if d.attr_name == "db"]
-    yield county, f"http://127.0.0.1:{port}", db_provider.database
-    county.close()
-    container.stop()
 
 
 def test_establishment_is_accepted_and_shown_masked(registry):
