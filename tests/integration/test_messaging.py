@@ -14,7 +14,8 @@ import pytest
 import requests
 from kombu import Connection, Queue
 from nameko.containers import ServiceContainer
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy.exc import OperationalError
 
 from shared.dependencies import DatabaseProvider
 from shared.errors import ValidationFailed
@@ -110,7 +111,7 @@ def outbox_rows(db):
 
 
 def probe_service(queue, consumer_name, calls, *, dead_db=None, with_relay=False,
-                  forward_to=None, requeue_delay=0.05):
+                  forward_to=None, requeue_delay=0.05, max_transient_retries=5):
     """A nameko service: applies {"n": ...} through the inbox into test_effects."""
     dead_db_attr = (lambda svc: dead_db) if dead_db is not None else "db"
 
@@ -121,11 +122,14 @@ def probe_service(queue, consumer_name, calls, *, dead_db=None, with_relay=False
             relay = OutboxRelayProvider("db", poll_interval=30.0)  # only a wake-up is fast
 
         @consume(queue)
-        @dead_letter_on_error(consumer_name, database=dead_db_attr, requeue_delay=requeue_delay)
+        @dead_letter_on_error(consumer_name, database=dead_db_attr, requeue_delay=requeue_delay,
+                              max_transient_retries=max_transient_retries)
         def handle(self, body, message):
             calls.append((message.message_id, message.redelivered))
             if body.get("poison"):
                 raise ValidationFailed("故意失败的消息", code="PROBE_POISON")
+            if body.get("transient"):
+                raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
             n = body["n"]  # KeyError on a malformed payload
             with self.db.unit_of_work() as uow:
                 if Inbox.first_time(uow, consumer_name, message.message_id):
@@ -197,6 +201,7 @@ def test_cut_mid_publish_loses_nothing_and_applies_each_message_once(db, county,
             wait_for(lambda: relay.stats["broker_errors"] >= 1, what="the relay to see the cut")
             sent_at_cut = sum(1 for r in outbox_rows(db) if r.sent_at is not None)
             assert 0 < sent_at_cut < total, sent_at_cut
+            wait_for(lambda: proxy.refused >= 1, what="a reconnect refused while paused")
             proxy.resume()
             wait_for(lambda: relay.backlog() == 0, timeout=30, what="an empty outbox")
             wait_for(lambda: len(effect_rows(db)) >= total, timeout=30, what="all effects")
@@ -293,6 +298,27 @@ def test_when_dead_lettering_fails_the_message_is_requeued_not_lost(db, county, 
     assert calls[1] == (message_id, True)  # requeued, not acked
     (got,) = drain_queue(amqp_uri, queue, expect=1)  # and still there after the stop
     assert got.properties["message_id"] == message_id
+
+
+def test_transient_errors_are_retried_then_dead_lettered(db, county, amqp_uri, service_config):
+    queue = topology.decisions_queue(county)
+    watch = Queue(f"test.deadwatch.{county}", exchange=topology.DEAD, durable=False)
+    declare(amqp_uri, [queue, watch])
+    calls = []
+    message_id = str(uuid.uuid4())
+    try:
+        with running(probe_service(queue, "probe.transient", calls, max_transient_retries=2),
+                     service_config):
+            publish_raw(amqp_uri, b'{"transient": true}', f"decision.{county}",
+                        message_id=message_id)
+            (dead,) = drain_queue(amqp_uri, watch, expect=1)
+        # requeued twice (the quorum queue counts deliveries), then given up on
+        assert [redelivered for _, redelivered in calls] == [False, True, True]
+        assert dead.headers["x-error-code"] == "TRANSIENT_ERROR_PERSISTED"
+        assert dead.headers["x-delivery-count"] == 2
+    finally:
+        with Connection(amqp_uri) as conn:
+            watch(conn.channel()).delete()
 
 
 # -- (d) unroutable is not sent; (e) backlog --------------------------------------------

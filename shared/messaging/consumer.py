@@ -1,0 +1,190 @@
+"""A `consume` entrypoint that hands the handler the delivery, not just the body.
+
+nameko 2.14's `consume` passes only the decoded body, lets kombu decode inside the
+consumer thread (a body that is not valid JSON raises there and kills the whole
+container, then crash-loops on redelivery) and acks even when the handler raises.
+This entrypoint decodes in the worker, so a malformed body reaches the handler's
+failure wrapper (`dead.dead_letter_on_error`) as `message.decode_error`, and it
+requeues only when the handler raises `RequeueMessage` (dead-lettering itself
+failed, or a transient error): everything else is acked.
+
+    @consume(topology.intake_queue())
+    @dead_letter_on_error("registry.intake")
+    def on_filing(self, body, message): ...   # message: Delivery
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, HEADER_PREFIX
+from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import Consumer, QueueConsumer
+
+from shared.messaging import topology
+from shared.messaging.publisher import ConfirmingPublisher
+
+log = logging.getLogger(__name__)
+
+
+class RequeueMessage(Exception):
+    """Raised by a handler to have its message returned to the queue, not acked."""
+
+
+class MessageDecodeError(ValueError):
+    """The body is not JSON in a supported encoding."""
+
+
+@dataclass
+class Delivery:
+    """What a handler needs to know about the message besides its body."""
+
+    body: Any
+    raw: bytes
+    message_id: str | None
+    headers: dict
+    exchange: str
+    routing_key: str
+    queue: str
+    content_type: str | None
+    content_encoding: str | None
+    redelivered: bool
+    user_id: str | None = None
+    decode_error: Exception | None = None
+    amqp_uri: str | None = None  # where the failure wrapper publishes dead letters
+    amqp_ssl: Any = None
+    publisher: Any = field(default=None, repr=False)  # the container's ConfirmingPublisher
+    message: Any = field(default=None, repr=False)  # the kombu message (ack is ours)
+
+    @property
+    def delivery_count(self) -> int:
+        """Previous deliveries as counted by a quorum queue (0 on the first)."""
+        try:
+            return int(self.headers.get("x-delivery-count") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+
+def raw_body(message) -> bytes:
+    body = message.body
+    if isinstance(body, str):  # py-amqp decoded it already (content_encoding was set)
+        return body.encode(message.content_encoding or "utf-8")
+    return bytes(body)
+
+
+def decode_json(raw: bytes, content_type: str | None, content_encoding: str | None) -> Any:
+    if content_type not in (None, "", "application/json"):
+        raise MessageDecodeError(f"unsupported content type {content_type!r}")
+    if content_encoding in (None, "", "binary"):  # JSON is UTF-8 unless told otherwise
+        content_encoding = "utf-8"
+    try:
+        return json.loads(raw.decode(content_encoding))
+    except (UnicodeDecodeError, LookupError, ValueError) as exc:
+        raise MessageDecodeError(f"body is not valid JSON: {exc}") from exc
+
+
+def make_delivery(message, queue_name: str, *, amqp_uri=None, amqp_ssl=None, publisher=None,
+                  decode_error: Exception | None = None) -> Delivery:
+    props = message.properties or {}
+    info = message.delivery_info or {}
+    raw = raw_body(message)
+    body = None
+    if decode_error is None:
+        try:
+            body = decode_json(raw, message.content_type, message.content_encoding)
+        except MessageDecodeError as exc:
+            decode_error = exc
+    return Delivery(
+        body=body, raw=raw, message_id=props.get("message_id"),
+        headers=dict(message.headers or {}), exchange=info.get("exchange", ""),
+        routing_key=info.get("routing_key", ""), queue=queue_name,
+        content_type=message.content_type, content_encoding=message.content_encoding,
+        redelivered=bool(info.get("redelivered")), user_id=props.get("user_id"),
+        decode_error=decode_error, amqp_uri=amqp_uri, amqp_ssl=amqp_ssl, publisher=publisher,
+        message=message)
+
+
+class RawQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, but kombu never decodes: the worker does.
+
+    It also holds the container's dead-letter publisher (one connection, opened on
+    first use, closed after the last worker)."""
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        self.publisher = ConfirmingPublisher(config[AMQP_URI_CONFIG_KEY],
+                                             ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                             declare=[topology.dead_queue()])
+
+    def stop(self):
+        super().stop()
+        self.publisher.close(graceful=True)
+
+    def kill(self):
+        super().kill()
+        self.publisher.close()
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue],
+                on_message=partial(self._on_raw_message, provider),
+                on_decode_error=partial(self._on_undecodable, provider),
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _on_raw_message(self, provider, message):
+        self.handle_message(provider, None, message)
+
+    def _on_undecodable(self, provider, message, exc):
+        # e.g. a compressed body that fails to decompress: still the handler's case
+        ident = f"{type(provider).__name__}.handle_message[undecodable]"
+        self.container.spawn_managed_thread(
+            partial(provider.handle_message, None, message, decode_error=exc), identifier=ident)
+
+
+class MessageConsumer(Consumer):
+    queue_consumer = RawQueueConsumer()
+
+    def __init__(self, queue, **kwargs):
+        kwargs.pop("requeue_on_error", None)  # decided per exception, see handle_message_processed
+        kwargs.setdefault("expected_exceptions", (RequeueMessage,))  # logged as warnings
+        super().__init__(queue, requeue_on_error=False, **kwargs)
+
+    def handle_message(self, body, message, decode_error=None):
+        config = self.container.config
+        delivery = make_delivery(message, self.queue.name, amqp_uri=config[AMQP_URI_CONFIG_KEY],
+                                 amqp_ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                                 publisher=self.queue_consumer.publisher,
+                                 decode_error=decode_error)
+        # only nameko's own context headers become worker context (call id stack, ...)
+        prefix = HEADER_PREFIX + "."
+        context_data = {k[len(prefix):]: v for k, v in delivery.headers.items()
+                        if k.startswith(prefix)}
+        handle_result = partial(self.handle_result, message)
+        try:
+            self.container.spawn_worker(self, (delivery.body, delivery), {},
+                                        context_data=context_data,
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is not None and issubclass(exc_info[0], RequeueMessage):
+            self.queue_consumer.requeue_message(message)
+            return
+        if exc_info is not None:
+            # an unwrapped handler: nameko has logged it; the message is acked (lost)
+            log.error("handler on %s raised %s without a failure wrapper; message %s acked",
+                      self.queue.name, exc_info[0].__name__,
+                      (message.properties or {}).get("message_id"))
+        self.queue_consumer.ack_message(message)
+
+
+consume = MessageConsumer.decorator

@@ -1,0 +1,39 @@
+"""Inbox: a consumer records each message id in the same transaction as its effect.
+
+    with db.unit_of_work() as uow:
+        if Inbox.first_time(uow, "registry.intake", message.message_id):
+            apply_effect(uow, body)
+        uow.commit()
+
+A duplicate delivery (relay retry, shovel retry, broker redelivery) finds the id and
+skips the effect; a failed effect rolls the id back with it, so a retry is not skipped.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.db import UnitOfWork
+from shared.messaging.models import InboxMessage
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+class Inbox:
+    @staticmethod
+    def first_time(uow: UnitOfWork, consumer: str, message_id: str) -> bool:
+        """Insert (consumer, message_id); True if it was not there before.
+
+        ON CONFLICT DO NOTHING: a concurrent duplicate waits for the first
+        transaction on PostgreSQL and then sees the row, instead of failing.
+        """
+        if not message_id:
+            raise ValueError("a message without message_id cannot be de-duplicated")
+        dialect = uow.session.get_bind().dialect.name
+        insert = _INSERTS[dialect]
+        stmt = (insert(InboxMessage)
+                .values(consumer=consumer, message_id=str(message_id),
+                        received_at=datetime.now(timezone.utc))
+                .on_conflict_do_nothing(index_elements=["consumer", "message_id"]))
+        return uow.session.execute(stmt).rowcount == 1

@@ -1,0 +1,478 @@
+"""Outbox: the message that announces a state change is written in the same
+transaction as the change; a relay publishes it afterwards (no dual writes).
+
+    with db.unit_of_work() as uow:
+        ...business writes...
+        Outbox.add(uow, "cqo.filings", f"filing.{county}.new", payload)
+        uow.commit()
+
+The relay publishes due rows in `seq` order with publisher confirms and `mandatory`:
+a batch is written, then all its confirms are awaited (one round trip per batch, not
+per message). A row is marked sent only when the broker confirmed it and did not
+return it as unroutable. Anything else costs the row an attempt and an exponential,
+capped back-off. A confirm lost with the connection means the message may have
+arrived and will be sent again: delivery is at-least-once, the consumer's inbox
+removes the duplicate.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import tenacity
+from kombu import Connection, Producer
+from sqlalchemy import event, func, select, update
+
+from shared.db import Database, UnitOfWork
+from shared.messaging import topology
+from shared.messaging.models import OutboxMessage
+from shared.messaging.publisher import close_connection
+
+log = logging.getLogger(__name__)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# -- writing ------------------------------------------------------------------------
+
+_ARMED = "cqo_outbox_armed"
+_WRITTEN = "cqo_outbox_written"
+_relays: dict[str, "weakref.WeakSet[OutboxRelay]"] = {}
+
+
+def _engine_key(engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _after_commit(session) -> None:
+    if session.info.pop(_WRITTEN, False):
+        for relay in list(_relays.get(_engine_key(session.get_bind()), ())):
+            relay.wake()
+
+
+class Outbox:
+    @staticmethod
+    def add(uow: UnitOfWork, exchange: str, routing_key: str, payload: dict,
+            headers: dict | None = None, message_id: str | None = None) -> str:
+        """Append a message to the caller's transaction; returns its message id."""
+        message_id = message_id or str(uuid.uuid4())
+        now = utcnow()
+        session = uow.session
+        session.add(OutboxMessage(
+            message_id=message_id, exchange=exchange, routing_key=routing_key,
+            payload=dumps(payload), headers=dumps(headers) if headers else None,
+            created_at=now, attempts=0, next_attempt_at=now))
+        # wake this process's relay right after the commit instead of at its next poll
+        session.info[_WRITTEN] = True
+        if not session.info.get(_ARMED):
+            session.info[_ARMED] = True
+            event.listen(session, "after_commit", _after_commit)
+        return message_id
+
+
+# -- publishing ---------------------------------------------------------------------
+
+@dataclass
+class _Row:
+    """A plain copy of an outbox row, usable after its session has closed."""
+
+    seq: int
+    message_id: str
+    exchange: str
+    routing_key: str
+    payload: str
+    headers: str | None
+    created_at: datetime
+    attempts: int
+
+
+CONFIRMED, RETURNED, NACKED, UNCONFIRMED, UNSENT = (
+    "confirmed", "returned", "nacked", "unconfirmed", "unsent")
+
+
+class ConfirmTimeout(Exception):
+    pass
+
+
+class BatchInterrupted(Exception):
+    def __init__(self, outcomes: dict, error: BaseException):
+        super().__init__(str(error))
+        self.outcomes, self.error = outcomes, error
+
+
+class RelayConnectionError(Exception):
+    """A pass ended early on a broker error; its unconfirmed rows were backed off."""
+
+
+class BatchPublisher:
+    """One connection and channel in confirm mode.
+
+    `per_message=True` uses py-amqp's own confirm_publish (waits for each ack; slow,
+    kept as a baseline); the default counts delivery tags and awaits a batch's acks.
+    """
+
+    def __init__(self, amqp_uri: str, *, ssl=None, confirm_timeout: float = 10.0,
+                 connect_timeout: float = 5.0, declare=topology.EXCHANGES,
+                 user_id: str | None = None, per_message: bool = False):
+        self.amqp_uri, self.ssl = amqp_uri, ssl
+        self.confirm_timeout, self.connect_timeout = confirm_timeout, connect_timeout
+        self.declare, self.user_id, self.per_message = tuple(declare), user_id, per_message
+        self._conn = self._producer = None
+        self._pending: dict[int, int] = {}  # delivery tag -> seq
+        self._outcomes: dict[int, tuple[str, str | None]] = {}
+        self._by_message_id: dict[str, int] = {}
+        self._returned: dict[int, str] = {}
+        self._tag = 0
+
+    def connect(self) -> None:
+        if self._conn is not None:
+            return
+        conn = Connection(self.amqp_uri, ssl=self.ssl, heartbeat=0,
+                          connect_timeout=self.connect_timeout,
+                          transport_options={"confirm_publish": self.per_message})
+        try:
+            # kombu's connect() retries once after 2 s; our callers have their own back-off
+            conn.ensure_connection(max_retries=0)
+            channel = conn.channel()
+            for exchange in self.declare:
+                exchange(channel).declare()
+            if not self.per_message:
+                channel.confirm_select()
+                channel.events["basic_ack"].add(self._on_ack)
+                channel.events["basic_nack"].add(self._on_nack)
+            self._producer = Producer(channel, on_return=self._on_return)
+        except BaseException:
+            close_connection(conn)
+            raise
+        self._conn, self._tag, self._pending = conn, 0, {}
+
+    def close(self, graceful: bool = False) -> None:
+        conn, self._conn, self._producer = self._conn, None, None
+        if conn is not None:
+            close_connection(conn, graceful)
+
+    # broker callbacks (run inside drain_events / the confirm wait)
+    def _on_return(self, exc, exchange, routing_key, message):
+        seq = self._by_message_id.get((message.properties or {}).get("message_id"))
+        if seq is not None:
+            self._returned[seq] = (f"unroutable: {getattr(exc, 'reply_text', exc)} "
+                                   f"(exchange {exchange!r}, routing key {routing_key!r})")
+
+    def _settle(self, tag, multiple, state):
+        tags = [t for t in self._pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            seq = self._pending.pop(t, None)
+            if seq is None:
+                continue
+            if seq in self._returned:
+                self._outcomes[seq] = (RETURNED, self._returned[seq])
+            else:
+                self._outcomes[seq] = (state, None if state == CONFIRMED else "nacked by broker")
+
+    def _on_ack(self, tag, multiple):
+        self._settle(tag, multiple, CONFIRMED)
+
+    def _on_nack(self, tag, multiple):
+        self._settle(tag, multiple, NACKED)
+
+    def publish_batch(self, rows: list[_Row]) -> dict[int, tuple[str, str | None]]:
+        """seq -> (state, error) for each row; raises BatchInterrupted on a broker error."""
+        self._outcomes = {r.seq: (UNSENT, None) for r in rows}
+        self._by_message_id = {r.message_id: r.seq for r in rows}
+        self._returned = {}
+        try:
+            self.connect()
+            for row in rows:
+                self._publish(row)
+            self._await_confirms()
+        except Exception as exc:
+            self.close()
+            raise BatchInterrupted(self._outcomes, exc) from exc
+        return self._outcomes
+
+    def _publish(self, row: _Row) -> None:
+        properties = {"message_id": row.message_id,
+                      "timestamp": int(_aware(row.created_at).timestamp())}
+        if self.user_id:
+            properties["user_id"] = self.user_id  # the broker checks it is the login user
+        self._outcomes[row.seq] = (UNCONFIRMED, None)
+        self._producer.publish(
+            row.payload.encode("utf-8"), exchange=row.exchange, routing_key=row.routing_key,
+            mandatory=True, content_type="application/json", content_encoding="utf-8",
+            headers=json.loads(row.headers) if row.headers else {}, delivery_mode=2,
+            retry=False, **properties)
+        if self.per_message:  # returned (if so) and confirmed by now
+            self._outcomes[row.seq] = ((RETURNED, self._returned[row.seq])
+                                       if row.seq in self._returned else (CONFIRMED, None))
+        else:
+            self._tag += 1
+            self._pending[self._tag] = row.seq
+
+    def _await_confirms(self) -> None:
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConfirmTimeout(f"{len(self._pending)} confirms missing after "
+                                     f"{self.confirm_timeout}s")
+            try:
+                self._conn.drain_events(timeout=remaining)
+            except socket.timeout:
+                pass
+
+
+_NO_EXCHANGE = re.compile(r"no exchange '([^']*)'")
+
+
+class OutboxRelay:
+    """Publishes the outbox of one database; see the module docstring."""
+
+    def __init__(self, database: Database, amqp_uri: str, *, batch_size: int = 200,
+                 poll_interval: float = 0.5, base_backoff: float = 0.5,
+                 max_backoff: float = 60.0, reconnect_max: float = 5.0,
+                 confirm_timeout: float = 10.0, ssl=None, user_id: str | None = None,
+                 declare=topology.EXCHANGES, per_message_confirms: bool = False):
+        self.database = database
+        self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.base_backoff, self.max_backoff = base_backoff, max_backoff
+        self.reconnect_max = reconnect_max
+        self.publisher = BatchPublisher(amqp_uri, ssl=ssl, confirm_timeout=confirm_timeout,
+                                        declare=declare, user_id=user_id,
+                                        per_message=per_message_confirms)
+        self.stats = {"sent": 0, "failed": 0, "passes": 0, "broker_errors": 0,
+                      "last_error": None}
+        self._wake_event = threading.Event()  # green under eventlet's monkey patching
+        _relays.setdefault(_engine_key(database.engine), weakref.WeakSet()).add(self)
+
+    # -- observing ----------------------------------------------------------------
+    def backlog(self) -> int:
+        with self.database.unit_of_work() as uow:
+            return uow.session.execute(
+                select(func.count()).select_from(OutboxMessage)
+                .where(OutboxMessage.sent_at.is_(None))).scalar_one()
+
+    def oldest_pending_age(self) -> float | None:
+        """Seconds since the oldest unsent message was written (None when all sent)."""
+        with self.database.unit_of_work() as uow:
+            oldest = uow.session.execute(
+                select(func.min(OutboxMessage.created_at))
+                .where(OutboxMessage.sent_at.is_(None))).scalar_one()
+        return None if oldest is None else (utcnow() - _aware(oldest)).total_seconds()
+
+    # -- one pass -----------------------------------------------------------------
+    def publish_pending(self, limit: int | None = None) -> int:
+        """Publish up to `limit` due rows once; returns how many were marked sent."""
+        return self._pass(limit or self.batch_size)[1]
+
+    def _pass(self, limit: int) -> tuple[int, int]:
+        self.stats["passes"] += 1
+        if self.database.is_postgres:
+            # rows stay locked while they are published: a second relay skips them
+            with self.database.unit_of_work() as uow:
+                rows = self._claim(uow, limit, lock=True)
+                if not rows:
+                    return 0, 0
+                outcomes, error = self._publish(rows)
+                sent = self._record(uow, rows, outcomes)
+                uow.commit()
+        else:
+            # SQLite: never hold the write lock across network I/O (under eventlet a
+            # second writer would spin in SQLite's busy handler and block the hub)
+            with self.database.unit_of_work() as uow:
+                rows = self._claim(uow, limit, lock=False)
+            if not rows:
+                return 0, 0
+            outcomes, error = self._publish(rows)
+            with self.database.unit_of_work() as uow:
+                sent = self._record(uow, rows, outcomes)
+                uow.commit()
+        if error is not None:
+            self.stats["broker_errors"] += 1
+            self.stats["last_error"] = f"{type(error).__name__}: {error}"
+            raise RelayConnectionError(self.stats["last_error"]) from error
+        return len(rows), sent
+
+    def _claim(self, uow: UnitOfWork, limit: int, *, lock: bool) -> list[_Row]:
+        stmt = (select(OutboxMessage)
+                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= utcnow())
+                .order_by(OutboxMessage.seq).limit(limit))
+        if lock:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [_Row(m.seq, m.message_id, m.exchange, m.routing_key, m.payload, m.headers,
+                     m.created_at, m.attempts) for m in uow.session.execute(stmt).scalars()]
+
+    def _publish(self, rows):
+        try:
+            return self.publisher.publish_batch(rows), None
+        except BatchInterrupted as interrupted:
+            outcomes, error = interrupted.outcomes, interrupted.error
+            reason = f"{type(error).__name__}: {error}"
+            outcomes = {seq: (state, reason) if state == UNCONFIRMED else (state, text)
+                        for seq, (state, text) in outcomes.items()}
+            missing = _NO_EXCHANGE.search(str(error))
+            if missing:  # a channel error names its culprit: spare the innocent rows
+                outcomes = {r.seq: outcomes[r.seq] if outcomes[r.seq][0] == CONFIRMED
+                            else ((NACKED, str(error)) if r.exchange == missing.group(1)
+                                  else (UNSENT, None)) for r in rows}
+            log.warning("outbox relay: broker error after %d of %d rows: %s",
+                        sum(1 for s, _ in outcomes.values() if s == CONFIRMED), len(rows), error)
+            return outcomes, error
+
+    def _record(self, uow: UnitOfWork, rows: list[_Row], outcomes) -> int:
+        now = utcnow()
+        table = OutboxMessage.__table__
+        sent = [r.seq for r in rows if outcomes[r.seq][0] == CONFIRMED]
+        if sent:
+            uow.session.execute(update(table).where(table.c.seq.in_(sent))
+                                .values(sent_at=now, last_error=None))
+        for row in rows:
+            state, error = outcomes[row.seq]
+            if state in (CONFIRMED, UNSENT):
+                continue
+            attempts = row.attempts + 1
+            delay = min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1))
+            uow.session.execute(update(table).where(table.c.seq == row.seq).values(
+                attempts=attempts, last_error=(error or state)[:2000],
+                next_attempt_at=now + timedelta(seconds=delay)))
+            self.stats["failed"] += 1
+            if state == RETURNED:
+                log.error("outbox message %s is unroutable: %s", row.message_id, error)
+        self.stats["sent"] += len(sent)
+        return len(sent)
+
+    # -- running ------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake_event.set()
+
+    def drain(self) -> int:
+        """Publish until no due row is left (or a pass fails); returns rows sent."""
+        total = 0
+        while True:
+            attempted, sent = self._pass(self.batch_size)
+            total += sent
+            if attempted < self.batch_size:
+                return total
+
+    def run_forever(self, stop_event, wake_event=None) -> None:
+        """Loop until `stop_event` is set: drain, then sleep until woken or polled.
+
+        A failing pass (broker or database down) is retried with jittered exponential
+        back-off; the sleep between retries ends early when `stop_event` is set. To stop
+        an idle relay at once, set `stop_event` and then call `wake()`.
+        """
+        wake = wake_event or self._wake_event
+        retrying = tenacity.Retrying(
+            wait=tenacity.wait_exponential_jitter(initial=0.1, max=self.reconnect_max),
+            stop=tenacity.stop_when_event_set(stop_event), sleep=stop_event.wait,
+            before_sleep=self._log_retry, reraise=False)
+        try:
+            while not stop_event.is_set():
+                wake.clear()
+                try:
+                    for attempt in retrying:
+                        with attempt:
+                            self.drain()
+                except tenacity.RetryError:
+                    break  # stopping
+                wake.wait(self.poll_interval)
+        finally:
+            self.publisher.close(graceful=True)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        log.warning("outbox relay pass failed (%s); retrying in %.2fs",
+                    state.outcome.exception(), state.upcoming_sleep)
+
+    def close(self) -> None:
+        self.publisher.close(graceful=True)
+
+
+# -- nameko -------------------------------------------------------------------------
+
+from eventlet import Timeout  # noqa: E402  (nameko-only part of this module)
+from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY  # noqa: E402
+from nameko.extensions import DependencyProvider  # noqa: E402
+
+
+class OutboxRelayProvider(DependencyProvider):
+    """Runs the service's outbox relay in a managed greenthread.
+
+    It uses the very `Database` of the service's `DatabaseProvider` named by
+    `database_attr` (one pool; commits made through it wake the relay at once),
+    polls every `poll_interval` besides, and stops after the workers have finished.
+    Workers get the relay itself (`backlog()`, `oldest_pending_age()` for health).
+
+        class Registry:
+            db = DatabaseProvider(VERSIONS, "registry.db")
+            outbox_relay = OutboxRelayProvider("db")
+    """
+
+    def __init__(self, database_attr: str = "db", *, stop_timeout: float = 15.0,
+                 **relay_options):
+        self.database_attr = database_attr
+        self.stop_timeout = stop_timeout
+        self.relay_options = relay_options
+        self.relay: OutboxRelay | None = None
+        self._gt = None
+        self._stop = threading.Event()
+
+    def _database(self) -> Database:
+        for dependency in self.container.dependencies:
+            if dependency.attr_name == self.database_attr:
+                database = getattr(dependency, "database", None)
+                if database is None:
+                    raise RuntimeError(f"dependency {self.database_attr!r} has no database")
+                return database
+        raise RuntimeError(f"no dependency named {self.database_attr!r} for the outbox relay")
+
+    def start(self):
+        # start(), not setup(): the DatabaseProvider's setup runs concurrently with ours
+        config = self.container.config
+        self.relay = OutboxRelay(self._database(), config[AMQP_URI_CONFIG_KEY],
+                                 ssl=config.get(AMQP_SSL_CONFIG_KEY), **self.relay_options)
+        self._stop.clear()
+        self._gt = self.container.spawn_managed_thread(self._run, identifier="outbox_relay")
+
+    def _run(self):
+        self.relay.run_forever(self._stop)
+
+    def stop(self):
+        self._stop.set()
+        if self.relay is not None:
+            self.relay.wake()
+        if self._gt is not None:
+            with Timeout(self.stop_timeout, False):
+                self._gt.wait()
+            if not self._gt.dead:
+                self._gt.kill()
+        if self.relay is not None:
+            self.relay.close()
+
+    def kill(self):
+        self._stop.set()
+        if self._gt is not None:
+            self._gt.kill()
+        if self.relay is not None:
+            self.relay.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.relay

@@ -1,0 +1,187 @@
+"""The broker topology of DESIGN section 3, declared in this one place.
+
+Queues are quorum queues declared with the same arguments everywhere (a re-declare
+with other arguments fails with 406), so limits such as the delivery limit live in a
+broker policy (`policy_definitions`), which can change without re-declaring anything.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Iterator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from kombu import Exchange, Queue, binding
+
+FILINGS = Exchange("cqo.filings", type="topic", durable=True)
+DECISIONS = Exchange("cqo.decisions", type="topic", durable=True)
+NOTICES = Exchange("cqo.notices", type="topic", durable=True)
+DEAD = Exchange("cqo.dead", type="fanout", durable=True)
+EXCHANGES = (FILINGS, DECISIONS, NOTICES, DEAD)
+
+REGISTRY_INTAKE = "registry.intake"
+DEAD_QUEUE_NAME = "cqo.dead"
+NOTICE_ALL = "notice.all"
+DEFAULT_DELIVERY_LIMIT = 20
+
+# a county code is one routing-key word: no dots, no wildcards
+_COUNTY = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+
+
+def _check_county(county: str) -> str:
+    county = str(county)
+    if not _COUNTY.match(county):
+        raise ValueError(f"invalid county code for routing: {county!r}")
+    return county
+
+
+def quorum_queue(name: str, bindings: Iterable[tuple[Exchange, str]], *,
+                 dead_letter: bool = True) -> Queue:
+    """A durable quorum queue; consumer queues dead-letter to `cqo.dead`."""
+    arguments = {"x-queue-type": "quorum"}
+    if dead_letter:
+        arguments["x-dead-letter-exchange"] = DEAD.name
+    return Queue(name, bindings=[binding(ex, routing_key=rk) for ex, rk in bindings],
+                 durable=True, queue_arguments=arguments)
+
+
+def dead_queue() -> Queue:
+    # no DLX of its own: a dead letter must never loop
+    return quorum_queue(DEAD_QUEUE_NAME, [(DEAD, "")], dead_letter=False)
+
+
+def intake_queue() -> Queue:
+    return quorum_queue(REGISTRY_INTAKE, [(FILINGS, "filing.*.*")])
+
+
+def decisions_queue(county: str) -> Queue:
+    county = _check_county(county)
+    return quorum_queue(f"filing.{county}.decisions", [(DECISIONS, f"decision.{county}")])
+
+
+def notices_queue(county: str) -> Queue:
+    county = _check_county(county)
+    return quorum_queue(f"filing.{county}.notices",
+                        [(NOTICES, f"notice.{county}"), (NOTICES, NOTICE_ALL)])
+
+
+def registry_queues() -> list[Queue]:
+    """What the city declares: its intake and the dead-letter queue."""
+    return [intake_queue(), dead_queue()]
+
+
+def county_queues(county: str) -> list[Queue]:
+    """What a county filing service declares (plus the dead-letter queue it feeds)."""
+    return [decisions_queue(county), notices_queue(county), dead_queue()]
+
+
+def declare(connection, queues: Iterable[Queue] = ()) -> None:
+    """Declare every exchange, then the given queues with their bindings (idempotent)."""
+    channel = connection.channel()
+    try:
+        for exchange in EXCHANGES:
+            exchange(channel).declare()
+        for queue in queues:
+            queue(channel).declare()
+    finally:
+        channel.close()
+
+
+# -- policies -------------------------------------------------------------------------
+
+def consumer_queue_pattern() -> str:
+    return r"^(registry\.intake|filing\.[^.]+\.(decisions|notices))$"
+
+
+def policy_definitions(delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Iterator[dict]:
+    """Broker policies: the safety net for a consumer that dies mid-message.
+
+    The failure wrapper normally dead-letters with a reason; this only catches a
+    message that keeps being requeued (crash loop) after `delivery_limit` deliveries.
+    """
+    yield {
+        "name": "cqo-consumer-queues",
+        "pattern": consumer_queue_pattern(),
+        "apply-to": "queues",
+        "priority": 10,
+        "definition": {"delivery-limit": int(delivery_limit),
+                       "dead-letter-exchange": DEAD.name},
+    }
+
+
+def _management(management_url: str) -> tuple[str, tuple[str, str]]:
+    parts = urlsplit(management_url)
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return base, (parts.username or "guest", parts.password or "guest")
+
+
+def apply_policies(management_url: str, vhost: str,
+                   delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> list[str]:
+    """PUT the policies into `vhost` through the management API; returns their names."""
+    base, auth = _management(management_url)
+    names = []
+    for policy in policy_definitions(delivery_limit):
+        body = {k: v for k, v in policy.items() if k != "name"}
+        resp = requests.put(f"{base}/api/policies/{quote(vhost, safe='')}/"
+                            f"{quote(policy['name'], safe='')}", json=body, auth=auth, timeout=15)
+        resp.raise_for_status()
+        names.append(policy["name"])
+    return names
+
+
+# -- multi-site (DESIGN 3, deployment shape b) ---------------------------------------
+
+def shovel_queues(county: str) -> dict[str, list[Queue]]:
+    """Durable staging queues the shovels drain: filings on the county broker,
+    decisions and notices for this county on the city broker. Declare them with
+    `declare()` on the respective side before creating the shovels, so nothing
+    published while a shovel is down is lost."""
+    county = _check_county(county)
+    return {
+        "county": [quorum_queue(f"shovel.{county}.filings",
+                                [(FILINGS, f"filing.{county}.*")], dead_letter=False)],
+        "city": [
+            quorum_queue(f"shovel.{county}.decisions",
+                         [(DECISIONS, f"decision.{county}")], dead_letter=False),
+            quorum_queue(f"shovel.{county}.notices",
+                         [(NOTICES, f"notice.{county}"), (NOTICES, NOTICE_ALL)],
+                         dead_letter=False),
+        ],
+    }
+
+
+def shovel_definitions(county: str, county_amqp_uri: str, city_amqp_uri: str, *,
+                       reconnect_delay: int = 5, prefetch: int = 200) -> list[dict]:
+    """Dynamic shovel parameters (management API: PUT
+    /api/parameters/shovel/{vhost}/{name} with {"value": ...}) for one county.
+
+    `ack-mode: on-confirm` acks the source only after the destination confirmed, so a
+    shovel crash duplicates at worst (the inbox absorbs that) and never loses. The
+    original routing key is kept (no dest-exchange-key). When counties publish with
+    `user_id` set, the shovel's destination user needs the `impersonator` tag.
+    """
+    county = _check_county(county)
+    common = {
+        "src-protocol": "amqp091",
+        "dest-protocol": "amqp091",
+        "ack-mode": "on-confirm",
+        "src-delete-after": "never",
+        "src-prefetch-count": prefetch,
+        "reconnect-delay": reconnect_delay,
+        "dest-add-forward-headers": False,
+    }
+    routes = [
+        (f"cqo-filings-{county}", county_amqp_uri, f"shovel.{county}.filings",
+         city_amqp_uri, FILINGS.name),
+        (f"cqo-decisions-{county}", city_amqp_uri, f"shovel.{county}.decisions",
+         county_amqp_uri, DECISIONS.name),
+        (f"cqo-notices-{county}", city_amqp_uri, f"shovel.{county}.notices",
+         county_amqp_uri, NOTICES.name),
+    ]
+    return [
+        {"component": "shovel", "name": name,
+         "value": {**common, "src-uri": src_uri, "src-queue": src_queue,
+                   "dest-uri": dest_uri, "dest-exchange": dest_exchange}}
+        for name, src_uri, src_queue, dest_uri, dest_exchange in routes
+    ]

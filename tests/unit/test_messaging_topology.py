@@ -1,0 +1,87 @@
+"""Topology, policies and shovel definitions are data: check them without a broker."""
+import re
+
+import pytest
+
+from shared.messaging import topology
+
+
+def _bindings(queue):
+    return {(b.exchange.name, b.routing_key) for b in queue.bindings}
+
+
+def test_exchanges_are_durable_with_the_contract_types():
+    types = {e.name: (e.type, e.durable) for e in topology.EXCHANGES}
+    assert types == {"cqo.filings": ("topic", True), "cqo.decisions": ("topic", True),
+                     "cqo.notices": ("topic", True), "cqo.dead": ("fanout", True)}
+
+
+def test_registry_queues():
+    intake, dead = topology.registry_queues()
+    assert intake.name == "registry.intake"
+    assert intake.queue_arguments == {"x-queue-type": "quorum",
+                                      "x-dead-letter-exchange": "cqo.dead"}
+    assert _bindings(intake) == {("cqo.filings", "filing.*.*")}
+    assert intake.durable
+    assert dead.name == "cqo.dead"
+    assert dead.queue_arguments == {"x-queue-type": "quorum"}  # never dead-letters itself
+    assert _bindings(dead) == {("cqo.dead", "")}
+
+
+def test_county_queues():
+    decisions, notices, dead = topology.county_queues("130921")
+    assert decisions.name == "filing.130921.decisions"
+    assert _bindings(decisions) == {("cqo.decisions", "decision.130921")}
+    assert notices.name == "filing.130921.notices"
+    assert _bindings(notices) == {("cqo.notices", "notice.130921"), ("cqo.notices", "notice.all")}
+    for q in (decisions, notices):
+        assert q.queue_arguments["x-queue-type"] == "quorum"
+        assert q.queue_arguments["x-dead-letter-exchange"] == "cqo.dead"
+    assert dead.name == "cqo.dead"
+
+
+@pytest.mark.parametrize("bad", ["", "1309.21", "130*", "#", "a b"])
+def test_county_code_must_be_one_routing_word(bad):
+    with pytest.raises(ValueError):
+        topology.county_queues(bad)
+
+
+def test_limits_live_in_policies_not_in_declarations():
+    queues = topology.registry_queues() + topology.county_queues("130921")
+    for q in queues:
+        assert not {"x-delivery-limit", "x-max-length", "x-message-ttl"} & set(q.queue_arguments)
+    (policy,) = list(topology.policy_definitions(delivery_limit=7))
+    assert policy["apply-to"] == "queues"
+    assert policy["definition"] == {"delivery-limit": 7, "dead-letter-exchange": "cqo.dead"}
+    pattern = re.compile(policy["pattern"])
+    for name in ("registry.intake", "filing.130921.decisions", "filing.130971.notices"):
+        assert pattern.match(name), name
+    for name in ("cqo.dead", "shovel.130921.filings", "registry.intake.x", "filing.1.2.decisions"):
+        assert not pattern.match(name), name
+
+
+def test_shovel_definitions_for_a_county():
+    county_uri, city_uri = "amqp://c:p@county:5672/c130921", "amqp://r:p@city:5672/city"
+    shovels = {s["name"]: s for s in topology.shovel_definitions("130921", county_uri, city_uri)}
+    assert set(shovels) == {"cqo-filings-130921", "cqo-decisions-130921", "cqo-notices-130921"}
+    for s in shovels.values():
+        assert s["component"] == "shovel"
+        v = s["value"]
+        assert v["ack-mode"] == "on-confirm"
+        assert v["src-protocol"] == v["dest-protocol"] == "amqp091"
+        assert "dest-exchange-key" not in v  # the original routing key travels on
+    up = shovels["cqo-filings-130921"]["value"]
+    assert (up["src-uri"], up["src-queue"]) == (county_uri, "shovel.130921.filings")
+    assert (up["dest-uri"], up["dest-exchange"]) == (city_uri, "cqo.filings")
+    down = shovels["cqo-decisions-130921"]["value"]
+    assert (down["src-uri"], down["src-queue"]) == (city_uri, "shovel.130921.decisions")
+    assert (down["dest-uri"], down["dest-exchange"]) == (county_uri, "cqo.decisions")
+    notices = shovels["cqo-notices-130921"]["value"]
+    assert (notices["src-uri"], notices["dest-exchange"]) == (city_uri, "cqo.notices")
+    # each shovel drains a durable staging queue that topology declares on its side
+    staging = topology.shovel_queues("130921")
+    assert [q.name for q in staging["county"]] == [up["src-queue"]]
+    assert {q.name for q in staging["city"]} == {down["src-queue"], notices["src-queue"]}
+    assert _bindings(staging["county"][0]) == {("cqo.filings", "filing.130921.*")}
+    assert _bindings(staging["city"][1]) == {("cqo.notices", "notice.130921"),
+                                             ("cqo.notices", "notice.all")}
