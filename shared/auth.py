@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -131,8 +132,29 @@ def issue_token(secret, role: str, *, uscc: str | None = None, county: str | Non
     return jwt.encode(claims, _check_secret(secret), algorithm=ALGORITHM)
 
 
+# Verified tokens, so that a client's every request does not pay for the HMAC and the
+# claim checks again. Keyed by (secret, token): a token is only ever reused for what it
+# verified as, and the expiry is checked on every hit.
+_VERIFIED_MAX = 10_000
+_verified: dict[tuple[bytes, str], tuple[Principal, float]] = {}
+
+
 def decode_token(secret, token: str) -> Principal:
     key = _check_secret(secret)
+    hit = _verified.get((key, token))
+    if hit is not None:
+        principal, expires_at = hit
+        if time.time() < expires_at:
+            return principal
+        _verified.pop((key, token), None)
+    principal, expires_at = _decode(key, token)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()  # crude but bounded; tokens are re-verified on the next request
+    _verified[(key, token)] = (principal, expires_at)
+    return principal
+
+
+def _decode(key: bytes, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token, key, algorithms=[ALGORITHM], issuer=ISSUER, leeway=LEEWAY,
@@ -153,7 +175,8 @@ def decode_token(secret, token: str) -> Principal:
     except ValidationFailed:
         log.info("rejected bearer token: bad role/scope claims")
         raise Unauthorized("访问令牌无效", code="AUTH_INVALID") from None
-    return Principal(subject=claims["sub"], role=role, uscc=uscc, county=county)
+    expires_at = float(claims["exp"]) + LEEWAY.total_seconds()
+    return Principal(subject=claims["sub"], role=role, uscc=uscc, county=county), expires_at
 
 
 def principal_from_request(request, secret) -> Principal:

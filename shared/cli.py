@@ -21,6 +21,7 @@ import typer  # noqa: E402
 
 from shared.cli_check import check_app  # noqa: E402
 from shared.cli_serve import serve  # noqa: E402
+from shared.cli_stack import stack_app  # noqa: E402
 from shared.cli_token import token  # noqa: E402
 
 app = typer.Typer(help="沧州市企业首席质量官（CQO）备案管理系统命令行工具。", no_args_is_help=True)
@@ -29,6 +30,7 @@ app = typer.Typer(help="沧州市企业首席质量官（CQO）备案管理系�
 app.add_typer(check_app, name="check")
 app.command("token")(token)
 app.command("serve")(serve)
+app.add_typer(stack_app, name="stack")
 
 
 def main() -> None:

@@ -14,8 +14,25 @@ def serve(
     county: Optional[str] = typer.Option(None, "--county", help="县级区划代码（filing 服务必填）"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML 配置文件（默认为服务自带配置）"),
     port: Optional[int] = typer.Option(None, "--port", help="HTTP 端口（覆盖配置）"),
+    processes: int = typer.Option(1, "--processes", min=1, max=16,
+                                  help="进程数（多个进程共用同一端口）"),
 ) -> None:
     """运行一个服务进程，直到收到 SIGTERM 或 Ctrl-C。"""
+    if processes > 1:
+        import sys
+
+        from shared.runner import supervise
+        from shared.service_support import load_service_config
+
+        cfg = load_service_config(service, config, overrides={"COUNTY_CODE": county})
+        address = str(cfg.get("WEB_SERVER_ADDRESS", ""))
+        if port is not None:
+            address = f"{address.rsplit(':', 1)[0] or '127.0.0.1'}:{port}"
+        child = [sys.executable, "-m", "shared.cli", "serve", service]
+        for flag, value in (("--county", county), ("--config", config), ("--port", port)):
+            if value is not None:
+                child += [flag, str(value)]
+        raise typer.Exit(supervise(child, processes, address or None))
     # shared.cli has monkey-patched already when the process started as `cqo serve`;
     # this covers a caller that invokes the command some other way
     import eventlet

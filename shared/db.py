@@ -10,13 +10,15 @@ import logging
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -49,8 +51,8 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
-                echo: bool = False) -> Engine:
+def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20,
+                echo: bool = False, autocommit: bool = False) -> Engine:
     """Engine for a service database; `schema` isolates a PostgreSQL tenant (tests, demos)."""
     url = normalise_url(url)
     backend = make_url(url).get_backend_name()
@@ -58,7 +60,8 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30},
+                               **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
         _configure_sqlite(engine)
         return engine
     if backend != "postgresql":
@@ -70,9 +73,15 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
             raise ValueError(f"invalid schema name: {schema!r}")
         # set by the server at connection start: no connection ever sees another schema
         connect_args["options"] = f"-csearch_path={schema}"
-    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
-                           pool_pre_ping=True, connect_args=connect_args)
-    if schema:
+    # no overflow: overflow connections are closed on return whenever the pool is full,
+    # which under steady load means a new server process per request; a worker that
+    # finds every connection busy waits for one instead.
+    # The read engine (autocommit) skips the pre-ping round trip: Database.read() retries
+    # a read once instead when its connection turns out to be dead.
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=0, pool_timeout=30,
+                           pool_pre_ping=not autocommit, connect_args=connect_args,
+                           **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
+    if schema and not autocommit:
         _create_schema(engine, schema)
     return engine
 
@@ -93,6 +102,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" or \
+                conn.engine.dialect.isolation_level == "AUTOCOMMIT":
+            return  # Database.read(): plain reads, no transaction
         # IMMEDIATE takes the write lock up front: two writers never deadlock on upgrade.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -102,6 +114,20 @@ def _create_schema(engine: Engine, schema: str) -> None:
         # serialised: concurrent CREATE SCHEMA IF NOT EXISTS can still collide
         conn.execute(text("SELECT pg_advisory_xact_lock(715001)"))
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+def execute_prepared(conn: Connection, name: str, sql: str, params: tuple):
+    """Run a PostgreSQL statement prepared once per pooled connection.
+
+    For hot lookups: the server plans the statement once instead of on every request.
+    `sql` uses $1, $2... placeholders; `name` must be a plain identifier.
+    """
+    prepared = conn.connection.info.setdefault("cqo_prepared", set())
+    if name not in prepared:
+        conn.exec_driver_sql(f"PREPARE {name} AS {sql}")
+        prepared.add(name)
+    placeholders = ", ".join(["%s"] * len(params))
+    return conn.exec_driver_sql(f"EXECUTE {name}({placeholders})", params)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -134,11 +160,15 @@ class UnitOfWork:
 class Database:
     """Engine + session factory for one service database."""
 
-    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10,
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 20,
                  echo: bool = False):
         self.url = normalise_url(url)
         self.schema = schema
         self.engine = make_engine(url, schema=schema, pool_size=pool_size, echo=echo)
+        # reads that need no transaction get their own autocommit pool: one round trip
+        # per query instead of BEGIN + query + ROLLBACK, and no isolation switching
+        self.read_engine = make_engine(url, schema=schema, pool_size=pool_size, echo=echo,
+                                       autocommit=True)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -159,6 +189,18 @@ class Database:
         finally:
             session.close()
 
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` on the autocommit read pool; a read whose connection
+        was dead (database restarted) is retried once on a fresh one."""
+        for attempt in (1, 2):
+            try:
+                with self.read_engine.connect() as conn:
+                    return fn(conn)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
     def ping(self) -> bool:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -166,13 +208,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def database_from_config(config: dict, *, default_sqlite: str) -> Database:
     """DATABASE_URL (+ DATABASE_SCHEMA) from the service config, else a SQLite file."""
     url = config.get("DATABASE_URL") or f"sqlite:///{default_sqlite}"
-    return Database(url, schema=config.get("DATABASE_SCHEMA") or None,
-                    pool_size=int(config.get("DATABASE_POOL_SIZE", 10)))
+    # a worker waiting for a pooled connection costs far more under eventlet than an
+    # idle connection does: by default every worker can hold one
+    pool_size = config.get("DATABASE_POOL_SIZE") or config.get("max_workers") or 10
+    return Database(url, schema=config.get("DATABASE_SCHEMA") or None, pool_size=int(pool_size))
 
 
 UnitOfWorkFactory = Callable[[], "contextmanager[UnitOfWork]"]

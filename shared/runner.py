@@ -18,6 +18,8 @@ import sys
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+# set by `cqo serve --processes N` for its children: they share the port on purpose
+SHARED_PORT_ENV = "CQO_SHARED_PORT"
 
 
 class PortInUse(RuntimeError):
@@ -37,7 +39,7 @@ def run(service_classes: list[type], config: dict) -> None:
     import eventlet
     from nameko.runners import ServiceRunner
 
-    if "WEB_SERVER_ADDRESS" in config:
+    if "WEB_SERVER_ADDRESS" in config and not os.environ.get(SHARED_PORT_ENV):
         probe_port(config["WEB_SERVER_ADDRESS"])
     runner = ServiceRunner(config)
     for cls in service_classes:
@@ -82,3 +84,26 @@ def run(service_classes: list[type], config: dict) -> None:
                 raise
     log.info("stopped")
     sys.stdout.flush()
+
+
+def supervise(args: list[str], processes: int, address: str | None) -> int:
+    """Run `processes` copies of a service sharing one port (SO_REUSEPORT spreads the
+    connections); forward SIGTERM/SIGINT to them and return the worst exit code."""
+    import subprocess
+    import time
+
+    if address:
+        probe_port(address)
+    env = {**os.environ, SHARED_PORT_ENV: "1"}
+    children = [subprocess.Popen(args, env=env) for _ in range(processes)]
+
+    def forward(signum, frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while any(child.poll() is None for child in children):
+        time.sleep(0.2)
+    return max(child.returncode or 0 for child in children)

@@ -4,60 +4,129 @@ from __future__ import annotations
 import json
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from shared.auth import Principal
 from shared.contracts import FILING_KINDS, OUTCOMES, jurisdiction
-from shared.db import UnitOfWork
-from shared.errors import NotFound
+from shared.db import Database, UnitOfWork, execute_prepared
+from shared.errors import CqoError, NotFound
 from shared.validators.uscc import validate_uscc
 from services.registry.models import Appointment, Enterprise, LedgerEntry
-from services.registry.schemas import (AppointmentOut, AwardCheckOut, EnterpriseOut,
-                                       LedgerPageOut)
+from services.registry.schemas import AwardCheckOut, LedgerPageOut
 
-_enterprise_out = EnterpriseOut()
 _award_out = AwardCheckOut()
 _page_out = LedgerPageOut()
+
+
+_APPOINTMENT_COLUMNS = (
+    "id", "cqo_name", "id_type", "id_masked", "phone", "email", "position", "is_decision_level",
+    "education_level", "title_level", "years_quality_work", "training_certificate",
+    "appointed_by", "appointed_by_top_manager", "appointed_on", "letter_number", "letter_date",
+    "term_end", "ended_on", "end_reason", "filing_id")
+_LEDGER_COLUMNS = (
+    "filing_id", "version", "kind", "channel", "campaign_year", "county", "uscc",
+    "submitted_to_county_on", "received_at", "decided_at", "outcome", "reasons", "findings",
+    "late", "days_late")
+_HISTORY_ORDER = "appointed_on DESC, id DESC"
+_LEDGER_ORDER = "received_at DESC, id DESC"
+
+def _sql_case(column: str, names: dict[str, str]) -> str:
+    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in names.items())
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+_PG_APPOINTMENT = ", ".join(c for c in _APPOINTMENT_COLUMNS if c != "id")
+_PG_LEDGER = ", ".join(c for c in _LEDGER_COLUMNS if c not in ("reasons", "findings"))
+
+# The hot lookup (GET /enterprises/{uscc}) on PostgreSQL: one prepared statement, and the
+# server writes the whole JSON document, so Python neither parses nor re-encodes it.
+# Other databases take three queries and the same document is built in Python.
+_PG_ENTERPRISE = f"""
+SELECT e.uscc, e.county, json_build_object(
+  'uscc', e.uscc, 'name', e.name, 'county', e.county, 'category', e.category,
+  'current_cqo', (SELECT row_to_json(c) FROM (
+      SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = e.uscc AND ended_on IS NULL
+      ORDER BY id DESC LIMIT 1) c),
+  'history', COALESCE((SELECT json_agg(a) FROM (
+      SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = e.uscc
+      ORDER BY {_HISTORY_ORDER}) a), '[]'::json),
+  'filings', COALESCE((SELECT json_agg(l) FROM (
+      SELECT {_PG_LEDGER}, reasons::json AS reasons, findings::json AS findings,
+             {_sql_case("kind", FILING_KINDS)} AS kind_name,
+             {_sql_case("outcome", OUTCOMES)} AS outcome_name
+      FROM filing_ledger WHERE uscc = e.uscc ORDER BY {_LEDGER_ORDER}) l), '[]'::json)
+)::text AS document
+FROM enterprises e WHERE e.uscc = $1
+"""
+
+
+def _not_found(uscc: str) -> NotFound:
+    # an enterprise outside the caller's scope is reported as not found: its
+    # existence is not the caller's business either
+    return NotFound(f"未找到统一社会信用代码为 {uscc} 的企业备案信息", code="ENTERPRISE_NOT_FOUND")
 
 
 def _visible_enterprise(uow: UnitOfWork, principal: Principal, uscc: str) -> Enterprise:
     uscc = validate_uscc(uscc, field="uscc")
     enterprise = uow.session.get(Enterprise, uscc)
-    # an enterprise outside the caller's scope is reported as not found: its
-    # existence is not the caller's business either
     if enterprise is None or not principal.can_access_enterprise(enterprise.uscc, enterprise.county):
-        raise NotFound(f"未找到统一社会信用代码为 {uscc} 的企业备案信息", code="ENTERPRISE_NOT_FOUND")
+        raise _not_found(uscc)
     return enterprise
 
 
-def _ledger_dict(row: LedgerEntry) -> dict:
-    return {**{c: getattr(row, c) for c in (
-        "filing_id", "version", "kind", "channel", "campaign_year", "county", "uscc",
-        "submitted_to_county_on", "received_at", "decided_at", "outcome", "late", "days_late")},
-        "kind_name": FILING_KINDS.get(row.kind, row.kind),
-        "outcome_name": OUTCOMES.get(row.outcome, row.outcome),
-        "reasons": json.loads(row.reasons or "[]"), "findings": json.loads(row.findings or "[]")}
+def _ledger_dict(row: dict) -> dict:
+    row = dict(row)
+    row.pop("id", None)
+    for key in ("reasons", "findings"):
+        if isinstance(row[key], str):
+            row[key] = json.loads(row[key] or "[]")
+    row["kind_name"] = FILING_KINDS.get(row["kind"], row["kind"])
+    row["outcome_name"] = OUTCOMES.get(row["outcome"], row["outcome"])
+    return row
 
 
-def enterprise(uow: UnitOfWork, principal: Principal, uscc: str) -> dict:
-    found = _visible_enterprise(uow, principal, uscc)
-    session = uow.session
-    history = session.scalars(select(Appointment).where(Appointment.uscc == found.uscc)
-                              .order_by(Appointment.appointed_on.desc(), Appointment.id.desc())).all()
-    filings = session.scalars(select(LedgerEntry).where(LedgerEntry.uscc == found.uscc)
-                              .order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())).all()
-    current = next((a for a in history if a.ended_on is None), None)
-    return _enterprise_out.dump({
-        "uscc": found.uscc, "name": found.name, "county": found.county,
-        "county_name": _county_name(found.county), "category": found.category,
-        "current_cqo": current, "history": history,
-        "filings": [_ledger_dict(f) for f in filings]})
+def _enterprise_document(conn, uscc: str) -> tuple[str, str, str] | None:
+    """(uscc, county, JSON document without county_name) or None."""
+    if conn.dialect.name == "postgresql":
+        row = execute_prepared(conn, "registry_enterprise", _PG_ENTERPRISE, (uscc,)).first()
+        return tuple(row) if row else None
+    row = conn.execute(select(Enterprise.uscc, Enterprise.name, Enterprise.county,
+                              Enterprise.category).where(Enterprise.uscc == uscc)).mappings().first()
+    if row is None:
+        return None
+    history = [dict(h) for h in conn.execute(text(
+        f"SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = :uscc "
+        f"ORDER BY {_HISTORY_ORDER}"), {"uscc": uscc}).mappings()]
+    for appointment in history:
+        for key in ("is_decision_level", "appointed_by_top_manager"):
+            appointment[key] = bool(appointment[key])
+    filings = [_ledger_dict(f) for f in conn.execute(text(
+        f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM filing_ledger WHERE uscc = :uscc "
+        f"ORDER BY {_LEDGER_ORDER}"), {"uscc": uscc}).mappings()]
+    current = next((a for a in history if a["ended_on"] is None), None)
+    document = {**row, "current_cqo": current, "history": history, "filings": filings}
+    return row["uscc"], row["county"], json.dumps(document, ensure_ascii=False, default=_iso)
+
+
+def _iso(value):
+    return value.isoformat()
+
+
+def enterprise(db: Database, principal: Principal, uscc: str) -> str:
+    """The enterprise with its current CQO (ID masked), tenure history and filings, as
+    the JSON text of the response (EnterpriseOut)."""
+    uscc = validate_uscc(uscc, field="uscc")
+    found = db.read(lambda conn: _enterprise_document(conn, uscc))
+    if found is None or not principal.can_access_enterprise(found[0], found[1]):
+        raise _not_found(uscc)
+    county_name = json.dumps(_county_name(found[1]), ensure_ascii=False)
+    return f'{found[2][:-1]}, "county_name": {county_name}}}'
 
 
 def _county_name(code: str) -> str:
     try:
         return jurisdiction().name(code)
-    except Exception:
+    except CqoError:  # a county since removed from the jurisdiction keeps its code
         return code
 
 
@@ -95,5 +164,6 @@ def ledger(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     page, per_page = filters["page"], filters["per_page"]
     rows = uow.session.scalars(query.order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
                                .offset((page - 1) * per_page).limit(per_page)).all()
-    return _page_out.dump({"items": [_ledger_dict(r) for r in rows], "total": total,
+    items = [_ledger_dict({c: getattr(r, c) for c in _LEDGER_COLUMNS}) for r in rows]
+    return _page_out.dump({"items": items, "total": total,
                            "page": page, "per_page": per_page})

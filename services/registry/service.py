@@ -11,12 +11,13 @@ from pathlib import Path
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
+from werkzeug.wrappers import Response
 
 from shared.auth import requires
 from shared.contracts import jurisdiction, use_jurisdiction
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.domain.qualification import RuleSet
-from shared.http import HttpBase, http, json_response, load_json, load_query
+from shared.http import JSON_TYPE, HttpBase, http, json_response, load_json, load_query
 from shared.keys import Keys
 from shared.messaging import topology
 from shared.messaging.consumer import consume
@@ -80,8 +81,7 @@ class RegistryService(HttpBase):
     @api_doc("查询企业首席质量官备案信息（在任人员、任职历史、备案记录）", response=EnterpriseOut,
              tags=["备案登记"], errors=[404])
     def get_enterprise(self, request, uscc):
-        with self.db.unit_of_work() as uow:
-            return json_response(queries.enterprise(uow, request.principal, uscc))
+        return Response(queries.enterprise(self.db, request.principal, uscc), content_type=JSON_TYPE)
 
     @http("GET", "/api/v1/enterprises/<string:uscc>/award-check")
     @requires(*ALL_ROLES)

@@ -239,3 +239,30 @@ def test_parse_ttl():
     from shared.cli_token import parse_ttl
     assert parse_ttl("8h") == timedelta(hours=8) and parse_ttl("30m") == timedelta(minutes=30)
     assert parse_ttl("2d") == timedelta(days=2) and parse_ttl("12") == timedelta(hours=12)
+
+
+def test_a_cached_token_still_expires(monkeypatch):
+    """Verified tokens are remembered, but never past their expiry."""
+    import time
+    from datetime import timedelta
+
+    import shared.auth as auth
+
+    monkeypatch.setattr(auth, "LEEWAY", timedelta(0))
+    secret = "cache-test-secret-0123456789-abcdefghij"
+    token = auth.issue_token(secret, "city_officer", ttl=timedelta(seconds=1))
+    assert auth.decode_token(secret, token).role == "city_officer"
+    assert auth.decode_token(secret, token).role == "city_officer"  # from the cache
+    time.sleep(1.1)
+    with pytest.raises(auth.Unauthorized) as caught:
+        auth.decode_token(secret, token)
+    assert caught.value.code == "AUTH_EXPIRED"
+
+
+def test_a_cached_token_is_bound_to_its_secret():
+    import shared.auth as auth
+
+    token = auth.issue_token("first-secret-0123456789-abcdefghijklmn", "admin")
+    assert auth.decode_token("first-secret-0123456789-abcdefghijklmn", token).role == "admin"
+    with pytest.raises(auth.Unauthorized):
+        auth.decode_token("other-secret-0123456789-abcdefghijklmn", token)

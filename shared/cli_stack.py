@@ -1,0 +1,82 @@
+"""`cqo stack up|down|status`: the local full stack as real processes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+stack_app = typer.Typer(help="本地完整服务栈（真实进程，与 docker-compose 相同的服务）。",
+                        no_args_is_help=True)
+console = Console()
+DEFAULT_DIR = Path("var/stack")
+ALL_CITY = ("registry", "talent", "notify")
+
+
+def _counties(value: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in value.split(",") if c.strip())
+
+
+@stack_app.command("up")
+def up(
+    counties: str = typer.Option("130921,130922", help="县级区划代码，逗号分隔"),
+    workdir: Path = typer.Option(DEFAULT_DIR, "--dir", help="数据库、日志与进程记录所在目录"),
+    amqp_uri: str = typer.Option(os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"),
+                                 help="RabbitMQ 地址"),
+    database_url: Optional[str] = typer.Option(None, help="PostgreSQL 地址（默认每个服务一个 SQLite 文件）"),
+) -> None:
+    """启动市级服务与各县备案服务，等待全部就绪。"""
+    from shared.stack import Stack, StackError
+    from shared.runner import PortInUse
+
+    stack = Stack(workdir, amqp_uri=amqp_uri, counties=_counties(counties), services=ALL_CITY,
+                  database_url=database_url)
+    try:
+        with console.status("正在启动服务…"):
+            stack.start(on_ready=lambda s: console.print(f"[green]✓[/] {s.name} 已就绪 {s.base_url}"))
+    except (StackError, PortInUse) as exc:
+        console.print(f"[red]启动失败：{exc}[/]")
+        stack.stop()
+        raise typer.Exit(1)
+    console.print(f"服务栈已启动；停止请运行 [bold]cqo stack down --dir {workdir}[/]")
+
+
+@stack_app.command("down")
+def down(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
+    """停止服务栈（先 SIGTERM，超时后 SIGKILL）。"""
+    from shared.stack import Stack, StackError
+
+    try:
+        stack = Stack.load(workdir)
+    except StackError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1)
+    killed = stack.stop()
+    for name in killed:
+        console.print(f"[yellow]{name} 未在时限内退出，已强制终止[/]")
+    console.print("服务栈已停止")
+
+
+@stack_app.command("status")
+def status(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
+    """显示各服务进程与健康状态。"""
+    from shared.stack import Stack, StackError
+
+    try:
+        stack = Stack.load(workdir)
+    except StackError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1)
+    table = Table(title="服务栈状态")
+    for column in ("服务", "进程号", "端口", "运行", "健康"):
+        table.add_column(column)
+    rows = stack.status()
+    for row in rows:
+        table.add_row(row["name"], str(row["pid"] or "-"), str(row["port"]),
+                      "是" if row["running"] else "否", "正常" if row["healthy"] else "异常")
+    console.print(table)
+    if not all(r["healthy"] for r in rows):
+        raise typer.Exit(1)
