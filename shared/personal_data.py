@@ -7,6 +7,7 @@ Nothing here logs or puts plaintext into an exception message.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -139,10 +140,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def seal(public_key_pem, plaintext: str) -> str:
-    recipient = serialization.load_pem_public_key(_pem(public_key_pem))
-    if not isinstance(recipient, X25519PublicKey):
+@functools.lru_cache(maxsize=8)
+def _public_key(pem: bytes) -> X25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, X25519PublicKey):
         raise ValueError("seal needs an X25519 public key")
+    return key
+
+
+@functools.lru_cache(maxsize=8)
+def _private_key(pem: bytes) -> tuple[X25519PrivateKey, bytes]:
+    # parsed once per key, not once per ID number (a batch unseals thousands)
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, X25519PrivateKey):
+        raise ValueError("unseal needs an X25519 private key")
+    return key, _raw_public(key.public_key())
+
+
+def seal(public_key_pem, plaintext: str) -> str:
+    recipient = _public_key(_pem(public_key_pem))
     ephemeral = X25519PrivateKey.generate()
     eph_raw, rec_raw = _raw_public(ephemeral.public_key()), _raw_public(recipient)
     key = _derive(ephemeral.exchange(recipient), eph_raw, rec_raw)
@@ -152,9 +168,7 @@ def seal(public_key_pem, plaintext: str) -> str:
 
 
 def unseal(private_key_pem, sealed: str) -> str:
-    private = serialization.load_pem_private_key(_pem(private_key_pem), password=None)
-    if not isinstance(private, X25519PrivateKey):
-        raise ValueError("unseal needs an X25519 private key")
+    private, recipient_raw = _private_key(_pem(private_key_pem))
     try:
         if not isinstance(sealed, str) or not sealed.startswith(SEAL_PREFIX):
             raise ValueError("version")
@@ -163,7 +177,7 @@ def unseal(private_key_pem, sealed: str) -> str:
             raise ValueError("length")
         eph_raw, nonce, ciphertext = blob[:32], blob[32:44], blob[44:]
         ephemeral = X25519PublicKey.from_public_bytes(eph_raw)
-        key = _derive(private.exchange(ephemeral), eph_raw, _raw_public(private.public_key()))
+        key = _derive(private.exchange(ephemeral), eph_raw, recipient_raw)
         return AESGCM(key).decrypt(nonce, ciphertext, _SEAL_INFO).decode("utf-8")
     except (ValueError, InvalidTag, UnicodeError):
         # bad version, base64, length, key, or tampering: one answer, no oracle details

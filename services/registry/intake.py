@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -102,16 +103,20 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
     decisions: dict[str, list[dict]] = defaultdict(list)
 
     usccs = sorted({i.data["enterprise"]["uscc"] for i in items if i.data})
-    _lock_enterprises(session, [i.data for i in items if i.data], usccs, now)
+    register = _Register.lock(session, [i.data for i in items if i.data], usccs, now)
     ledger = _ledger_rows(session, {i.filing_id for i in items})
 
     # an enterprise's filings are applied in the order they reached the county
     items.sort(key=lambda i: (i.data["enterprise"]["uscc"] if i.data else "",
                               i.data["submitted_to_county_on"] if i.data else now.date(),
                               i.version))
-    for item in items:
-        for answer in _receive_one(session, ctx, item, ledger, now):
+    for number, item in enumerate(items, start=1):
+        for answer in _receive_one(register, ctx, item, ledger, now):
             decisions[answer["county"]].append(answer)
+        if number % 50 == 0:
+            # a chunk is CPU-bound for a while; under eventlet (patched time) this lets the
+            # outbox relay and the other workers of the process run in between
+            time.sleep(0)
 
     for target, answers in decisions.items():
         payload = _decisions_schema.dump({"county": target, "decisions": answers})
@@ -175,20 +180,43 @@ def _insert(session):
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def _lock_enterprises(session, filings: list[dict], usccs: list[str], now: datetime) -> None:
-    """Create unknown enterprises, then lock all of them in USCC order (no deadlocks)."""
-    if not usccs:
-        return
-    first = {}
-    for f in filings:
-        first.setdefault(f["enterprise"]["uscc"], f["enterprise"])
-    rows = [{"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
-             "category": first[u]["category"], "created_at": now, "updated_at": now} for u in usccs]
-    session.execute(_insert(session)(Enterprise).values(rows).on_conflict_do_nothing())
-    query = select(Enterprise.uscc).where(Enterprise.uscc.in_(usccs)).order_by(Enterprise.uscc)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    session.execute(query).all()
+class _Register:
+    """The enterprises of one message, locked, with what deciding needs loaded in a few
+    queries: current appointments, which had appointments before, which have filings
+    waiting. Kept up to date in memory as the message's filings are applied."""
+
+    def __init__(self, session):
+        self.session = session
+        self.enterprises: dict[str, Enterprise] = {}
+        self.current: dict[str, Appointment] = {}
+        self.with_history: set[str] = set()
+        self.waiting: set[str] = set()
+
+    @classmethod
+    def lock(cls, session, filings: list[dict], usccs: list[str], now: datetime) -> "_Register":
+        """Create unknown enterprises, then lock all of them in USCC order (no deadlocks)."""
+        register = cls(session)
+        if not usccs:
+            return register
+        first = {}
+        for f in filings:
+            first.setdefault(f["enterprise"]["uscc"], f["enterprise"])
+        rows = [{"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
+                 "category": first[u]["category"], "created_at": now, "updated_at": now}
+                for u in usccs]
+        session.execute(_insert(session)(Enterprise).values(rows).on_conflict_do_nothing())
+        query = select(Enterprise).where(Enterprise.uscc.in_(usccs)).order_by(Enterprise.uscc)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        register.enterprises = {e.uscc: e for e in session.scalars(query)}
+        for appointment in session.scalars(select(Appointment).where(
+                Appointment.uscc.in_(usccs)).order_by(Appointment.id)):
+            register.with_history.add(appointment.uscc)
+            if appointment.ended_on is None:
+                register.current[appointment.uscc] = appointment
+        register.waiting = set(session.scalars(select(LedgerEntry.uscc).where(
+            LedgerEntry.uscc.in_(usccs), LedgerEntry.outcome == WAITING).distinct()))
+        return register
 
 
 def _ledger_rows(session, filing_ids: set[str]) -> dict[str, dict[int, LedgerEntry]]:
@@ -199,7 +227,8 @@ def _ledger_rows(session, filing_ids: set[str]) -> dict[str, dict[int, LedgerEnt
     return out
 
 
-def _receive_one(session, ctx, item: _Item, ledger, now) -> list[dict]:
+def _receive_one(register: _Register, ctx, item: _Item, ledger, now) -> list[dict]:
+    session = register.session
     versions = ledger[item.filing_id]
     seen = versions.get(item.version)
     if seen is not None:
@@ -220,52 +249,51 @@ def _receive_one(session, ctx, item: _Item, ledger, now) -> list[dict]:
     if item.error is not None:
         answers.append(_record(session, item, item.error, versions, now))
         return answers
-    decision, appointment_id = _apply(session, ctx, item.data, now)
-    answers.append(_record(session, item, decision, versions, now, appointment_id))
-    if decision.outcome == ACCEPTED:
-        answers.extend(_release_waiting(session, ctx, item.data["enterprise"]["uscc"], now))
+    decision, appointment = _apply(register, ctx, item.data, now)
+    answers.append(_record(session, item, decision, versions, now, appointment))
+    uscc = item.data["enterprise"]["uscc"]
+    if decision.outcome == WAITING:
+        register.waiting.add(uscc)
+    elif decision.outcome == ACCEPTED and uscc in register.waiting:
+        answers.extend(_release_waiting(register, ctx, uscc, now))
     return answers
 
 
-def _current(session, uscc: str) -> tuple[Appointment | None, bool]:
-    rows = session.scalars(select(Appointment).where(Appointment.uscc == uscc)
-                           .order_by(Appointment.id.desc())).all()
-    current = next((a for a in rows if a.ended_on is None), None)
-    return current, bool(rows)
-
-
-def _apply(session, ctx, data: dict, now) -> tuple[Decision, int | None]:
-    uscc = data["enterprise"]["uscc"]
-    current, has_history = _current(session, uscc)
+def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, Appointment | None]:
+    session, uscc = register.session, data["enterprise"]["uscc"]
+    current = register.current.get(uscc)
     view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
                                                 current.appointed_on)
-    decision = decide(data, view, has_history=has_history, rules=ctx.rules)
+    decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules)
     if decision.outcome != ACCEPTED:
         return decision, None
-    _follow_enterprise(session, data, now)
+    _follow_enterprise(register, data, now)
     kind = data["kind"]
     if decision.action in (REPLACE, END):
         ended_on = data.get("effective_on") or data["appointment"]["appointed_on"]
         current.ended_on = ended_on
         current.end_reason = data.get("end_reason") or END_REASONS[kind]
         current.ended_by_filing_id = data["filing_id"]
-        _audit(session, now, "appointment.ended", uscc, current.id, data,
+        register.current.pop(uscc)
+        _audit(session, now, "appointment.ended", uscc, current, data,
                {"ended_on": ended_on.isoformat(), "reason": current.end_reason})
     if decision.action in (CREATE, REPLACE):
         appointment = _new_appointment(ctx, data, now)
         session.add(appointment)
-        session.flush()
-        _audit(session, now, "appointment.created", uscc, appointment.id, data, {"kind": kind})
-        return decision, appointment.id
+        register.current[uscc] = appointment
+        register.with_history.add(uscc)
+        _audit(session, now, "appointment.created", uscc, appointment, data, {"kind": kind})
+        return decision, appointment
     if decision.action == UPDATE:
         changes = _update_details(current, data)
-        _audit(session, now, "appointment.updated", uscc, current.id, data, changes)
-    return decision, current.id
+        _audit(session, now, "appointment.updated", uscc, current, data, changes)
+    return decision, current
 
 
-def _follow_enterprise(session, data: dict, now) -> None:
+def _follow_enterprise(register: _Register, data: dict, now) -> None:
     """The latest accepted filing carries the enterprise's current name, county, category."""
-    enterprise = session.get(Enterprise, data["enterprise"]["uscc"])
+    session = register.session
+    enterprise = register.enterprises[data["enterprise"]["uscc"]]
     changes = {k: [getattr(enterprise, k), v] for k, v in data["enterprise"].items()
                if k != "uscc" and getattr(enterprise, k) != v}
     if changes:
@@ -305,14 +333,14 @@ def _update_details(current: Appointment, data: dict) -> dict:
     return changes
 
 
-def _audit(session, now, action, uscc, appointment_id, data, detail) -> None:
+def _audit(session, now, action, uscc, appointment, data, detail) -> None:
     session.add(AuditEntry(at=now, actor=f"{ACTOR}:{data['county']}", action=action, uscc=uscc,
-                           appointment_id=appointment_id, filing_id=data["filing_id"],
+                           appointment=appointment, filing_id=data["filing_id"],
                            detail=json.dumps(detail, ensure_ascii=False, default=str)))
 
 
 def _record(session, item: _Item, decision: Decision, versions: dict, now,
-            appointment_id: int | None = None) -> dict:
+            appointment: Appointment | None = None) -> dict:
     data, raw = item.data, item.raw
     enterprise = (data or raw).get("enterprise") or {}
     row = LedgerEntry(
@@ -322,7 +350,7 @@ def _record(session, item: _Item, decision: Decision, versions: dict, now,
         county=str((data or raw).get("county") or "")[:6], uscc=str(enterprise.get("uscc") or "")[:18],
         submitted_to_county_on=data["submitted_to_county_on"] if data else now.date(),
         received_at=now, outcome=WAITING, payload=None)
-    _settle(row, decision, now, appointment_id)
+    _settle(row, decision, now, appointment)
     if decision.outcome == WAITING:
         row.payload = json.dumps(raw, ensure_ascii=False)
     session.add(row)
@@ -330,7 +358,8 @@ def _record(session, item: _Item, decision: Decision, versions: dict, now,
     return _answer(row)
 
 
-def _settle(row: LedgerEntry, decision: Decision, now, appointment_id: int | None = None) -> None:
+def _settle(row: LedgerEntry, decision: Decision, now,
+            appointment: Appointment | None = None) -> None:
     reasons = list(decision.reasons)
     late = late_reason(decision)
     if late:
@@ -341,14 +370,14 @@ def _settle(row: LedgerEntry, decision: Decision, now, appointment_id: int | Non
     row.findings = json.dumps([f.to_dict() for f in decision.findings], ensure_ascii=False)
     row.late, row.days_late = decision.lateness.late, decision.lateness.days_late
     row.deadline = decision.lateness.deadline
-    row.appointment_id = appointment_id
+    row.appointment = appointment
     if decision.outcome != WAITING:
         row.payload = None
 
 
-def _release_waiting(session, ctx, uscc: str, now) -> list[dict]:
+def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
     """Decide the filings of this enterprise that were held for a predecessor."""
-    answers = []
+    session, answers = register.session, []
     while True:
         waiting = session.scalars(
             select(LedgerEntry).where(LedgerEntry.uscc == uscc, LedgerEntry.outcome == WAITING)
@@ -362,13 +391,15 @@ def _release_waiting(session, ctx, uscc: str, now) -> list[dict]:
                 answers.append(_answer(row))
                 progressed = True
                 continue
-            decision, appointment_id = _apply(session, ctx, item.data, now)
+            decision, appointment = _apply(register, ctx, item.data, now)
             if decision.outcome == WAITING:
                 continue
-            _settle(row, decision, now, appointment_id)
+            _settle(row, decision, now, appointment)
             answers.append(_answer(row))
             progressed = True
         if not progressed:
+            if not any(row.outcome == WAITING for row in waiting):
+                register.waiting.discard(uscc)
             return answers
 
 

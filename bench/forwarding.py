@@ -1,0 +1,215 @@
+"""Batch submission end to end (issue 3): 10,000 approved filings at one county on
+PostgreSQL, POST /batches, until every decision is recorded back at the county.
+
+Baseline, in the same run: a bare kombu publish -> consume -> ack of the same payloads
+through the same broker, one message per filing, into a quorum queue like the
+registry's intake.
+
+    python -m bench.forwarding [--filings 10000] [--registry-processes 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import func, insert, select, text
+
+from bench.common import SECRET, free_port, isolated_infra, serve_args, spawn, stop, wait_http
+from services.filing.models import Filing, FilingVersion
+from shared.auth import issue_token
+from shared.db import Database
+from shared.keys import Keys
+from shared.migrate import upgrade
+from shared.personal_data import IdCipher, generate_key
+from shared.testing.factories import filing_message, resident_id_for, uscc_for
+
+console = Console(stderr=True)
+COUNTY = "130921"
+
+
+def seed_county(db: Database, keys: Keys, count: int) -> list[dict]:
+    """Approved campaign filings as the county holds them after pre-review."""
+    hmac_key, public_key = keys.get("ID_HMAC_KEY"), keys.get("CITY_PUBLIC_KEY")
+    cipher = IdCipher(generate_key())
+    now, wires = datetime.now(timezone.utc), []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("准备已预审通过的备案…", total=count)
+        for start in range(0, count, 1000):
+            filings, versions = [], []
+            for n in range(start, min(count, start + 1000)):
+                wire = filing_message(county=COUNTY, uscc=uscc_for(COUNTY, n), person=n,
+                                      hmac_key=hmac_key, city_public_key=public_key,
+                                      channel="campaign", submitted=date(2026, 3, 2))
+                wires.append(wire)
+                cqo = {k: v for k, v in wire["cqo"].items() if not k.startswith("id_")}
+                filings.append({
+                    "id": wire["filing_id"], "county": COUNTY, "uscc": wire["enterprise"]["uscc"],
+                    "enterprise_name": wire["enterprise"]["name"],
+                    "category": wire["enterprise"]["category"], "kind": "establishment",
+                    "channel": "campaign", "campaign_year": 2026, "status": "approved",
+                    "version": 1, "submitted_to_county_on": date(2026, 3, 2), "created_at": now,
+                    "updated_at": now, "created_by": "bench", "cqo_name": cqo["name"],
+                    "cqo_id_masked": wire["cqo"]["id_masked"], "approved_on": date(2026, 3, 2),
+                    "approved_by": "县局预审员"})
+                versions.append({
+                    "filing_id": wire["filing_id"], "version": 1, "submitted_at": now,
+                    "submitted_by": "bench",
+                    "data": {"kind": "establishment", "enterprise": wire["enterprise"], "cqo": cqo,
+                             "appointment": wire["appointment"]},
+                    "id_type": "resident_id", "id_encrypted": cipher.encrypt(resident_id_for(n)),
+                    "id_hmac": wire["cqo"]["id_hmac"], "id_sealed": wire["cqo"]["id_sealed"],
+                    "id_masked": wire["cqo"]["id_masked"], "findings": [], "wire": wire})
+            with db.engine.begin() as conn:
+                conn.execute(insert(Filing), filings)
+                conn.execute(insert(FilingVersion), versions)
+            progress.advance(task, len(filings))
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return wires
+
+
+def decided(db: Database) -> int:
+    return db.read(lambda c: c.execute(
+        select(func.count()).select_from(Filing).where(Filing.decision_outcome.is_not(None))).scalar())
+
+
+def phase_report(pg_url: str, county_schema: str, registry_schema: str) -> str:
+    """Where the time went, from the services' own timestamps (seconds after the batch)."""
+    registry = Database(pg_url, schema=registry_schema)
+    try:
+        batch_at, forwarded = Database(pg_url, schema=county_schema).read(lambda c: c.execute(text(
+            "SELECT min(b.created_at), max(f.forwarded_at) FROM filing_batches b, filings f")).one())
+        first_in, last_in, last_decided = registry.read(lambda c: c.execute(text(
+            "SELECT min(received_at), max(received_at), max(decided_at) FROM filing_ledger")).one())
+        last_queued, last_sent = registry.read(lambda c: c.execute(text(
+            "SELECT max(created_at), max(sent_at) FROM outbox_messages "
+            "WHERE exchange = 'cqo.decisions'")).one())
+        back = Database(pg_url, schema=county_schema).read(lambda c: c.execute(text(
+            "SELECT max(received_at) FROM filing_decisions")).scalar())
+    finally:
+        registry.dispose()
+    rel = lambda t: (t - batch_at).total_seconds()  # noqa: E731
+    return (f"阶段（秒）：市局收到首批 {rel(first_in):.2f}，收到末批 {rel(last_in):.2f}，"
+            f"末条决定 {rel(last_decided):.2f}，决定写入发件箱 {rel(last_queued):.2f}，"
+            f"发出 {rel(last_sent):.2f}，县局收齐决定 {rel(back):.2f}")
+
+
+def bare_kombu(amqp_uri: str, payloads: list[bytes]) -> float:
+    """Messages per second: publish each payload, consume and ack it, same broker."""
+    exchange = Exchange(f"bench.bare.{uuid.uuid4().hex[:6]}", type="topic", durable=True)
+    queue = Queue(f"bench.bare.{uuid.uuid4().hex[:6]}", exchange=exchange, routing_key="filing.#",
+                  durable=True, queue_arguments={"x-queue-type": "quorum"})
+    done = threading.Event()
+    received = [0]
+    with Connection(amqp_uri) as consumer_conn, Connection(amqp_uri) as producer_conn:
+        queue(consumer_conn.channel()).declare()
+
+        def on_message(body, message):
+            message.ack()
+            received[0] += 1
+            if received[0] == len(payloads):
+                done.set()
+
+        def consume():
+            with Consumer(consumer_conn, queues=[queue], callbacks=[on_message],
+                          accept=["json", "application/json"], prefetch_count=200):
+                while not done.is_set():
+                    try:
+                        consumer_conn.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+
+        thread = threading.Thread(target=consume, daemon=True)
+        thread.start()
+        time.sleep(0.5)  # the consumer is attached
+        producer = Producer(producer_conn.channel())
+        started = time.perf_counter()
+        for payload in payloads:
+            producer.publish(payload, exchange=exchange, routing_key=f"filing.{COUNTY}.establishment",
+                             content_type="application/json", content_encoding="utf-8",
+                             delivery_mode=2, message_id=str(uuid.uuid4()))
+        done.wait(300)
+        elapsed = time.perf_counter() - started
+        thread.join(5)
+        queue(consumer_conn.channel()).delete()
+        exchange(consumer_conn.channel()).delete()
+    return len(payloads) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--filings", type=int, default=10_000)
+    parser.add_argument("--registry-processes", type=int, default=2)
+    parser.add_argument("--chunk-size", type=int, default=500)
+    args = parser.parse_args()
+
+    with isolated_infra("forwarding") as (amqp_uri, pg_url, prefix, schemas), \
+            tempfile.TemporaryDirectory() as tmp:
+        county_schema, registry_schema = f"{prefix}_filing", f"{prefix}_registry"
+        schemas += [county_schema, registry_schema]
+        keys = Keys({"DEV_KEYS_DIR": f"{tmp}/keys"})
+        common = {"AMQP_URI": amqp_uri, "DATABASE_URL": pg_url, "CQO_AUTH_SECRET": SECRET,
+                  "DEV_KEYS_DIR": f"{tmp}/keys", "LOG_LEVEL": "WARNING"}
+        county_db = Database(pg_url, schema=county_schema)
+        upgrade(county_db, Path("services/filing/migrations/versions"))
+        wires = seed_county(county_db, keys, args.filings)
+
+        registry_port, county_port = free_port(), free_port()
+        registry = spawn(serve_args("registry", "--port", str(registry_port), "--processes",
+                                    str(args.registry_processes)),
+                         {**common, "DATABASE_SCHEMA": registry_schema}, Path(tmp) / "registry.log")
+        county = spawn(serve_args("filing", "--county", COUNTY, "--port", str(county_port)),
+                       {**common, "DATABASE_SCHEMA": county_schema,
+                        "BATCH_CHUNK_SIZE": str(args.chunk_size)}, Path(tmp) / "county.log")
+        try:
+            wait_http(f"http://127.0.0.1:{registry_port}/api/v1/health", process=registry)
+            wait_http(f"http://127.0.0.1:{county_port}/api/v1/health", process=county)
+            import requests
+
+            token = issue_token(SECRET, "county_officer", county=COUNTY, ttl=timedelta(hours=1))
+            started = time.perf_counter()
+            response = requests.post(f"http://127.0.0.1:{county_port}/api/v1/batches", json={},
+                                     headers={"Authorization": f"Bearer {token}"}, timeout=120)
+            response.raise_for_status()
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("等待市局决定回传县局…", total=args.filings)
+                deadline = time.monotonic() + 600
+                count = 0
+                while count < args.filings and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    count = decided(county_db)
+                    progress.update(task, completed=count)
+            elapsed = time.perf_counter() - started
+            if count < args.filings:
+                raise SystemExit(f"超时：{count}/{args.filings} 条备案收到决定，详见 {tmp} 中的日志")
+            accepted = county_db.read(lambda c: c.execute(text(
+                "SELECT count(*) FROM filings WHERE decision_outcome = 'accepted'")).scalar())
+            phases = phase_report(pg_url, county_schema, registry_schema)
+        finally:
+            stop(county)
+            stop(registry)
+            county_db.dispose()
+        filings_per_s = args.filings / elapsed
+        with console.status("基线：kombu 逐条发布→消费→确认…"):
+            payloads = [json.dumps(w, ensure_ascii=False).encode() for w in wires]
+            baseline = bare_kombu(amqp_uri, payloads)
+
+    print(f"{args.filings:,} 条备案集中报送至市局并收到决定：{elapsed:.2f} 秒，{filings_per_s:,.0f} 条/秒"
+          f"（通过 {accepted:,} 条；市局 {args.registry_processes} 个进程，每批 {args.chunk_size} 条）")
+    console.print(phases)
+    print(f"基线（kombu 逐条发布→消费→确认，同一消息代理）：{baseline:,.0f} 条/秒")
+    print(f"RESULT filings_per_s={filings_per_s:.0f} baseline_msgs_per_s={baseline:.0f} "
+          f"ratio={filings_per_s / baseline:.2f}")
+
+
+if __name__ == "__main__":
+    main()
