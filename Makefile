@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-unit test-integration lock clean
+.PHONY: venv demo test test-unit test-integration lock clean
 
 venv: $(STAMP)
 
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[test]"
 	touch $(STAMP)
+
+demo: venv
+	$(PY) -m shared.cli demo
 
 test: venv
 	$(PY) -m pytest -q

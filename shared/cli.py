@@ -20,6 +20,8 @@ if sys.argv[1:2] == ["serve"]:
 import typer  # noqa: E402
 
 from shared.cli_check import check_app  # noqa: E402
+from shared.cli_dead import dead_app  # noqa: E402
+from shared.cli_demo import demo  # noqa: E402
 from shared.cli_serve import serve  # noqa: E402
 from shared.cli_stack import stack_app  # noqa: E402
 from shared.cli_token import token  # noqa: E402
@@ -31,6 +33,8 @@ app.add_typer(check_app, name="check")
 app.command("token")(token)
 app.command("serve")(serve)
 app.add_typer(stack_app, name="stack")
+app.add_typer(dead_app, name="dead")
+app.command("demo")(demo)
 
 
 def main() -> None:

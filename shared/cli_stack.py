@@ -37,7 +37,13 @@ def up(
     try:
         with console.status("正在启动服务…"):
             stack.start(on_ready=lambda s: console.print(f"[green]✓[/] {s.name} 已就绪 {s.base_url}"))
-    except (StackError, PortInUse) as exc:
+    except PortInUse as exc:
+        # nothing was started (ports are probed first); stop() would overwrite the
+        # folder's record of a stack that is already running there, and `down` would
+        # then no longer find its processes
+        console.print(f"[red]启动失败：{exc}[/]")
+        raise typer.Exit(1)
+    except StackError as exc:
         console.print(f"[red]启动失败：{exc}[/]")
         stack.stop()
         raise typer.Exit(1)

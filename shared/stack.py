@@ -83,6 +83,7 @@ class Stack:
             probe_port(f"127.0.0.1:{spec.port}")
         for spec in chosen:
             self._spawn(spec)
+        self._save()  # before waiting: a caller killed now still leaves a record to stop
         for spec in chosen:
             self.wait_healthy(spec, timeout=wait)
             if on_ready:
@@ -167,10 +168,13 @@ class Stack:
 
     # -- persistence of pids, so `cqo stack down` in another shell finds them -------------
     def _save(self) -> None:
+        # no environment in the record: it holds secrets (token secret, database password)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "stack.json").write_text(json.dumps(
-            {"amqp_uri": self.amqp_uri, "specs": [asdict(s) for s in self.specs]},
-            ensure_ascii=False, indent=2), encoding="utf-8")
+        specs = [{k: v for k, v in asdict(s).items() if k != "env"} for s in self.specs]
+        path = self.workdir / "stack.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"specs": specs}, handle, ensure_ascii=False, indent=2)
 
     @classmethod
     def load(cls, workdir: str | Path) -> "Stack":
@@ -179,7 +183,7 @@ class Stack:
             raise StackError(f"{workdir} 中没有正在运行的服务栈记录")
         data = json.loads(path.read_text(encoding="utf-8"))
         stack = cls.__new__(cls)
-        stack.workdir, stack.amqp_uri, stack.database_url = Path(workdir).resolve(), data["amqp_uri"], None
+        stack.workdir, stack.amqp_uri, stack.database_url = Path(workdir).resolve(), None, None
         stack.specs = [ProcessSpec(**s) for s in data["specs"]]
         stack.processes = {}
         return stack

@@ -128,6 +128,24 @@ class RawQueueConsumer(QueueConsumer):
         super().kill()
         self.publisher.close()
 
+    # nameko ignores only amqp's ConnectionError here; a link that was reset (broker
+    # crash, network failure) raises a socket error (BrokenPipeError, ConnectionResetError)
+    # in the worker, and nameko then kills the whole container. The broker requeues
+    # the unacknowledged message anyway and the inbox absorbs the redelivery.
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        except OSError as exc:
+            log.warning("could not ack message %s, the broker connection is gone (%s); "
+                        "it will be redelivered", (message.properties or {}).get("message_id"), exc)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except OSError as exc:
+            log.warning("could not requeue message %s, the broker connection is gone (%s)",
+                        (message.properties or {}).get("message_id"), exc)
+
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
             consumer = consumer_cls(

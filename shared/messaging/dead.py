@@ -64,7 +64,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
         code, reason = "TRANSIENT_ERROR_PERSISTED", f"{type(exc).__name__}: {exc}"
     else:
         code, reason = "HANDLER_ERROR", f"{type(exc).__name__}: {exc}"
-    return code, reason[:REASON_MAX]
+    return code, reason.replace("\x00", "\\x00")[:REASON_MAX]  # NUL: not storable in PostgreSQL
 
 
 # -- publishing ---------------------------------------------------------------------
@@ -90,10 +90,13 @@ def _stored(delivery: Delivery) -> tuple[str, dict]:
     headers[_STORE_PREFIX + "content-type"] = delivery.content_type
     headers[_STORE_PREFIX + "content-encoding"] = delivery.content_encoding
     try:
-        return delivery.raw.decode("utf-8"), headers
+        text = delivery.raw.decode("utf-8")
+        if "\x00" not in text:  # PostgreSQL text cannot hold NUL: such a body goes as base64
+            return text, headers
     except UnicodeDecodeError:
-        headers[_STORE_PREFIX + "body-encoding"] = "base64"
-        return base64.b64encode(delivery.raw).decode("ascii"), headers
+        pass
+    headers[_STORE_PREFIX + "body-encoding"] = "base64"
+    return base64.b64encode(delivery.raw).decode("ascii"), headers
 
 
 def _record(db: Database, delivery: Delivery, consumer: str, code: str,

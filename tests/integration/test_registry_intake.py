@@ -111,3 +111,23 @@ def test_counties_only_receive_their_own_decisions(registry):
     assert county.decision_of(a)["county"] == "130921"
     assert all(d["county"] == "130922" for m in county.messages for d in m["decisions"]
                if (d["filing_id"], d["version"]) == (b["filing_id"], 1))
+
+
+def test_lookup_is_scoped_to_the_caller(registry):
+    county, base, _ = registry
+    filing = county.filing(n=8)
+    county.publish(filing)
+    county.decision_of(filing)
+    uscc = filing["enterprise"]["uscc"]
+    path = f"/api/v1/enterprises/{uscc}"
+    assert get(base, path, "county_officer", county="130921").status_code == 200
+    assert get(base, path, "enterprise", uscc=uscc).status_code == 200
+    other = get(base, path, "county_officer", county="130922")
+    assert other.status_code == 404 and other.json()["code"] == "ENTERPRISE_NOT_FOUND"
+    assert get(base, path, "enterprise", uscc=county.filing(n=9)["enterprise"]["uscc"]).status_code == 404
+    bad = get(base, "/api/v1/enterprises/91130921M00000019Y")
+    assert bad.status_code == 422 and bad.json()["code"] == "USCC_CHECK"
+    ledger = get(base, "/api/v1/filings?county=130921&outcome=accepted", "county_officer",
+                 county="130921").json()
+    assert ledger["total"] == 1 and ledger["items"][0]["kind_name"] == "岗位设立"
+    assert get(base, "/api/v1/filings?per_page=0").status_code == 422

@@ -1,0 +1,140 @@
+"""`cqo demo` (= `make demo`, DESIGN.md section 8) as a user runs it: a subprocess that
+starts real service processes, prints the per-county table and stops everything."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.demo import RESULT_FILE, STATE_FILE, demo_ports, service_processes
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADERS = ("县区", "提交", "受理失败", "县局退回", "市局通过", "不予备案", "逾期变更")
+KEYS = ("submitted", "refused_at_intake", "returned", "accepted", "rejected", "late")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_offset() -> int:
+    """Ports away from the defaults (a developer's `make demo` or `cqo stack up`)."""
+    for _ in range(50):
+        offset = random.randrange(3000, 9000, 10)
+        if all(_port_free(p) for p in demo_ports(offset)):
+            return offset
+    pytest.fail("no free port range for the demo")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens
+
+
+def run_demo(workdir: Path, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "CQO_DEMO_PORT_OFFSET"}
+    full_env.update({"COLUMNS": "140", "PYTHONUNBUFFERED": "1", **env})
+    return subprocess.run([sys.executable, "-m", "shared.cli", "demo", "--dir", str(workdir)],
+                          cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def _numbers(line: str) -> list[int]:
+    """The figures of one table row (the cells after the county's name)."""
+    cells = [c.strip() for c in line.split("│")[1:-1]]
+    return [int(c) for c in cells[1:]]
+
+
+def test_demo_runs_a_round_end_to_end_and_stops_everything(broker, tmp_path):
+    workdir = tmp_path / "demo"
+    started = time.monotonic()
+    proc = run_demo(workdir, {"AMQP_URI": broker.amqp_uri,
+                              "RABBITMQ_MANAGEMENT_URL": broker.management_url,
+                              "CQO_DEMO_PORT_OFFSET": str(_free_offset())})
+    elapsed = time.monotonic() - started
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-4000:]}\n{proc.stderr[-2000:]}"
+
+    # nothing is left running, and the run's vhost is gone
+    assert service_processes(workdir) == [], "service processes left running"
+    assert not (workdir / STATE_FILE).exists()
+    result = json.loads((workdir / RESULT_FILE).read_text(encoding="utf-8"))
+    if result["vhost"]:
+        mgmt = requests.utils.urlparse(broker.management_url)
+        resp = requests.get(f"http://{mgmt.hostname}:{mgmt.port or 15672}/api/vhosts/{result['vhost']}",
+                            auth=(mgmt.username or "guest", mgmt.password or "guest"), timeout=10)
+        assert resp.status_code == 404, f"vhost {result['vhost']} not deleted"
+
+    # the table, in Chinese, with a row per county and the city-wide total
+    for header in HEADERS:
+        assert header in out
+    assert "沧县（130921）" in out and "青县（130922）" in out
+    total_line = next(line for line in out.splitlines() if "全市合计" in line)
+    rows = {r["county"]: r for r in result["rows"]}
+    assert set(rows) == {"130921", "130922"}
+    sums = [sum(r[k] for r in rows.values()) for k in KEYS]
+    assert _numbers(total_line) == sums, total_line
+    for county, r in rows.items():
+        line = next(line for line in out.splitlines() if f"（{county}）" in line and "│" in line)
+        assert _numbers(line) == [r[k] for k in KEYS], line
+
+    # plausible numbers: what the scenario does, as the services counted it
+    for county, r in rows.items():
+        assert 8 <= r["submitted"] <= 20, r
+        assert r["refused_at_intake"] >= 2, r        # bad USCC check character, 2 years
+        assert r["returned"] >= 1, r                 # returned, corrected, resubmitted
+        assert r["accepted"] >= 6, r
+        assert 1 <= r["late"] <= r["accepted"], r    # late changes: accepted and flagged
+        assert r["pending"] == 0, r
+        assert r["submitted"] == r["refused_at_intake"] + r["accepted"] + r["rejected"], r
+        assert r["consistent"], r                    # county == city ledger
+    assert sums[KEYS.index("rejected")] >= 1         # the second county's duplicate establishment
+    city = result["city_totals"]
+    assert city["accepted"] == sums[KEYS.index("accepted")]
+    assert city["rejected"] == sums[KEYS.index("rejected")]
+    assert city["late"] == sums[KEYS.index("late")]
+    assert result["consistent"] is True
+
+    # the clerk's Chinese messages and the city's reasons are shown
+    assert "校验码" in out                            # bad USCC check character
+    assert "不少于3年" in out                          # under 3 years: blocking finding
+    assert "请提交变更备案" in out                      # already filed in another county
+    assert "逾期" in out and "所有服务已停止" in out
+    assert elapsed < 120, f"demo took {elapsed:.0f}s"
+
+
+def test_demo_without_a_broker_says_what_to_run(tmp_path):
+    workdir = tmp_path / "demo"
+    started = time.monotonic()
+    proc = run_demo(workdir, {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{_closed_port()}/"},
+                    timeout=60)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "无法连接消息服务器" in out
+    assert "rabbitmq-server -detached" in out
+    assert "AMQP_URI" in out
+    assert time.monotonic() - started < 30
+    assert service_processes(workdir) == []
+    assert not workdir.exists()  # nothing was started or written
+
+
+def test_demo_refuses_to_wipe_a_folder_it_did_not_make(broker, tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me", encoding="utf-8")
+    proc = run_demo(tmp_path, {"AMQP_URI": broker.amqp_uri,
+                               "RABBITMQ_MANAGEMENT_URL": broker.management_url}, timeout=60)
+    assert proc.returncode != 0
+    assert "非空且不是演示目录" in proc.stdout
+    assert precious.read_text(encoding="utf-8") == "keep me"
