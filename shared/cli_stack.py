@@ -27,13 +27,15 @@ def up(
     amqp_uri: str = typer.Option(os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"),
                                  help="RabbitMQ 地址"),
     database_url: Optional[str] = typer.Option(None, help="PostgreSQL 地址（默认每个服务一个 SQLite 文件）"),
+    port_offset: int = typer.Option(int(os.environ.get("CQO_STACK_PORT_OFFSET", "0")), "--port-offset",
+                                    min=0, max=50000, help="所有端口加上的偏移量（同一台机器上运行多个服务栈时使用）"),
 ) -> None:
     """启动市级服务与各县备案服务，等待全部就绪。"""
     from shared.stack import Stack, StackError
     from shared.runner import PortInUse
 
     stack = Stack(workdir, amqp_uri=amqp_uri, counties=_counties(counties), services=ALL_CITY,
-                  database_url=database_url)
+                  database_url=database_url, port_offset=port_offset)
     try:
         with console.status("正在启动服务…"):
             stack.start(on_ready=lambda s: console.print(f"[green]✓[/] {s.name} 已就绪 {s.base_url}"))
@@ -84,5 +86,6 @@ def status(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
         table.add_row(row["name"], str(row["pid"] or "-"), str(row["port"]),
                       "是" if row["running"] else "否", "正常" if row["healthy"] else "异常")
     console.print(table)
-    if not all(r["healthy"] for r in rows):
+    # a healthy answer on the port is not enough: it must come from our process
+    if not all(r["running"] and r["healthy"] for r in rows):
         raise typer.Exit(1)

@@ -1,12 +1,7 @@
-"""`cqo stack up|status|down` as an operator runs it: separate CLI processes, the
-services as real processes in between, found again through the stack folder.
-
-`cqo stack up` has no option for its ports (registry 8001, talent 8002, notify 8003,
-counties from 8011 are fixed in shared/stack.py), and those may be taken on this
-machine by a demo or another run. So `up` runs as the real `cqo` command through a
-small launcher that only moves shared.stack's port constants before handing the
-command line to `shared.cli:main`; `status` and `down` are the installed `cqo`
-console script itself (they take the ports from the stack folder's record).
+"""`cqo stack up|status|down` as an operator runs it: separate CLI processes (the
+installed `cqo` console script), the services as real processes in between, found
+again through the stack folder. `--port-offset` keeps clear of a demo or another run
+on the default ports.
 """
 from __future__ import annotations
 
@@ -28,18 +23,6 @@ pytestmark = pytest.mark.e2e
 
 COUNTIES = ("130921", "130922")
 CITY = ("registry", "talent", "notify")
-
-LAUNCHER = """
-import os, sys
-import shared.stack as stack
-offset = int(os.environ["CQO_E2E_PORT_OFFSET"])
-stack.CITY_PORTS = {name: port + offset for name, port in stack.CITY_PORTS.items()}
-stack.FIRST_COUNTY_PORT += offset
-sys.argv = ["cqo"] + sys.argv[1:]
-from shared.cli import main
-main()
-"""
-
 
 def cqo_command() -> list[str]:
     script = shutil.which("cqo", path=os.path.dirname(sys.executable))
@@ -68,8 +51,7 @@ def cli_env(broker, tmp_path):
     broker.create_vhost(vhost)
     offset = free_port_offset(len(COUNTIES), CITY)
     workdir = tmp_path / "stack"
-    env = {**os.environ, "CQO_E2E_PORT_OFFSET": str(offset), "NO_COLOR": "1",
-           "COLUMNS": "200", "TERM": "dumb"}
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
     env.pop("DATABASE_URL", None)  # the CLI's default: a SQLite file per service
     yield {"env": env, "dir": workdir, "offset": offset, "amqp_uri": broker.vhost_uri(vhost)}
     # whatever happened, nothing keeps running and the vhost goes
@@ -102,8 +84,8 @@ def started_in(workdir) -> list[int]:
 def test_stack_up_status_down(cli_env):
     env, workdir, offset = cli_env["env"], cli_env["dir"], cli_env["offset"]
     cqo = cqo_command()
-    up = [sys.executable, "-c", LAUNCHER, "stack", "up", "--dir", str(workdir),
-          "--counties", ",".join(COUNTIES), "--amqp-uri", cli_env["amqp_uri"]]
+    up = cqo + ["stack", "up", "--dir", str(workdir), "--port-offset", str(offset),
+                "--counties", ",".join(COUNTIES), "--amqp-uri", cli_env["amqp_uri"]]
 
     started = time.monotonic()
     result = run(up, env)
