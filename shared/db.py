@@ -80,6 +80,7 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20,
     # a read once instead when its connection turns out to be dead.
     engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=0, pool_timeout=30,
                            pool_pre_ping=not autocommit, connect_args=connect_args,
+                           pool_reset_on_return=None if autocommit else "rollback",
                            **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
     if schema and not autocommit:
         _create_schema(engine, schema)
@@ -116,18 +117,18 @@ def _create_schema(engine: Engine, schema: str) -> None:
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
 
 
-def execute_prepared(conn: Connection, name: str, sql: str, params: tuple):
-    """Run a PostgreSQL statement prepared once per pooled connection.
+def execute_prepared(cursor, info: dict, name: str, sql: str, params: tuple) -> None:
+    """Run a PostgreSQL statement prepared once per pooled connection (`info` is the
+    pooled connection's info dict, as Database.read_raw passes it).
 
     For hot lookups: the server plans the statement once instead of on every request.
     `sql` uses $1, $2... placeholders; `name` must be a plain identifier.
     """
-    prepared = conn.connection.info.setdefault("cqo_prepared", set())
+    prepared = info.setdefault("cqo_prepared", set())
     if name not in prepared:
-        conn.exec_driver_sql(f"PREPARE {name} AS {sql}")
+        cursor.execute(f"PREPARE {name} AS {sql}")
         prepared.add(name)
-    placeholders = ", ".join(["%s"] * len(params))
-    return conn.exec_driver_sql(f"EXECUTE {name}({placeholders})", params)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -199,6 +200,27 @@ class Database:
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
+        raise AssertionError("unreachable")
+
+    def read_raw(self, fn: Callable[[object, dict], T]) -> T:
+        """Like `read`, but `fn(cursor, info)` gets a DB-API cursor of the autocommit pool
+        and the pooled connection's info dict: for the hottest lookups, where the SQL
+        layer's per-statement work costs as much as the query itself."""
+        for attempt in (1, 2):
+            conn = self.read_engine.raw_connection()
+            cursor = None
+            try:
+                cursor = conn.cursor()
+                return fn(cursor, conn.info)
+            except self.read_engine.dialect.loaded_dbapi.Error as exc:
+                dead = self.read_engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor)
+                if attempt == 2 or not dead:
+                    raise
+                conn.invalidate()  # a dead connection (database restarted): retry once
+            finally:
+                if cursor is not None and not cursor.closed:
+                    cursor.close()
+                conn.close()
         raise AssertionError("unreachable")
 
     def ping(self) -> bool:

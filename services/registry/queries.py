@@ -85,11 +85,13 @@ def _ledger_dict(row: dict) -> dict:
     return row
 
 
+def _pg_document(cursor, info: dict, uscc: str) -> tuple[str, str, str] | None:
+    execute_prepared(cursor, info, "registry_enterprise", _PG_ENTERPRISE, (uscc,))
+    return cursor.fetchone()
+
+
 def _enterprise_document(conn, uscc: str) -> tuple[str, str, str] | None:
     """(uscc, county, JSON document without county_name) or None."""
-    if conn.dialect.name == "postgresql":
-        row = execute_prepared(conn, "registry_enterprise", _PG_ENTERPRISE, (uscc,)).first()
-        return tuple(row) if row else None
     row = conn.execute(select(Enterprise.uscc, Enterprise.name, Enterprise.county,
                               Enterprise.category).where(Enterprise.uscc == uscc)).mappings().first()
     if row is None:
@@ -116,7 +118,10 @@ def enterprise(db: Database, principal: Principal, uscc: str) -> str:
     """The enterprise with its current CQO (ID masked), tenure history and filings, as
     the JSON text of the response (EnterpriseOut)."""
     uscc = validate_uscc(uscc, field="uscc")
-    found = db.read(lambda conn: _enterprise_document(conn, uscc))
+    if db.is_postgres:
+        found = db.read_raw(lambda cursor, info: _pg_document(cursor, info, uscc))
+    else:
+        found = db.read(lambda conn: _enterprise_document(conn, uscc))
     if found is None or not principal.can_access_enterprise(found[0], found[1]):
         raise _not_found(uscc)
     county_name = json.dumps(_county_name(found[1]), ensure_ascii=False)

@@ -44,3 +44,18 @@ def test_half_write_is_impossible(database):
             uow.commit()
     with database.unit_of_work() as uow:
         assert uow.session.execute(text("SELECT count(*) FROM inbox_messages")).scalar() == 0
+
+
+def test_reads_survive_a_database_restart(database):
+    """A pooled read connection killed by the server (a restart, a failover) costs one
+    retry, not an error: Database.read and read_raw reconnect once."""
+    if not database.is_postgres:
+        pytest.skip("SQLite has no server connection to lose")
+    pids = {database.read(lambda c: c.execute(text("SELECT pg_backend_pid()")).scalar()),
+            database.read_raw(lambda cur, info: (cur.execute("SELECT pg_backend_pid()"),
+                                                 cur.fetchone()[0])[1])}
+    with database.engine.begin() as conn:
+        for pid in pids:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert database.read(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+    assert database.read_raw(lambda cur, info: (cur.execute("SELECT 2"), cur.fetchone()[0])[1]) == 2
