@@ -40,7 +40,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from shared.errors import CqoError
+from shared.errors import CqoError, ValidationFailed
 from shared.openapi import spec_dict
 
 log = logging.getLogger(__name__)
@@ -260,26 +260,50 @@ def _reject_constant(name):
 
 def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BYTES, *,
               allow_empty: bool = False):
-    """The parsed JSON body; 413 PAYLOAD_TOO_LARGE, 400 BAD_JSON, 415 on a form post."""
+    """The parsed JSON body; 413 PAYLOAD_TOO_LARGE, 400 BAD_JSON, 415 on a form post,
+    422 for text no database can store (NUL characters, lone surrogates)."""
     mimetype = request.mimetype or ""
+    raw = read_body(request, max_bytes)
+    if not raw.strip() and allow_empty:
+        return None  # eventlet gives a body-less POST the type text/plain
     if mimetype and not (mimetype == "application/json" or mimetype.endswith("+json")):
         raise CqoError("请求内容类型应为 application/json", code="UNSUPPORTED_MEDIA_TYPE",
                        status=415)
-    raw = read_body(request, max_bytes)
     if not raw.strip():
-        if allow_empty:
-            return None
         raise _bad_json("请求体为空，应为 JSON 对象")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _bad_json("请求体不是有效的 UTF-8 编码") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise _bad_json(f"请求体不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列）") from None
     except ValueError:
         raise _bad_json("请求体不是有效的 JSON（不允许 NaN 或 Infinity）") from None
+    bad = [path for path, value in _strings(data, "") if _UNSTORABLE.search(value)]
+    if bad:
+        raise ValidationFailed("提交的内容含有无法保存的字符（空字符或无效的 Unicode 代理项）",
+                               code="VALIDATION_FAILED",
+                               details={"errors": {p or "_schema": ["含有无法保存的字符"] for p in bad}})
+    return data
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _strings(value, path: str):
+    """(path, text) of every string in a parsed JSON document, keys included."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            yield child, key
+            yield from _strings(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}.{index}" if path else str(index))
 
 
 def load(schema, data, **kwargs):

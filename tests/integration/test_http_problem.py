@@ -4,6 +4,7 @@ HTTP only, so no broker. Needs eventlet.monkey_patch() before anything else is i
 (tests/conftest.py does it): the test's blocking `requests` calls must yield to the
 service's green threads.
 """
+import json
 import socket
 from datetime import timedelta
 
@@ -243,3 +244,12 @@ def test_httpbase_itself_has_no_entrypoints():
         assert not any(hasattr(fn, ATTR) for fn in vars(cls).values())
     assert hasattr(DemoService.health_check, ATTR)
     assert DemoService.openapi_document is not HttpBase.__dict__.get("openapi_document")
+
+
+@pytest.mark.parametrize("text", ["a\u0000b", "\ud800"])
+def test_text_no_database_can_store_is_refused(base_url, text):
+    """NUL and lone surrogates pass JSON but make PostgreSQL fail: refused up front."""
+    body = json.dumps({"name": text, "nested": [{"k": "ok"}]})
+    resp = requests.post(base_url + ITEMS, data=body, timeout=10,
+                         headers={**COUNTY, "Content-Type": "application/json"})
+    assert "name" in assert_problem(resp, 422, "VALIDATION_FAILED")["errors"]
