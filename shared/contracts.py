@@ -196,3 +196,41 @@ class DecisionBatchSchema(Schema):
 
     county = fields.String(required=True)
     decisions = fields.List(fields.Nested(DecisionSchema), required=True)
+
+
+# -- campaign progress (art. 13): a county's own counts, pushed to the city ---------------
+
+PROGRESS_TYPE = "campaign.progress"
+PROGRESS_ROUTING_KIND = "progress"
+# statuses of the county's campaign filings every snapshot carries (more may follow)
+PROGRESS_COUNTS = ("submitted", "returned", "approved", "forwarded", "accepted", "rejected")
+
+
+def progress_routing_key(county: str) -> str:
+    """filing.<county>.progress: the intake binding filing.*.* takes it to the city."""
+    return filing_routing_key(county, PROGRESS_ROUTING_KIND)
+
+
+def progress_message_id(county: str, year: int, n: int) -> str:
+    return f"progress:{county}:{year}:{n}"
+
+
+class CampaignProgressSchema(Schema):
+    """One county's counts of its campaign filings by status, as of a moment."""
+
+    class Meta:
+        unknown = EXCLUDE  # a newer county may add fields
+
+    type = fields.String(required=True, validate=validate.Equal(PROGRESS_TYPE))
+    county = fields.String(required=True, validate=_county)
+    year = fields.Integer(required=True, strict=True, validate=validate.Range(min=2000, max=2999))
+    as_of = fields.AwareDateTime(required=True)
+    counts = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=32)),
+                         values=fields.Integer(strict=True, validate=validate.Range(min=0)),
+                         required=True)
+
+    @validates_schema
+    def _all_counts(self, data, **kwargs):
+        missing = [k for k in PROGRESS_COUNTS if k not in data.get("counts", {})]
+        if missing:
+            raise ValidationError("进度快照缺少以下状态的数量：" + "、".join(missing), "counts")

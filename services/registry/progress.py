@@ -1,0 +1,245 @@
+"""Use cases: campaign progress per county (art. 13).
+
+Two sources make one table:
+- the register (city): what the city decided on the year's campaign filings (filed =
+  enterprises with an accepted campaign filing of the year, rejected = filings whose
+  latest version the city refused, waiting = held for a predecessor), the roster size
+  and the enterprises with an active CQO;
+- each county's own snapshot, pushed through its outbox as `campaign.progress` on
+  `filing.<county>.progress` (services/filing/progress.py): what only the county knows,
+  filings waiting for its pre-review (待预审), approved and not yet forwarded (预审通过),
+  returned (退回). The registry keeps the latest snapshot per (county, year), by `as_of`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+
+from shared.auth import Principal
+from shared.contracts import CampaignProgressSchema, jurisdiction
+from shared.db import UnitOfWork
+from shared.errors import CqoError, Forbidden, NotFound
+from services.registry import coverage
+from services.registry.domain.register import ACCEPTED, REJECTED, WAITING
+from services.registry.intake import IntakeContext, now_utc
+from services.registry.models import (Appointment, Campaign, CountyProgress, Enterprise,
+                                      LedgerEntry)
+
+log = logging.getLogger(__name__)
+TZ = ZoneInfo("Asia/Shanghai")
+_snapshot_schema = CampaignProgressSchema()
+
+# the columns of the progress table, as officers read them
+COLUMNS = {
+    "county": "县级区划代码",
+    "county_name": "县（市、区）",
+    "roster_size": "规上企业名录数",
+    "covered": "名录内已设立首席质量官企业数",
+    "coverage_rate": "覆盖率",
+    "active_cqo": "有在任首席质量官的企业数",
+    "filed": "本年度集中备案已备案企业数",
+    "completion_rate": "集中备案完成率",
+    "pending": "县局待办（待预审＋预审通过待报送）",
+    "submitted": "待预审",
+    "approved": "预审通过待报送",
+    "returned": "退回",
+    "forwarded": "已报送市局待决定",
+    "waiting": "市局等待前序备案",
+    "rejected": "市局不予备案",
+    "reported_at": "县局进度数据截至",
+}
+COUNT_COLUMNS = ("roster_size", "covered", "active_cqo", "filed", "pending", "submitted",
+                 "approved", "returned", "forwarded", "waiting", "rejected")
+
+
+def today() -> date:
+    return datetime.now(TZ).date()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
+
+
+# -- the county's snapshot (message) ---------------------------------------------------
+
+class ProgressRejected(CqoError):
+    code = "PROGRESS_REJECTED"
+
+
+def receive(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
+            message_id: str | None, user_id: str | None = None) -> bool:
+    """Keep a county's snapshot unless a newer one is already kept; True if kept.
+    A malformed or untrusted snapshot raises (the failure wrapper dead-letters it)."""
+    data = _snapshot_schema.load(body)
+    county = data["county"]
+    parts = (routing_key or "").split(".")
+    if len(parts) != 3 or parts[1] != county:
+        raise ProgressRejected(f"进度快照的县区“{county}”与路由键“{routing_key}”不一致",
+                               code="PROGRESS_COUNTY_MISMATCH")
+    if ctx.county_of_user and ctx.county_of_user.get(user_id or "") != county:
+        raise ProgressRejected(f"报送方无权代表县区“{county}”报送进度", code="COUNTY_NOT_TRUSTED")
+    session, now = uow.session, now_utc()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    counts = json.dumps(data["counts"], ensure_ascii=False, sort_keys=True)
+    # the first snapshot of a (county, year) inserts; later ones lock the row and replace
+    # it only when newer (arrival order means nothing: several workers, redeliveries)
+    inserted = session.execute(insert(CountyProgress).values(
+        county=county, year=data["year"], as_of=data["as_of"], counts=counts,
+        message_id=message_id, received_at=now).on_conflict_do_nothing()).rowcount
+    if inserted:
+        return True
+    query = select(CountyProgress).where(CountyProgress.county == county,
+                                         CountyProgress.year == data["year"])
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.scalars(query).one()
+    if _aware(row.as_of) >= data["as_of"]:
+        log.info("progress snapshot %s older than the one kept (%s), ignored", message_id, row.as_of)
+        return False
+    row.as_of, row.counts, row.message_id, row.received_at = data["as_of"], counts, message_id, now
+    return True
+
+
+# -- the table -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything the progress table and the assessment report read, per county."""
+
+    year: int
+    as_of: date
+    rows: dict[str, dict]
+
+
+def _visible_counties(principal: Principal | None, extra: set[str]) -> list[str]:
+    counties = {d.code for d in jurisdiction()} | extra
+    if principal is not None and not principal.city_wide:
+        if principal.role != "county_officer":
+            raise Forbidden("当前角色无权查看各县（市、区）进度", code="AUTH_FORBIDDEN")
+        counties = {principal.county}
+    return sorted(counties)
+
+
+def county_name(code: str) -> str:
+    try:
+        return jurisdiction().name(code)
+    except CqoError:  # a county since removed from the jurisdiction keeps its code
+        return code
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def roster_coverage(uow: UnitOfWork, year: int, as_of: date) -> dict[str, dict]:
+    """{county: {"roster_size", "covered", "rate", ...}} for the roster of the year (art. 4;
+    an enterprise counts where that year's roster puts it)."""
+    return {row["county"]: row for row in coverage.per_county(uow, year, as_of)}
+
+
+def active_cqo_by_county(session, as_of: date) -> dict[str, int]:
+    """Enterprises with a CQO in post on `as_of` (on the roster or not), in the county the
+    register places them now; as coverage counts: appointed by then, not ended by then,
+    term not run out unless the policy counts lapsed terms (LAPSED_COUNTS_AS_COVERAGE)."""
+    in_post = and_(Appointment.appointed_on <= as_of,
+                   or_(Appointment.ended_on.is_(None), Appointment.ended_on > as_of))
+    if not coverage.lapsed_counts_policy():
+        in_post = and_(in_post, Appointment.term_end >= as_of)
+    query = (select(Enterprise.county, func.count(func.distinct(Appointment.uscc)))
+             .join(Enterprise, Enterprise.uscc == Appointment.uscc)
+             .where(in_post).group_by(Enterprise.county))
+    return dict(session.execute(query).all())
+
+
+def city_figures(session, year: int) -> dict[str, dict[str, int]]:
+    """Per county (the county that filed): enterprises filed in the year's campaign, and
+    the city's outcome on the latest version of each campaign filing."""
+    filed = dict(session.execute(
+        select(LedgerEntry.county, func.count(func.distinct(LedgerEntry.uscc)))
+        .where(LedgerEntry.campaign_year == year, LedgerEntry.outcome == ACCEPTED)
+        .group_by(LedgerEntry.county)).all())
+    newer = aliased(LedgerEntry)
+    latest = (select(LedgerEntry.county, LedgerEntry.outcome, func.count())
+              .outerjoin(newer, and_(newer.filing_id == LedgerEntry.filing_id,
+                                     newer.version > LedgerEntry.version))
+              .where(LedgerEntry.campaign_year == year, newer.id.is_(None))
+              .group_by(LedgerEntry.county, LedgerEntry.outcome))
+    out: dict[str, dict[str, int]] = {}
+    for county, number in filed.items():
+        out.setdefault(county, {})["filed"] = number
+    for county, outcome, number in session.execute(latest):
+        out.setdefault(county, {})[outcome] = number
+    return out
+
+
+def snapshots(session, year: int) -> dict[str, tuple[dict, datetime]]:
+    return {row.county: (json.loads(row.counts), _aware(row.as_of)) for row in session.scalars(
+        select(CountyProgress).where(CountyProgress.year == year))}
+
+
+def figures(uow: UnitOfWork, year: int, as_of: date | None = None,
+            principal: Principal | None = None) -> Figures:
+    """The progress row of every county the caller may see (a county officer: its own)."""
+    as_of = as_of or today()
+    session = uow.session
+    rosters = roster_coverage(uow, year, as_of)
+    active = active_cqo_by_county(session, as_of)
+    city = city_figures(session, year)
+    county_counts = snapshots(session, year)
+    counties = _visible_counties(principal, set(rosters) | set(active) | set(city) | set(county_counts))
+    rows = {}
+    for county in counties:
+        roster = rosters.get(county, {})
+        decided = city.get(county, {})
+        counts, reported_at = county_counts.get(county, ({}, None))
+        roster_size, filed = int(roster.get("roster_size") or 0), decided.get("filed", 0)
+        submitted, approved = counts.get("submitted", 0), counts.get("approved", 0)
+        rows[county] = {
+            "county": county, "county_name": county_name(county),
+            "roster_size": roster_size, "covered": int(roster.get("covered") or 0),
+            "coverage_rate": roster.get("rate"),
+            "active_cqo": active.get(county, 0),
+            "filed": filed, "completion_rate": _rate(filed, roster_size),
+            "pending": submitted + approved, "submitted": submitted, "approved": approved,
+            "returned": counts.get("returned", 0), "forwarded": counts.get("forwarded", 0),
+            "waiting": decided.get(WAITING, 0), "rejected": decided.get(REJECTED, 0),
+            "reported_at": reported_at,
+        }
+    return Figures(year, as_of, rows)
+
+
+def totals(rows) -> dict:
+    rows = list(rows)
+    total = {key: sum(r[key] for r in rows) for key in COUNT_COLUMNS}
+    total["coverage_rate"] = _rate(total["covered"], total["roster_size"])
+    total["completion_rate"] = _rate(total["filed"], total["roster_size"])
+    reported = [r["reported_at"] for r in rows if r["reported_at"] is not None]
+    total["counties_reported"] = len(reported)
+    total["counties"] = len(rows)
+    return total
+
+
+def campaign_progress(uow: UnitOfWork, principal: Principal, year: int) -> dict:
+    """GET /campaigns/{year}/progress: one row per county, with the city's totals."""
+    campaign = uow.session.get(Campaign, year)
+    if campaign is None:
+        raise NotFound(f"未找到{year}年度的集中备案", code="CAMPAIGN_NOT_FOUND")
+    result = figures(uow, year, principal=principal)
+    rows = list(result.rows.values())
+    return {
+        "year": year, "as_of": result.as_of,
+        "campaign": {"year": campaign.year, "notice_number": campaign.notice_number,
+                     "title": campaign.title, "status": campaign.status,
+                     "opens_on": campaign.opens_on, "closes_on": campaign.closes_on},
+        "columns": COLUMNS, "counties": rows, "total": totals(rows),
+    }

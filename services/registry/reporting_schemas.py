@@ -1,0 +1,132 @@
+"""HTTP schemas of campaign progress and the annual assessment (documented in OpenAPI,
+with the Chinese column names officers read)."""
+from marshmallow import Schema, fields, validate
+
+from services.registry import assessment, progress
+
+
+def _int(key: str, table: dict) -> fields.Integer:
+    return fields.Integer(metadata={"description": table[key]})
+
+
+def _rate(key: str, table: dict) -> fields.Float:
+    return fields.Float(allow_none=True, metadata={
+        "description": f"{table[key]}（0～1 的小数；名录为空时为 null）"})
+
+
+_P = progress.COLUMNS
+
+
+class ProgressRowOut(Schema):
+    county = fields.String(metadata={"description": _P["county"]})
+    county_name = fields.String(metadata={"description": _P["county_name"]})
+    roster_size = _int("roster_size", _P)
+    covered = _int("covered", _P)
+    coverage_rate = _rate("coverage_rate", _P)
+    active_cqo = _int("active_cqo", _P)
+    filed = _int("filed", _P)
+    completion_rate = _rate("completion_rate", _P)
+    pending = _int("pending", _P)
+    submitted = _int("submitted", _P)
+    approved = _int("approved", _P)
+    returned = _int("returned", _P)
+    forwarded = _int("forwarded", _P)
+    waiting = _int("waiting", _P)
+    rejected = _int("rejected", _P)
+    reported_at = fields.DateTime(allow_none=True, metadata={
+        "description": _P["reported_at"] + "（县局未报送进度时为 null）"})
+
+
+class ProgressTotalOut(ProgressRowOut):
+    county = fields.String(dump_default="")
+    county_name = fields.String(dump_default="全市合计")
+    counties = fields.Integer(metadata={"description": "县（市、区）数"})
+    counties_reported = fields.Integer(metadata={"description": "已报送进度的县（市、区）数"})
+
+
+class CampaignBriefOut(Schema):
+    year = fields.Integer(metadata={"description": "年度"})
+    notice_number = fields.String(metadata={"description": "通告文号"})
+    title = fields.String(metadata={"description": "通告标题"})
+    status = fields.String(metadata={"description": "状态：open 进行中，closed 已结束"})
+    opens_on = fields.Date(metadata={"description": "开始日期"})
+    closes_on = fields.Date(metadata={"description": "截止日期"})
+
+
+class CampaignProgressOut(Schema):
+    year = fields.Integer(metadata={"description": "年度"})
+    as_of = fields.Date(metadata={"description": "统计日期"})
+    campaign = fields.Nested(CampaignBriefOut)
+    columns = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "各列的中文名称"})
+    counties = fields.List(fields.Nested(ProgressRowOut),
+                           metadata={"description": "各县（市、区）一行；县级监管人员只看到本县"})
+    total = fields.Nested(ProgressTotalOut, metadata={"description": "合计"})
+
+
+class AssessmentQuery(Schema):
+    year = fields.Integer(required=True, strict=False,
+                          validate=validate.Range(min=2000, max=2999, error="年度应在2000至2999之间"),
+                          metadata={"description": "考核年度"})
+
+
+_A = {key: header for key, header, _ in assessment.COLUMNS}
+_A.update({key: label for key, label, _ in assessment.COUNTY_INDICATORS})
+
+
+class LateChangeOut(Schema):
+    filing_id = fields.String(metadata={"description": "备案编号"})
+    version = fields.Integer(metadata={"description": "版本"})
+    uscc = fields.String(metadata={"description": "统一社会信用代码"})
+    enterprise_name = fields.String(metadata={"description": "企业名称"})
+    kind = fields.String(metadata={"description": "备案类型"})
+    kind_name = fields.String(metadata={"description": "备案类型名称"})
+    submitted_to_county_on = fields.Date(metadata={"description": "首次报告县局日期"})
+    deadline = fields.Date(allow_none=True, metadata={"description": "应报告截止日期"})
+    days_late = fields.Integer(metadata={"description": "逾期天数"})
+
+
+class AssessmentRowOut(Schema):
+    county = fields.String(metadata={"description": _A["county"]})
+    county_name = fields.String(metadata={"description": _A["county_name"]})
+    roster_size = _int("roster_size", _A)
+    covered = _int("covered", _A)
+    coverage_rate = _rate("coverage_rate", _A)
+    active_cqo = _int("active_cqo", _A)
+    filed = _int("filed", _A)
+    completion_rate = _rate("completion_rate", _A)
+    pending = _int("pending", _A)
+    submitted = _int("submitted", _A)
+    approved = _int("approved", _A)
+    returned = _int("returned", _A)
+    forwarded = _int("forwarded", _A)
+    waiting = _int("waiting", _A)
+    rejected = _int("rejected", _A)
+    late_changes = _int("late_changes", _A)
+    recommendations_open = fields.Integer(allow_none=True, metadata={"description": _A["recommendations_open"]})
+    recommendations_unanswered = fields.Integer(allow_none=True, metadata={
+        "description": _A["recommendations_unanswered"]})
+    lapsed_terms = fields.Integer(allow_none=True, metadata={"description": _A["lapsed_terms"]})
+    training = fields.String(metadata={"description": _A["training"] + "（待人才服务上线后纳入）"})
+    reported_at = fields.DateTime(allow_none=True, metadata={"description": "县局进度数据截至"})
+    late_change_filings = fields.List(fields.Nested(LateChangeOut),
+                                      metadata={"description": "逾期变更备案明细"})
+
+
+class AssessmentTotalOut(AssessmentRowOut):
+    counties = fields.Integer(metadata={"description": "县（市、区）数"})
+    counties_reported = fields.Integer(metadata={"description": "已报送进度的县（市、区）数"})
+
+
+class AssessmentOut(Schema):
+    title = fields.String(metadata={"description": "标题"})
+    year = fields.Integer(metadata={"description": "考核年度"})
+    as_of = fields.Date(metadata={"description": "统计截至日期（当年为今天，往年为12月31日）"})
+    generated_at = fields.DateTime(metadata={"description": "生成时间"})
+    campaign = fields.Nested(CampaignBriefOut, allow_none=True,
+                             metadata={"description": "该年度的集中备案（未发布时为 null）"})
+    columns = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "汇总表各列的中文名称"})
+    counties = fields.List(fields.Nested(AssessmentRowOut), metadata={"description": "各县（市、区）"})
+    total = fields.Nested(AssessmentTotalOut, metadata={"description": "全市合计"})
+    notes = fields.List(fields.String(), metadata={"description": "说明（含培训完成情况的纳入说明）"})
