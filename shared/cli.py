@@ -22,6 +22,8 @@ import typer  # noqa: E402
 from shared.cli_check import check_app  # noqa: E402
 from shared.cli_dead import dead_app  # noqa: E402
 from shared.cli_demo import demo  # noqa: E402
+from shared.cli_report import report_app  # noqa: E402
+from shared.cli_roster import roster_app  # noqa: E402
 from shared.cli_serve import serve  # noqa: E402
 from shared.cli_stack import stack_app  # noqa: E402
 from shared.cli_token import token  # noqa: E402
@@ -34,6 +36,8 @@ app.command("token")(token)
 app.command("serve")(serve)
 app.add_typer(stack_app, name="stack")
 app.add_typer(dead_app, name="dead")
+app.add_typer(roster_app, name="roster")
+app.add_typer(report_app, name="report")
 app.command("demo")(demo)
 
 

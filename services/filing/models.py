@@ -156,3 +156,47 @@ class Campaign(FilingBase):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# -- campaign progress (art. 13): the snapshot last published to the city -----------------
+# (schema: migrations/versions/f0002_progress.py; written by services/filing/progress.py)
+
+class ProgressSnapshot(FilingBase):
+    """The counts of this county's filings of one campaign year, as last published on
+    filing.<county>.progress; `seq` numbers the snapshots (message id progress:<county>:<year>:<seq>)."""
+
+    __tablename__ = "campaign_progress"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    as_of: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- notices inbox (issue 4): what the city announced to this county -----------------------
+# (schema: migrations/versions/f0003_notices.py; written and read by services/filing/notices.py)
+
+class Notice(FilingBase):
+    """Every notice the city sent on filing.<county>.notices — campaigns, replacement
+    recommendations, term reminders and lapses, and types this county does not know yet
+    — kept as received. `audience`: all (officers and every enterprise), enterprise
+    (officers and the enterprise `uscc`), officers (county officers only)."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    type: Mapped[str] = mapped_column(String(64))
+    audience: Mapped[str] = mapped_column(String(16))
+    uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    title: Mapped[str] = mapped_column(String(300))
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_notices_message_id", "message_id", unique=True),
+        Index("ix_notices_uscc", "uscc", "received_at"),
+        Index("ix_notices_type", "type", "received_at"),
+        Index("ix_notices_received", "received_at"),
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
+from nameko.timer import timer
 
 from shared.auth import requires
 from shared.http import HttpBase, http, json_response, load, load_json, load_query, read_json
@@ -23,6 +24,8 @@ from shared.messaging.outbox import OutboxRelayProvider
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.openapi import api_doc
 
+from services.filing import progress
+from services.filing import notices
 from services.filing.schemas import (BatchIn, BatchOut, CampaignOut, FilingDetailOut, FilingIn,
                                      FilingPageOut, FilingQuery, ReviewIn)
 from services.filing.use_cases import FilingApp, Settings, check_county_code
@@ -140,6 +143,16 @@ class FilingService(HttpBase):
     def current_campaign(self, request):
         return self.app.current_campaign()
 
+    @http("GET", "/api/v1/notices")
+    @requires("enterprise", "county_officer", "city_officer", "admin")
+    @api_doc("市局通知", query=notices.NoticeQuery, response=notices.NoticePageOut, tags=["市局通知"],
+             description=("市局发给本县的通知：集中备案通告、撤换首席质量官建议及其答复、撤回和办结，"
+                          "任期届满提醒和届满未续任，以及其他通知。县级监管人员看到本县全部通知；"
+                          "企业看到发给本企业的和发给全体的通知。按接收时间倒序，分页。"))
+    def list_notices(self, request):
+        query = load_query(request, notices.NoticeQuery)
+        return notices.list_notices(self.db, self.settings.county, request.principal, query)
+
     # -- operations ---------------------------------------------------------------------
     @http("GET", "/api/v1/health")
     def health_check(self, request):
@@ -161,6 +174,14 @@ class FilingService(HttpBase):
         self.app.apply_notice(message.message_id, body)
 
 
+def progress_interval(config: dict) -> float:
+    """Seconds between two checks of the campaign counts (PROGRESS_INTERVAL_S, default 10)."""
+    value = float(config.get("PROGRESS_INTERVAL_S") or 10)
+    if not 0.1 <= value <= 3600:
+        raise ValueError("PROGRESS_INTERVAL_S must be between 0.1 and 3600 seconds")
+    return value
+
+
 def build_service(config: dict) -> type:
     """The service class of the county in `config["COUNTY_CODE"]`."""
     county = check_county_code(config)
@@ -175,8 +196,16 @@ def build_service(config: dict) -> type:
     @consume(topology.notices_queue(county))
     @dead_letter_on_error(f"{name}.notices")
     def on_notice(self, body, message):
-        """市局通知：集中报送活动开始与结束（filing.<county>.notices）"""
+        """市局通知：集中报送活动、撤换建议、任期提醒等（filing.<county>.notices）"""
         self._on_notice(body, message)
+
+    @timer(interval=progress_interval(config))
+    def publish_progress(self):
+        """集中报送进度：本县各状态备案数量有变化时经发件箱报送市局（filing.<county>.progress）"""
+        try:
+            progress.publish_changes(self.db, county)
+        except Exception:  # noqa: BLE001 - the next tick tries again; never kill the timer
+            log.exception("campaign progress of %s not published", county)
 
     namespace = {
         "name": name,
@@ -188,5 +217,6 @@ def build_service(config: dict) -> type:
         "outbox_relay": OutboxRelayProvider("db"),
         "on_decisions": on_decisions,
         "on_notice": on_notice,
+        "publish_progress": publish_progress,
     }
     return type(name, (FilingService,), namespace)

@@ -29,7 +29,7 @@ from shared.messaging.outbox import Outbox
 from shared.personal_data import IdCipher, id_hmac, mask_id, seal
 from shared.validators import ID_TYPE_NAMES, Jurisdiction
 
-from services.filing import domain
+from services.filing import domain, notices
 from services.filing.models import Batch, Campaign, Decision, Filing, FilingVersion, Review
 from services.filing.schemas import (BatchOut, CampaignOut, FilingDetailOut, FilingPageOut,
                                      NoticeSchema, as_date)
@@ -615,11 +615,15 @@ class FilingApp:
         return stats
 
     def apply_notice(self, message_id: str | None, body) -> str:
-        """filing.<county>.notices: campaign.opened / campaign.closed into `campaigns`."""
+        """filing.<county>.notices: campaign.opened / campaign.closed into `campaigns`;
+        every notice (also recommendations, term reminders, unknown future types) into
+        the notices inbox (services/filing/notices.py)."""
         notice = NoticeSchema().load(body)
         kind = notice["type"]
-        if kind not in ("campaign.opened", "campaign.closed"):
-            raise ValidationFailed(f"unknown notice type {kind!r}", code="NOTICE_UNKNOWN_TYPE")
+        if kind not in notices.CAMPAIGN_TYPES:
+            return notices.store(self.db, self.county, self.settings.notices_consumer,
+                                 message_id, body, self.now())
+        stored = notices.parse(body, self.county)
         data, now = notice["campaign"], self.now()
         with self.db.unit_of_work() as uow:
             s = uow.session
@@ -642,6 +646,7 @@ class FilingApp:
                 # closing is final: a late or repeated "opened" never reopens a campaign
                 campaign.status = "open"
             campaign.updated_at = now
+            notices.record(s, stored, message_id, now)
             uow.commit()
         log.info("notice %s for campaign %s applied", kind, data["year"])
         return kind

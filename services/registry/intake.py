@@ -30,6 +30,7 @@ from services.registry.domain.register import (
     ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, Current, Decision, Reason,
     decide, late_reason)
 from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
+from services.registry import recommendations  # art. 10: a change settles them
 
 log = logging.getLogger(__name__)
 ACTOR = "registry.intake"
@@ -39,7 +40,7 @@ END_REASONS = {"change": "变更", "renewal": "续任", "end": "岗位撤销"}
 
 
 class MalformedMessage(CqoError):
-    code = "MESSAGE_MALFORMED"
+    code = "MALFORMED_MESSAGE"  # the same code dead.classify gives a body that is not JSON
 
 
 @dataclass
@@ -277,6 +278,8 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, Appoint
         register.current.pop(uscc)
         _audit(session, now, "appointment.ended", uscc, current, data,
                {"ended_on": ended_on.isoformat(), "reason": current.end_reason})
+        if kind in ("change", "end"):
+            recommendations.close_for_filing(UnitOfWork(session), current, data, now)
     if decision.action in (CREATE, REPLACE):
         appointment = _new_appointment(ctx, data, now)
         session.add(appointment)
@@ -291,16 +294,26 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, Appoint
 
 
 def _follow_enterprise(register: _Register, data: dict, now) -> None:
-    """The latest accepted filing carries the enterprise's current name, county, category."""
+    """The latest accepted filing (by the day it reached its county) carries the
+    enterprise's current name, county, category. A move to another county is audited as
+    `enterprise.moved`; appointments and ledger stay as they are (history is kept), and
+    a slow filing from before an applied one does not move the enterprise back."""
     session = register.session
     enterprise = register.enterprises[data["enterprise"]["uscc"]]
     changes = {k: [getattr(enterprise, k), v] for k, v in data["enterprise"].items()
                if k != "uscc" and getattr(enterprise, k) != v}
-    if changes:
+    if changes and not _later_filing_applied(session, enterprise.uscc, data["submitted_to_county_on"]):
         for key, (_, value) in changes.items():
             setattr(enterprise, key, value)
         enterprise.updated_at = now
-        _audit(session, now, "enterprise.updated", enterprise.uscc, None, data, changes)
+        action = "enterprise.moved" if "county" in changes else "enterprise.updated"
+        _audit(session, now, action, enterprise.uscc, None, data, changes)
+
+
+def _later_filing_applied(session, uscc: str, submitted_to_county_on) -> bool:
+    return session.scalar(select(LedgerEntry.id).where(
+        LedgerEntry.uscc == uscc, LedgerEntry.outcome == ACCEPTED,
+        LedgerEntry.submitted_to_county_on > submitted_to_county_on).limit(1)) is not None
 
 
 def _new_appointment(ctx, data: dict, now) -> Appointment:

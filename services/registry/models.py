@@ -59,6 +59,9 @@ class Appointment(RegistryBase):
     ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     ended_by_filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # art. 5: the first day without a term in force, set once by the term check
+    # (terms.py) when term_end passed without renewal; the row stays as it was
+    lapsed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_appointments_current", "uscc", "ended_on"),)
@@ -132,3 +135,144 @@ class Campaign(RegistryBase):
     opened_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- campaign progress and the annual assessment (issue 4: progress.py, assessment.py) ----
+# (schema: migrations/versions/r0005_progress.py)
+
+class CountyProgress(RegistryBase):
+    """The latest campaign-progress snapshot a county published (art. 13): its counts of
+    the year's campaign filings by status, which only the county knows (待预审, 退回...)."""
+
+    __tablename__ = "county_campaign_progress"
+
+    county: Mapped[str] = mapped_column(String(6), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    counts: Mapped[str] = mapped_column(Text)  # JSON {status: number}
+    message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- roster of above-scale enterprises and coverage (art. 4) --------------------------
+
+
+class RosterEntry(RegistryBase):
+    """One enterprise on the year's roster of above-scale enterprises (规上企业名录).
+
+    The roster of a year says in which county an enterprise is counted that year: an
+    enterprise that moved is on the new county's roster. Keyed by (year, uscc), the only
+    index: the import (1,000,000 rows, bench/roster.py) pays for every index, and the
+    coverage aggregate reads a whole year anyway. On PostgreSQL the table is partitioned
+    by year (migration r0003_roster)."""
+
+    __tablename__ = "roster_entries"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    county: Mapped[str] = mapped_column(String(6))
+    category: Mapped[str] = mapped_column(String(32))
+    contact_person: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class RosterImport(RegistryBase):
+    """Who imported which roster file, when, and what it changed (audit trail)."""
+
+    __tablename__ = "roster_imports"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_format: Mapped[str] = mapped_column(String(8))
+    encoding: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    years: Mapped[str] = mapped_column(String(200))
+    total_rows: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    rejected_sample: Mapped[str] = mapped_column(Text, default="[]")  # JSON, first rows
+
+
+# -- oversight (issue 4, arts. 5 and 10): term tracking, replacement recommendations ------
+# (schema: migrations/versions/r0004_oversight.py; use cases: terms.py, recommendations.py,
+#  overdue.py; Appointment.lapsed_on above belongs here too)
+
+# the term check's lookup of terms ending soon (declared here, not in Appointment's
+# __table_args__, so that this area's schema stays in one place)
+Index("ix_appointments_term_end", Appointment.term_end)
+
+
+class TermReminder(RegistryBase):
+    """A term-expiry reminder raised for one appointment and threshold (90 / 30 days
+    before `term_end`): the primary key makes it at most once."""
+
+    __tablename__ = "term_reminders"
+
+    appointment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("appointments.id"),
+                                                primary_key=True, autoincrement=False)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    term_end: Mapped[date] = mapped_column(Date)
+    as_of: Mapped[date] = mapped_column(Date)  # the day the check raised it for
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str] = mapped_column(String(64))
+
+
+class Recommendation(RegistryBase):
+    """A recommendation to replace an enterprise's CQO (建议撤换, art. 10): advice, not an
+    order. `status` is stored (pending/answered/withdrawn/closed/replaced); 未响应 is a
+    pending one past `respond_by`, computed as of a day."""
+
+    __tablename__ = "recommendations"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    uscc: Mapped[str] = mapped_column(ForeignKey("enterprises.uscc"))
+    county: Mapped[str] = mapped_column(String(6))  # the enterprise's county when issued
+    appointment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("appointments.id"))
+    cqo_name: Mapped[str] = mapped_column(String(100))
+    incident: Mapped[str] = mapped_column(Text)
+    incident_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    issuer_role: Mapped[str] = mapped_column(String(32))
+    issuer_county: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    issued_on: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    respond_by: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the latest answer
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    concluded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    concluded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    conclusion: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_by_filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_recommendations_uscc_status", "uscc", "status"),
+        Index("ix_recommendations_status_respond_by", "status", "respond_by"),
+        Index("ix_recommendations_county", "county"),
+    )
+
+
+class RecommendationEvent(RegistryBase):
+    """The history of one recommendation: issued, every answer, withdrawal or closing."""
+
+    __tablename__ = "recommendation_events"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    recommendation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("recommendations.id"),
+                                                   index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

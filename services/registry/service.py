@@ -26,7 +26,10 @@ from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.openapi import api_doc
 from shared.validators.divisions import Jurisdiction
-from services.registry import campaigns, intake, queries
+from services.registry import campaigns, intake, progress, queries
+from services.registry.reporting_http import ReportingEndpoints
+from services.registry.oversight_http import OversightEndpoints
+from services.registry.roster_http import RosterEndpoints
 from services.registry.schemas import (AwardCheckOut, CampaignIn, CampaignOut, EnterpriseOut,
                                        LedgerPageOut, LedgerQuery)
 
@@ -50,7 +53,7 @@ class IntakeContextProvider(DependencyProvider):
         return self.context
 
 
-class RegistryService(HttpBase):
+class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, HttpBase):
     name = "registry"
     api_title = "市级首席质量官备案登记服务"
     config = Config()
@@ -65,8 +68,12 @@ class RegistryService(HttpBase):
         with self.db.unit_of_work() as uow:
             if not Inbox.first_time(uow, CONSUMER, message.message_id or ""):
                 return  # a redelivery of a message already applied
-            intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
-                           message_id=message.message_id, user_id=message.user_id)
+            if (message.routing_key or "").endswith(".progress"):  # a county's campaign counts
+                progress.receive(uow, self.intake_context, body, routing_key=message.routing_key,
+                                 message_id=message.message_id, user_id=message.user_id)
+            else:
+                intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
+                               message_id=message.message_id, user_id=message.user_id)
             uow.commit()
 
     @timer(interval=60)

@@ -307,12 +307,12 @@ def test_malformed_messages_are_dead_lettered_and_consumers_go_on(deploy):
     d.publish(key, wires[good_before])
     bad = {  # message id -> (routing key, body bytes, expected x-error-code)
         "not-json": (key, b"\x00 this is not JSON {", "MALFORMED_MESSAGE"),
-        "json-array": (key, b"[1, 2, 3]", "MESSAGE_MALFORMED"),
+        "json-array": (key, b"[1, 2, 3]", "MALFORMED_MESSAGE"),
         "missing-fields": (key, json.dumps({"county": COUNTY, "kind": "establishment"}).encode(),
-                           "MESSAGE_MALFORMED"),
+                           "MALFORMED_MESSAGE"),
         "batch-bad-item": (batch_key, json.dumps(batch([wires[good_in_batch],
                                                         {"kind": "establishment"}]),
-                                                 ensure_ascii=False).encode(), "MESSAGE_MALFORMED"),
+                                                 ensure_ascii=False).encode(), "MALFORMED_MESSAGE"),
     }
     for message_id, (routing_key, raw, _) in bad.items():
         d.publish(routing_key, raw=raw, message_id=message_id)

@@ -23,7 +23,7 @@ def test_list_export_and_replay(registry, db_config, amqp_uri, tmp_path):
 
     listed = runner.invoke(app, ["dead", "list", "--config", str(config)])
     assert listed.exit_code == 0, listed.output
-    assert "registry.intake" in listed.output and "MESSAGE_MALFORMED" in listed.output
+    assert "registry.intake" in listed.output and "MALFORMED_MESSAGE" in listed.output
 
     out = tmp_path / "dead.csv"
     exported = runner.invoke(app, ["dead", "list", "--config", str(config), "--out", str(out)])
