@@ -3,6 +3,7 @@ list (documented in the registry's OpenAPI)."""
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.registry.domain.oversight import STATUS_NAMES
+from services.registry.schemas import PageOut, PageQuery
 
 _REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
 _COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
@@ -20,11 +21,6 @@ def _text(max_length: int, name: str):
             raise ValidationError(f"{name}包含不允许的字符")
     return check
 
-
-class _Page(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码应从1开始"))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(
-        min=1, max=500, error="每页条数应在1到500之间"))
 
 
 # -- recommendations -------------------------------------------------------------------------
@@ -50,7 +46,7 @@ class ConcludeIn(Schema):
                             metadata={"description": "撤回或关闭的理由"})
 
 
-class RecommendationQuery(_Page):
+class RecommendationQuery(PageQuery):
     county = fields.String(validate=_COUNTY)
     uscc = fields.String(validate=_USCC)
     status = fields.String(validate=validate.OneOf(
@@ -112,17 +108,14 @@ class RecommendationOut(RecommendationItemOut):
     events = fields.List(fields.Nested(RecommendationEventOut))
 
 
-class RecommendationPageOut(Schema):
+class RecommendationPageOut(PageOut):
     items = fields.List(fields.Nested(RecommendationItemOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
     as_of = fields.Date()
 
 
 # -- terms -------------------------------------------------------------------------------------
 
-class TermQuery(_Page):
+class TermQuery(PageQuery):
     county = fields.String(validate=_COUNTY)
     uscc = fields.String(validate=_USCC)
     status = fields.String(validate=validate.OneOf(
@@ -148,12 +141,9 @@ class TermOut(Schema):
     reminders = fields.List(fields.Integer(), metadata={"description": "已发出的届满提醒（提前天数）"})
 
 
-class TermPageOut(Schema):
+class TermPageOut(PageOut):
     as_of = fields.Date()
     items = fields.List(fields.Nested(TermOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
 
 
 class TermCheckOut(Schema):
@@ -169,7 +159,7 @@ OVERDUE_KINDS = {"late_change": "变更逾期报送", "recommendation_unanswered
                  "lapsed_term": "任期届满未续任"}
 
 
-class OverdueQuery(_Page):
+class OverdueQuery(PageQuery):
     county = fields.String(validate=_COUNTY)
     as_of = fields.Date(error_messages=_DATE, metadata={"description": "统计截止日（默认今天）"})
     kind = fields.String(validate=validate.OneOf(list(OVERDUE_KINDS), error="类型应为 " + "、".join(
@@ -204,10 +194,7 @@ class OverdueItemOut(Schema):
     appointment_id = fields.Integer(allow_none=True)
 
 
-class OverdueOut(Schema):
+class OverdueOut(PageOut):
     as_of = fields.Date()
     counties = fields.List(fields.Nested(OverdueCountsOut))
     items = fields.List(fields.Nested(OverdueItemOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()

@@ -22,6 +22,7 @@ from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
 from shared.openapi import api_doc
 from services.registry import coverage, roster
+from services.registry.schemas import PageOut, PageQuery
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -69,15 +70,12 @@ class RosterImportOut(Schema):
     summary = fields.String()
 
 
-class RosterQuery(Schema):
+class RosterQuery(PageQuery):
     year = fields.Integer(required=True, validate=validate.Range(
         min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
     county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
     category = fields.String(validate=validate.OneOf(list(roster.ROSTER_CATEGORIES), error="企业类别无效"))
     uscc = fields.String(validate=validate.Length(equal=18, error="统一社会信用代码应为18位"))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码应从1开始"))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(
-        min=1, max=500, error="每页条数应在1到500之间"))
 
 
 class RosterEntryOut(Schema):
@@ -93,11 +91,8 @@ class RosterEntryOut(Schema):
     email = fields.String(allow_none=True)
 
 
-class RosterPageOut(Schema):
+class RosterPageOut(PageOut):
     items = fields.List(fields.Nested(RosterEntryOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
 
 
 class RosterImportRecordOut(Schema):
@@ -117,7 +112,7 @@ class RosterImportRecordOut(Schema):
     rejected = fields.Integer()
 
 
-class CoverageQuery(Schema):
+class CoverageQuery(PageQuery):
     year = fields.Integer(required=True, validate=validate.Range(
         min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
     county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
@@ -125,9 +120,6 @@ class CoverageQuery(Schema):
     as_of = fields.Date(metadata={"description": "统计日期（默认今天，北京时间）"})
     reason = fields.String(validate=validate.OneOf(list(coverage.REASONS), error="未覆盖原因无效"),
                            metadata={"description": "只列出该原因的未覆盖企业"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码应从1开始"))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(
-        min=1, max=500, error="每页条数应在1到500之间"))
 
 
 class CoverageExportQuery(Schema):
@@ -181,11 +173,8 @@ class UncoveredOut(Schema):
     email = fields.String(allow_none=True)
 
 
-class UncoveredPageOut(Schema):
+class UncoveredPageOut(PageOut):
     items = fields.List(fields.Nested(UncoveredOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
 
 
 class CoverageOut(Schema):

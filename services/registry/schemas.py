@@ -4,6 +4,22 @@ from marshmallow import Schema, fields, validate
 from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES
 
 
+class PageQuery(Schema):
+    """`page` and `per_page` of every paginated registry listing."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码应从1开始"))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(
+        min=1, max=500, error="每页条数应在1到500之间"))
+
+
+class PageOut(Schema):
+    """The paging part of every paginated registry answer; subclasses add `items`."""
+
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
 class AppointmentOut(Schema):
     id = fields.Integer()
     cqo_name = fields.String()
@@ -68,7 +84,7 @@ class AwardCheckOut(Schema):
     message = fields.String()
 
 
-class LedgerQuery(Schema):
+class LedgerQuery(PageQuery):
     county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
     uscc = fields.String(validate=validate.Length(equal=18, error="统一社会信用代码应为18位"))
     kind = fields.String(validate=validate.OneOf(list(FILING_KINDS), error="备案类型无效"))
@@ -78,16 +94,10 @@ class LedgerQuery(Schema):
     late = fields.Boolean()
     received_from = fields.Date()
     received_to = fields.Date()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="页码应从1开始"))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500,
-                                                                      error="每页条数应在1到500之间"))
 
 
-class LedgerPageOut(Schema):
+class LedgerPageOut(PageOut):
     items = fields.List(fields.Nested(LedgerEntryOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
 
 
 class CampaignIn(Schema):
