@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from shared.validators.divisions import Jurisdiction
 from shared.validators.uscc import validate_uscc
 from shared.errors import CqoError
+from shared.messaging import topology
 
 FILING_KINDS = {
     "establishment": "岗位设立",
@@ -30,10 +31,11 @@ OUTCOMES = {"accepted": "备案通过", "rejected": "不予备案", "waiting": "
 # kinds that carry the date the change took effect (art. 14)
 EFFECTIVE_DATE_KINDS = frozenset({"change", "end"})
 
-FILINGS_EXCHANGE = "cqo.filings"
-DECISIONS_EXCHANGE = "cqo.decisions"
-NOTICES_EXCHANGE = "cqo.notices"
-DEAD_EXCHANGE = "cqo.dead"
+# the names are declared once, in the topology
+FILINGS_EXCHANGE = topology.FILINGS.name
+DECISIONS_EXCHANGE = topology.DECISIONS.name
+NOTICES_EXCHANGE = topology.NOTICES.name
+DEAD_EXCHANGE = topology.DEAD.name
 
 
 def filing_routing_key(county: str, kind: str) -> str:

@@ -241,5 +241,3 @@ def database_from_config(config: dict, *, default_sqlite: str) -> Database:
     pool_size = config.get("DATABASE_POOL_SIZE") or config.get("max_workers") or 10
     return Database(url, schema=config.get("DATABASE_SCHEMA") or None, pool_size=int(pool_size))
 
-
-UnitOfWorkFactory = Callable[[], "contextmanager[UnitOfWork]"]
