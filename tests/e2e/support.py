@@ -11,7 +11,6 @@ import json
 import os
 import random
 import socket
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from services.filing.use_cases import FilingApp, Settings, wire_message
 from shared.auth import issue_token
 from shared.db import Database
 from shared.messaging import topology
+from shared.testing import polling
 from shared.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack
 from shared.testing import infra
 from shared.testing.factories import resident_id_for, uscc_for
@@ -40,16 +40,7 @@ HTTP_TIMEOUT = 30
 
 def wait_for(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str],
              interval: float = 0.1):
-    """Poll until `predicate()` is truthy; fail with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            text_ = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout:.0f}s: {text_}")
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout, message, interval)
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from services.filing.domain import today
 from services.filing.service import build_service
 from shared.auth import issue_token
 from shared.db import Database
-from shared.testing import infra
+from shared.testing import infra, polling
 from shared.validators import make_resident_id, make_uscc
 
 SECRET = "filing-test-secret-0123456789abcdefghijklmnop"
@@ -108,14 +108,7 @@ def assert_problem(resp, status: int, code: str | None = None) -> dict:
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {message}")
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout, message, interval)
 
 
 # -- databases and vhosts -----------------------------------------------------------------

@@ -5,7 +5,6 @@ Every test uses a county code of its own (`t` + hex), so its queues
 """
 import secrets
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -20,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from shared.dependencies import DatabaseProvider
 from shared.errors import ValidationFailed
 from shared.messaging import topology
+from shared.testing import polling
 from shared.messaging.consumer import consume, raw_body
 from shared.messaging.dead import dead_letter_on_error, list_dead_letters, replay
 from shared.messaging.inbox import Inbox
@@ -40,14 +40,7 @@ effects = Table("test_effects", metadata,
 # -- helpers --------------------------------------------------------------------------
 
 def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout, what, interval)
 
 
 @pytest.fixture
