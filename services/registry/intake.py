@@ -12,9 +12,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import count
+from types import SimpleNamespace
 
 from marshmallow import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -103,21 +105,20 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
     session = uow.session
     decisions: dict[str, list[dict]] = defaultdict(list)
 
-    usccs = sorted({i.data["enterprise"]["uscc"] for i in items if i.data})
-    register = _Register.lock(session, [i.data for i in items if i.data], usccs, now)
-    ledger = _ledger_rows(session, {i.filing_id for i in items})
+    register = _Register.lock(session, items, now)
 
     # an enterprise's filings are applied in the order they reached the county
     items.sort(key=lambda i: (i.data["enterprise"]["uscc"] if i.data else "",
                               i.data["submitted_to_county_on"] if i.data else now.date(),
                               i.version))
     for number, item in enumerate(items, start=1):
-        for answer in _receive_one(register, ctx, item, ledger, now):
+        for answer in _receive_one(register, ctx, item, now):
             decisions[answer["county"]].append(answer)
         if number % 50 == 0:
             # a chunk is CPU-bound for a while; under eventlet (patched time) this lets the
             # outbox relay and the other workers of the process run in between
             time.sleep(0)
+    register.flush()
 
     for target, answers in decisions.items():
         payload = _decisions_schema.dump({"county": target, "decisions": answers})
@@ -181,56 +182,160 @@ def _insert(session):
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+_ENTERPRISES = Enterprise.__table__
+_APPOINTMENTS = Appointment.__table__
+_LEDGER = LedgerEntry.__table__
+_AUDIT = AuditEntry.__table__
+# what deciding may change on rows that already exist (history is never rewritten)
+_APPOINTMENT_CHANGES = ("ended_on", "end_reason", "ended_by_filing_id", "cqo_name", "phone",
+                        "email", "position", "is_decision_level", "education_level",
+                        "title_level", "years_quality_work", "training_certificate")
+_LEDGER_CHANGES = ("outcome", "decided_at", "reasons", "findings", "late", "days_late",
+                   "deadline", "appointment_id", "payload")
+
+
+class _Row(SimpleNamespace):
+    """A register row as plain attributes: read with Core, or new (id None until written)."""
+
+
 class _Register:
     """The enterprises of one message, locked, with what deciding needs loaded in a few
-    queries: current appointments, which had appointments before, which have filings
-    waiting. Kept up to date in memory as the message's filings are applied."""
+    queries: current appointments, which had appointments before, the ledger rows of
+    the message's filings and the filings held for a predecessor. Kept up to date in
+    memory while the message's filings are applied; `flush` writes what changed in a
+    handful of statements (new appointments first, for the ids the ledger points to)."""
 
     def __init__(self, session):
         self.session = session
-        self.enterprises: dict[str, Enterprise] = {}
-        self.current: dict[str, Appointment] = {}
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.enterprises: dict[str, _Row] = {}
+        self.current: dict[str, _Row] = {}
         self.with_history: set[str] = set()
-        self.waiting: set[str] = set()
+        self.ledger: dict[str, dict[int, _Row]] = defaultdict(dict)  # filing -> version -> row
+        self.waiting: dict[str, list[_Row]] = defaultdict(list)  # uscc -> rows held
+        self.accepted_on: dict[str, object] = {}  # uscc -> latest day accepted in this message
+        self._new_appointments: list[_Row] = []
+        self._new_ledger: list[_Row] = []
+        self._changed_appointments: dict[int, _Row] = {}
+        self._changed_ledger: dict[int, _Row] = {}
+        self._audit: list[dict] = []
+        self._arrivals = count()
 
     @classmethod
-    def lock(cls, session, filings: list[dict], usccs: list[str], now: datetime) -> "_Register":
-        """Create unknown enterprises, then lock all of them in USCC order (no deadlocks)."""
+    def lock(cls, session, items: list[_Item], now: datetime) -> "_Register":
+        """Create unknown enterprises, lock all of them in USCC order (no deadlocks), load."""
         register = cls(session)
-        if not usccs:
-            return register
-        first = {}
-        for f in filings:
-            first.setdefault(f["enterprise"]["uscc"], f["enterprise"])
-        rows = [{"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
+        first: dict[str, dict] = {}
+        for item in items:
+            if item.data:
+                first.setdefault(item.data["enterprise"]["uscc"], item.data["enterprise"])
+        usccs = sorted(first)
+        if usccs:
+            # RETURNING: so that SQLAlchemy sends the rows as one multi-row statement
+            session.connection().execute(_insert(session)(_ENTERPRISES).on_conflict_do_nothing()
+                                         .returning(_ENTERPRISES.c.uscc), [
+                {"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
                  "category": first[u]["category"], "created_at": now, "updated_at": now}
-                for u in usccs]
-        session.execute(_insert(session)(Enterprise).values(rows).on_conflict_do_nothing())
-        query = select(Enterprise).where(Enterprise.uscc.in_(usccs)).order_by(Enterprise.uscc)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        register.enterprises = {e.uscc: e for e in session.scalars(query)}
-        for appointment in session.scalars(select(Appointment).where(
-                Appointment.uscc.in_(usccs)).order_by(Appointment.id)):
-            register.with_history.add(appointment.uscc)
-            if appointment.ended_on is None:
-                register.current[appointment.uscc] = appointment
-        register.waiting = set(session.scalars(select(LedgerEntry.uscc).where(
-            LedgerEntry.uscc.in_(usccs), LedgerEntry.outcome == WAITING).distinct()))
+                for u in usccs])
+            query = select(_ENTERPRISES).where(_ENTERPRISES.c.uscc.in_(usccs)) \
+                .order_by(_ENTERPRISES.c.uscc)
+            if register.postgres:
+                query = query.with_for_update()
+            register.enterprises = {r.uscc: _Row(**r._mapping) for r in session.execute(query)}
+            for r in session.execute(select(_APPOINTMENTS).where(
+                    _APPOINTMENTS.c.uscc.in_(usccs)).order_by(_APPOINTMENTS.c.id)):
+                register.with_history.add(r.uscc)
+                if r.ended_on is None:
+                    register.current[r.uscc] = _Row(**r._mapping)
+        wanted = _LEDGER.c.filing_id.in_(sorted({i.filing_id for i in items}))
+        if usccs:
+            wanted = or_(wanted, and_(_LEDGER.c.uscc.in_(usccs), _LEDGER.c.outcome == WAITING))
+        for r in session.execute(select(_LEDGER).where(wanted).order_by(_LEDGER.c.id)):
+            register._known_ledger(_Row(**r._mapping, appointment=None, arrival=(0, r.id)))
         return register
 
+    def _known_ledger(self, row: _Row) -> None:
+        self.ledger[row.filing_id][row.version] = row
+        if row.outcome == WAITING:
+            self.waiting[row.uscc].append(row)
 
-def _ledger_rows(session, filing_ids: set[str]) -> dict[str, dict[int, LedgerEntry]]:
-    out: dict[str, dict[int, LedgerEntry]] = defaultdict(dict)
-    if filing_ids:
-        for row in session.scalars(select(LedgerEntry).where(LedgerEntry.filing_id.in_(filing_ids))):
-            out[row.filing_id][row.version] = row
-    return out
+    # -- changes, written by flush --------------------------------------------------
+    def add_ledger(self, row: _Row) -> None:
+        row.arrival = (1, next(self._arrivals))
+        self._new_ledger.append(row)
+        self._known_ledger(row)
+
+    def ledger_changed(self, row: _Row) -> None:
+        if row.id is not None:
+            self._changed_ledger[row.id] = row
+
+    def add_appointment(self, row: _Row) -> None:
+        self._new_appointments.append(row)
+
+    def appointment_changed(self, row: _Row) -> None:
+        if row.id is not None:
+            self._changed_appointments[row.id] = row
+
+    def audit(self, **entry) -> None:
+        self._audit.append(entry)
+
+    def held(self, uscc: str) -> list[_Row]:
+        """Filings of the enterprise waiting for a predecessor, in the order to decide them."""
+        return sorted((r for r in self.waiting.get(uscc, ()) if r.outcome == WAITING),
+                      key=lambda r: (r.submitted_to_county_on, r.version, r.arrival))
+
+    def later_filing_applied(self, uscc: str, day) -> bool:
+        """An accepted filing that reached its county after `day` is already applied."""
+        if uscc in self.accepted_on and self.accepted_on[uscc] > day:
+            return True
+        return self.session.execute(select(_LEDGER.c.id).where(
+            _LEDGER.c.uscc == uscc, _LEDGER.c.outcome == ACCEPTED,
+            _LEDGER.c.submitted_to_county_on > day).limit(1)).first() is not None
+
+    def update_enterprise(self, enterprise: _Row, changes: dict, now: datetime) -> None:
+        for key, (_, value) in changes.items():
+            setattr(enterprise, key, value)
+        enterprise.updated_at = now
+        self.session.execute(update(_ENTERPRISES).where(_ENTERPRISES.c.uscc == enterprise.uscc)
+                             .values(updated_at=now, **{k: v for k, (_, v) in changes.items()}))
+
+    def flush(self) -> None:
+        conn = self.session.connection()
+        if self._new_appointments:
+            columns = [c.name for c in _APPOINTMENTS.columns if c.name != "id"]
+            ids = conn.execute(
+                insert(_APPOINTMENTS).returning(_APPOINTMENTS.c.id, sort_by_parameter_order=True),
+                [{c: getattr(r, c) for c in columns} for r in self._new_appointments]).scalars().all()
+            for row, new_id in zip(self._new_appointments, ids, strict=True):
+                row.id = new_id
+        if self._changed_appointments:
+            conn.execute(update(_APPOINTMENTS).where(_APPOINTMENTS.c.id == bindparam("_id"))
+                         .values({c: bindparam(c) for c in _APPOINTMENT_CHANGES}),
+                         [{"_id": r.id, **{c: getattr(r, c) for c in _APPOINTMENT_CHANGES}}
+                          for r in self._changed_appointments.values()])
+        for row in (*self._new_ledger, *self._changed_ledger.values()):
+            if row.appointment is not None:
+                row.appointment_id = row.appointment.id
+        if self._new_ledger:
+            columns = [c.name for c in _LEDGER.columns if c.name != "id"]
+            conn.execute(insert(_LEDGER), [{c: getattr(r, c) for c in columns}
+                                           for r in self._new_ledger])
+        if self._changed_ledger:
+            conn.execute(update(_LEDGER).where(_LEDGER.c.id == bindparam("_id"))
+                         .values({c: bindparam(c) for c in _LEDGER_CHANGES}),
+                         [{"_id": r.id, **{c: getattr(r, c) for c in _LEDGER_CHANGES}}
+                          for r in self._changed_ledger.values()])
+        if self._audit:
+            conn.execute(insert(_AUDIT), [
+                {**{k: v for k, v in e.items() if k != "appointment"},
+                 "appointment_id": e["appointment"].id if e["appointment"] is not None else None}
+                for e in self._audit])
+        self._new_appointments, self._new_ledger, self._audit = [], [], []
+        self._changed_appointments, self._changed_ledger = {}, {}
 
 
-def _receive_one(register: _Register, ctx, item: _Item, ledger, now) -> list[dict]:
-    session = register.session
-    versions = ledger[item.filing_id]
+def _receive_one(register: _Register, ctx, item: _Item, now) -> list[dict]:
+    versions = register.ledger[item.filing_id]
     seen = versions.get(item.version)
     if seen is not None:
         if seen.outcome == WAITING:
@@ -240,27 +345,24 @@ def _receive_one(register: _Register, ctx, item: _Item, ledger, now) -> list[dic
     if newest > item.version:
         decision = Decision.reject(
             "FILING_SUPERSEDED", f"已收到该备案的更新版本（第{newest}版），本版本（第{item.version}版）不再处理")
-        return [_record(session, item, decision, versions, now)]
+        return [_record(register, item, decision, now)]
     answers = []
     for older in versions.values():  # a newer version replaces one still waiting
         if older.outcome == WAITING:
-            _settle(older, Decision.reject(
+            _settle(register, older, Decision.reject(
                 "FILING_SUPERSEDED", f"已收到该备案的更新版本（第{item.version}版），本版本不再处理"), now)
             answers.append(_answer(older))
     if item.error is not None:
-        answers.append(_record(session, item, item.error, versions, now))
+        answers.append(_record(register, item, item.error, now))
         return answers
     decision, appointment = _apply(register, ctx, item.data, now)
-    answers.append(_record(session, item, decision, versions, now, appointment))
-    uscc = item.data["enterprise"]["uscc"]
-    if decision.outcome == WAITING:
-        register.waiting.add(uscc)
-    elif decision.outcome == ACCEPTED and uscc in register.waiting:
-        answers.extend(_release_waiting(register, ctx, uscc, now))
+    answers.append(_record(register, item, decision, now, appointment))
+    if decision.outcome == ACCEPTED and register.held(item.data["enterprise"]["uscc"]):
+        answers.extend(_release_waiting(register, ctx, item.data["enterprise"]["uscc"], now))
     return answers
 
 
-def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, Appointment | None]:
+def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | None]:
     session, uscc = register.session, data["enterprise"]["uscc"]
     current = register.current.get(uscc)
     view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
@@ -268,74 +370,80 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, Appoint
     decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules)
     if decision.outcome != ACCEPTED:
         return decision, None
-    _follow_enterprise(register, data, now)
+    day = data["submitted_to_county_on"]
+    newer_applied = register.later_filing_applied(uscc, day) if uscc in register.with_history \
+        else False
+    if not newer_applied:
+        _follow_enterprise(register, data, now)
+    register.accepted_on[uscc] = max(day, register.accepted_on.get(uscc, day))
     kind = data["kind"]
     if decision.action in (REPLACE, END):
         ended_on = data.get("effective_on") or data["appointment"]["appointed_on"]
         current.ended_on = ended_on
         current.end_reason = data.get("end_reason") or END_REASONS[kind]
         current.ended_by_filing_id = data["filing_id"]
+        register.appointment_changed(current)
         register.current.pop(uscc)
-        _audit(session, now, "appointment.ended", uscc, current, data,
+        _audit(register, now, "appointment.ended", uscc, current, data,
                {"ended_on": ended_on.isoformat(), "reason": current.end_reason})
         if kind in ("change", "end"):
             recommendations.close_for_filing(UnitOfWork(session), current, data, now)
     if decision.action in (CREATE, REPLACE):
         appointment = _new_appointment(ctx, data, now)
-        session.add(appointment)
+        register.add_appointment(appointment)
         register.current[uscc] = appointment
         register.with_history.add(uscc)
-        _audit(session, now, "appointment.created", uscc, appointment, data, {"kind": kind})
+        _audit(register, now, "appointment.created", uscc, appointment, data, {"kind": kind})
         return decision, appointment
     if decision.action == UPDATE:
+        if newer_applied:
+            # a late, older update must not overwrite what a newer filing recorded
+            decision.reasons.append(Reason(
+                "DETAILS_SUPERSEDED", "该企业已有更晚报送县局的备案被登记，本次信息更新记入台账，不覆盖现有信息"))
+            return decision, current
         changes = _update_details(current, data)
-        _audit(session, now, "appointment.updated", uscc, current, data, changes)
+        register.appointment_changed(current)
+        _audit(register, now, "appointment.updated", uscc, current, data, changes)
     return decision, current
 
 
 def _follow_enterprise(register: _Register, data: dict, now) -> None:
     """The latest accepted filing (by the day it reached its county) carries the
     enterprise's current name, county, category. A move to another county is audited as
-    `enterprise.moved`; appointments and ledger stay as they are (history is kept), and
-    a slow filing from before an applied one does not move the enterprise back."""
-    session = register.session
+    `enterprise.moved`; appointments and ledger stay as they are (history is kept).
+    The caller skips this for a slow filing from before an applied one, so it does
+    not move the enterprise back."""
     enterprise = register.enterprises[data["enterprise"]["uscc"]]
     changes = {k: [getattr(enterprise, k), v] for k, v in data["enterprise"].items()
                if k != "uscc" and getattr(enterprise, k) != v}
-    if changes and not _later_filing_applied(session, enterprise.uscc, data["submitted_to_county_on"]):
-        for key, (_, value) in changes.items():
-            setattr(enterprise, key, value)
-        enterprise.updated_at = now
+    if changes:
+        register.update_enterprise(enterprise, changes, now)
         action = "enterprise.moved" if "county" in changes else "enterprise.updated"
-        _audit(session, now, action, enterprise.uscc, None, data, changes)
+        _audit(register, now, action, enterprise.uscc, None, data, changes)
 
 
-def _later_filing_applied(session, uscc: str, submitted_to_county_on) -> bool:
-    return session.scalar(select(LedgerEntry.id).where(
-        LedgerEntry.uscc == uscc, LedgerEntry.outcome == ACCEPTED,
-        LedgerEntry.submitted_to_county_on > submitted_to_county_on).limit(1)) is not None
-
-
-def _new_appointment(ctx, data: dict, now) -> Appointment:
+def _new_appointment(ctx, data: dict, now) -> _Row:
     cqo, appt = data["cqo"], data["appointment"]
-    return Appointment(
-        uscc=data["enterprise"]["uscc"], filing_id=data["filing_id"], filing_version=data["version"],
-        cqo_name=cqo["name"], id_type=cqo["id_type"], id_hmac=cqo["id_hmac"],
-        id_encrypted=ctx.cipher.encrypt(data["id_number"]), id_masked=cqo["id_masked"],
-        phone=cqo.get("phone"), email=cqo.get("email"), position=cqo["position"],
-        is_decision_level=cqo["is_decision_level"], education_level=cqo.get("education_level"),
-        title_level=cqo.get("title_level"), years_quality_work=cqo["years_quality_work"],
+    return _Row(
+        id=None, uscc=data["enterprise"]["uscc"], filing_id=data["filing_id"],
+        filing_version=data["version"], cqo_name=cqo["name"], id_type=cqo["id_type"],
+        id_hmac=cqo["id_hmac"], id_encrypted=ctx.cipher.encrypt(data["id_number"]),
+        id_masked=cqo["id_masked"], phone=cqo.get("phone"), email=cqo.get("email"),
+        position=cqo["position"], is_decision_level=cqo["is_decision_level"],
+        education_level=cqo.get("education_level"), title_level=cqo.get("title_level"),
+        years_quality_work=cqo["years_quality_work"],
         training_certificate=cqo.get("training_certificate"), appointed_by=appt["appointed_by"],
         appointed_by_top_manager=appt["appointed_by_top_manager"], appointed_on=appt["appointed_on"],
         letter_number=appt["letter_number"], letter_date=appt["letter_date"],
-        letter_sha256=appt.get("letter_sha256"), term_end=appt["term_end"], created_at=now)
+        letter_sha256=appt.get("letter_sha256"), term_end=appt["term_end"], ended_on=None,
+        end_reason=None, ended_by_filing_id=None, lapsed_on=None, created_at=now)
 
 
 _DETAIL_FIELDS = ("phone", "email", "position", "is_decision_level", "education_level",
                   "title_level", "years_quality_work", "training_certificate", "name")
 
 
-def _update_details(current: Appointment, data: dict) -> dict:
+def _update_details(current: _Row, data: dict) -> dict:
     changes = {}
     for key in _DETAIL_FIELDS:
         column = "cqo_name" if key == "name" else key
@@ -346,33 +454,35 @@ def _update_details(current: Appointment, data: dict) -> dict:
     return changes
 
 
-def _audit(session, now, action, uscc, appointment, data, detail) -> None:
-    session.add(AuditEntry(at=now, actor=f"{ACTOR}:{data['county']}", action=action, uscc=uscc,
-                           appointment=appointment, filing_id=data["filing_id"],
-                           detail=json.dumps(detail, ensure_ascii=False, default=str)))
+def _audit(register: _Register, now, action, uscc, appointment, data, detail) -> None:
+    register.audit(at=now, actor=f"{ACTOR}:{data['county']}", action=action, uscc=uscc,
+                   appointment=appointment, filing_id=data["filing_id"],
+                   detail=json.dumps(detail, ensure_ascii=False, default=str))
 
 
-def _record(session, item: _Item, decision: Decision, versions: dict, now,
-            appointment: Appointment | None = None) -> dict:
-    data, raw = item.data, item.raw
-    enterprise = (data or raw).get("enterprise") or {}
-    row = LedgerEntry(
-        filing_id=item.filing_id, version=item.version,
-        kind=str((data or raw).get("kind") or "")[:16], channel=str((data or raw).get("channel") or "")[:16],
-        campaign_year=data.get("campaign_year") if data else None,
-        county=str((data or raw).get("county") or "")[:6], uscc=str(enterprise.get("uscc") or "")[:18],
-        submitted_to_county_on=data["submitted_to_county_on"] if data else now.date(),
-        received_at=now, outcome=WAITING, payload=None)
-    _settle(row, decision, now, appointment)
+def _record(register: _Register, item: _Item, decision: Decision, now,
+            appointment: _Row | None = None) -> dict:
+    source = item.data or item.raw
+    enterprise = source.get("enterprise")
+    enterprise = enterprise if isinstance(enterprise, dict) else {}
+    row = _Row(
+        id=None, filing_id=item.filing_id, version=item.version,
+        kind=str(source.get("kind") or "")[:16], channel=str(source.get("channel") or "")[:16],
+        campaign_year=item.data.get("campaign_year") if item.data else None,
+        county=str(source.get("county") or "")[:6], uscc=str(enterprise.get("uscc") or "")[:18],
+        submitted_to_county_on=item.data["submitted_to_county_on"] if item.data else now.date(),
+        received_at=now, decided_at=None, outcome=WAITING, reasons="[]", findings="[]",
+        late=False, days_late=0, deadline=None, appointment_id=None, payload=None,
+        appointment=None)
+    _settle(register, row, decision, now, appointment)
     if decision.outcome == WAITING:
-        row.payload = json.dumps(raw, ensure_ascii=False)
-    session.add(row)
-    versions[item.version] = row
+        row.payload = json.dumps(item.raw, ensure_ascii=False)
+    register.add_ledger(row)
     return _answer(row)
 
 
-def _settle(row: LedgerEntry, decision: Decision, now,
-            appointment: Appointment | None = None) -> None:
+def _settle(register: _Register, row: _Row, decision: Decision, now,
+            appointment: _Row | None = None) -> None:
     reasons = list(decision.reasons)
     late = late_reason(decision)
     if late:
@@ -384,50 +494,48 @@ def _settle(row: LedgerEntry, decision: Decision, now,
     row.late, row.days_late = decision.lateness.late, decision.lateness.days_late
     row.deadline = decision.lateness.deadline
     row.appointment = appointment
+    row.appointment_id = None if appointment is None else appointment.id  # new: set by flush
     if decision.outcome != WAITING:
         row.payload = None
+    register.ledger_changed(row)
 
 
 def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
     """Decide the filings of this enterprise that were held for a predecessor."""
-    session, answers = register.session, []
+    answers = []
     while True:
-        waiting = session.scalars(
-            select(LedgerEntry).where(LedgerEntry.uscc == uscc, LedgerEntry.outcome == WAITING)
-            .order_by(LedgerEntry.submitted_to_county_on, LedgerEntry.version, LedgerEntry.id)).all()
         progressed = False
-        for row in waiting:
-            raw = json.loads(row.payload)
-            item = _load(raw, row.county, True, ctx)
+        for row in register.held(uscc):
+            item = _load(json.loads(row.payload), row.county, True, ctx)
             if item.error is not None:
-                _settle(row, item.error, now)
+                _settle(register, row, item.error, now)
                 answers.append(_answer(row))
                 progressed = True
                 continue
             decision, appointment = _apply(register, ctx, item.data, now)
             if decision.outcome == WAITING:
                 continue
-            _settle(row, decision, now, appointment)
+            _settle(register, row, decision, now, appointment)
             answers.append(_answer(row))
             progressed = True
         if not progressed:
-            if not any(row.outcome == WAITING for row in waiting):
-                register.waiting.discard(uscc)
             return answers
 
 
 def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict]]:
     """Reject filings that waited for their predecessor longer than the timeout."""
     session, now = uow.session, now_utc()
+    register = _Register(session)
     decisions: dict[str, list[dict]] = defaultdict(list)
-    query = select(LedgerEntry).where(LedgerEntry.outcome == WAITING,
-                                      LedgerEntry.received_at < older_than)
-    if session.get_bind().dialect.name == "postgresql":
+    query = select(_LEDGER).where(_LEDGER.c.outcome == WAITING, _LEDGER.c.received_at < older_than)
+    if register.postgres:
         query = query.with_for_update(skip_locked=True)
-    for row in session.scalars(query):
-        _settle(row, Decision.reject(
+    for r in session.execute(query).all():
+        row = _Row(**r._mapping, appointment=None)
+        _settle(register, row, Decision.reject(
             "PREDECESSOR_TIMEOUT", "等待前序的岗位设立备案超时，未收到该企业的岗位设立备案，请先提交岗位设立备案"), now)
         decisions[row.county].append(_answer(row))
+    register.flush()
     for target, answers in decisions.items():
         Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target),
                    _decisions_schema.dump({"county": target, "decisions": answers}))

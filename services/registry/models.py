@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 BigIntPk = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -91,10 +91,6 @@ class LedgerEntry(RegistryBase):
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     appointment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)  # kept while waiting
-    # set to a new Appointment before it has an id: the flush inserts the appointment
-    # first and fills appointment_id, all in batches (no foreign key in the table)
-    appointment: Mapped[Appointment | None] = relationship(
-        primaryjoin="foreign(LedgerEntry.appointment_id) == Appointment.id", lazy="noload")
 
     __table_args__ = (
         UniqueConstraint("filing_id", "version", name="uq_ledger_filing_version"),
@@ -116,8 +112,6 @@ class AuditEntry(RegistryBase):
     appointment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON
-    appointment: Mapped[Appointment | None] = relationship(
-        primaryjoin="foreign(AuditEntry.appointment_id) == Appointment.id", lazy="noload")
 
 
 class Campaign(RegistryBase):

@@ -131,3 +131,53 @@ def test_lookup_is_scoped_to_the_caller(registry):
                  county="130921").json()
     assert ledger["total"] == 1 and ledger["items"][0]["kind_name"] == "岗位设立"
     assert get(base, "/api/v1/filings?per_page=0").status_code == 422
+
+
+def test_a_late_older_update_does_not_overwrite_newer_details(registry):
+    county, base, db = registry
+    county.publish(county.filing(n=30, submitted=date(2026, 1, 10)))
+    newer = county.filing(n=30, kind="update", submitted=date(2026, 3, 1),
+                          cqo_overrides={"phone": "13900000002"})
+    older = county.filing(n=30, kind="update", submitted=date(2026, 2, 1),
+                          cqo_overrides={"phone": "13900000001"})
+    county.publish(newer)
+    assert county.decision_of(newer)["outcome"] == "accepted"
+    county.publish(older)  # reached the county first, the city last
+    decision = county.decision_of(older)
+    assert decision["outcome"] == "accepted"
+    assert [r["code"] for r in decision["reasons"]] == ["DETAILS_SUPERSEDED"]
+    uscc = newer["enterprise"]["uscc"]
+    phone = db.read(lambda c: c.execute(select(Appointment.phone).where(
+        Appointment.uscc == uscc, Appointment.ended_on.is_(None))).scalar_one())
+    assert phone == "13900000002"
+
+
+def test_one_message_holding_an_enterprises_whole_history_is_applied_in_county_order(registry):
+    """Establishment, change and updates of one enterprise in one batch chunk, in the
+    wrong order: decided as they reached the county, the register written once."""
+    county, base, db = registry
+    establishment = county.filing(n=31, channel="campaign", submitted=date(2026, 1, 10))
+    early_update = county.filing(n=31, kind="update", channel="campaign", submitted=date(2026, 1, 5),
+                                 cqo_overrides={"phone": "13900000005"})
+    change = county.filing(n=31, kind="change", channel="campaign", person=3100,
+                           effective_on=date(2026, 2, 1), submitted=date(2026, 2, 10),
+                           cqo_overrides={"name": "新任质量官"})
+    county.publish(county.batch([change, early_update, establishment]))
+    decisions = county.drain(until=lambda d: all(
+        d.get((f["filing_id"], 1), {}).get("outcome") not in (None, "waiting")
+        for f in (establishment, early_update, change)))
+    assert decisions[(establishment["filing_id"], 1)]["outcome"] == "accepted"
+    assert decisions[(change["filing_id"], 1)]["outcome"] == "accepted"
+    # submitted before the establishment: held, then recorded without overwriting it
+    update = decisions[(early_update["filing_id"], 1)]
+    assert update["outcome"] == "accepted"
+    assert [r["code"] for r in update["reasons"]] == ["DETAILS_SUPERSEDED"]
+    uscc = establishment["enterprise"]["uscc"]
+    history = get(base, f"/api/v1/enterprises/{uscc}").json()["history"]
+    assert [(a["cqo_name"], a["ended_on"]) for a in history] == [
+        ("新任质量官", None), ("质量官31", "2026-02-01")]
+    ledger = db.read(lambda c: c.execute(select(LedgerEntry.filing_id, LedgerEntry.appointment_id)
+                                         .where(LedgerEntry.uscc == uscc)).all())
+    appointment_ids = db.read(lambda c: set(c.execute(select(Appointment.id).where(
+        Appointment.uscc == uscc)).scalars()))
+    assert len(ledger) == 3 and {a for _, a in ledger} <= appointment_ids
