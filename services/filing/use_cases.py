@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable, Mapping
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Text, and_, cast, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +25,7 @@ from shared.domain.qualification import RuleSet
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.keys import Keys
 from shared.messaging.inbox import Inbox
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, RawJson
 from shared.personal_data import IdCipher, id_hmac, mask_id, seal
 from shared.validators import ID_TYPE_NAMES, Jurisdiction
 
@@ -378,8 +378,9 @@ class FilingApp:
         size = self.settings.chunk_size
         with self.db.unit_of_work() as uow:
             s = uow.session
+            # the wire documents stay text: they are forwarded as stored, never decoded
             base = (select(Filing.id, Filing.status, Filing.channel, Filing.campaign_year,
-                           FilingVersion.wire)
+                           cast(FilingVersion.wire, Text).label("wire"))
                     .join(FilingVersion, and_(FilingVersion.filing_id == Filing.id,
                                               FilingVersion.version == Filing.version))
                     .order_by(Filing.submitted_to_county_on, Filing.created_at, Filing.id)
@@ -402,8 +403,9 @@ class FilingApp:
             for number, chunk in enumerate(chunks, start=1):
                 Outbox.add(uow, FILINGS_EXCHANGE,
                            filing_routing_key(self.county, domain.BATCH_ROUTING_KIND),
-                           {"batch_id": batch_id, "county": self.county, "chunk": number,
-                            "chunks": len(chunks), "filings": [r.wire for r in chunk]},
+                           RawJson.object({"batch_id": batch_id, "county": self.county,
+                                           "chunk": number, "chunks": len(chunks)},
+                                          {"filings": [r.wire for r in chunk]}),
                            headers={"x-cqo-type": "filing.batch"},
                            message_id=domain.batch_message_id(batch_id, number))
                 s.execute(update(Filing)

@@ -62,7 +62,7 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
     outbox_relay = OutboxRelayProvider("db")
     intake_context = IntakeContextProvider()
 
-    @consume(topology.intake_queue())
+    @consume(topology.intake_queue(), prefetch=lambda config: int(config.get("INTAKE_PREFETCH") or 2))
     @dead_letter_on_error(CONSUMER)
     def receive_filings(self, body, message):
         with self.db.unit_of_work() as uow:

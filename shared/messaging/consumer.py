@@ -18,7 +18,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Callable
+
+import kombu
 
 from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, HEADER_PREFIX
 from nameko.exceptions import ContainerBeingKilled
@@ -147,13 +149,14 @@ class RawQueueConsumer(QueueConsumer):
                         (message.properties or {}).get("message_id"), exc)
 
     def get_consumers(self, consumer_cls, channel):
+        own_qos = partial(_OwnQosConsumer, *consumer_cls.args, **consumer_cls.keywords)
         for provider in self._providers:
-            consumer = consumer_cls(
+            consumer = own_qos(
                 queues=[provider.queue],
                 on_message=partial(self._on_raw_message, provider),
                 on_decode_error=partial(self._on_undecodable, provider),
+                prefetch_count=provider.prefetch_count() or self.prefetch_count,
             )
-            consumer.qos(prefetch_count=self.prefetch_count)
             self._consumers[provider] = consumer
         return self._consumers.values()
 
@@ -167,13 +170,35 @@ class RawQueueConsumer(QueueConsumer):
             partial(provider.handle_message, None, message, decode_error=exc), identifier=ident)
 
 
+class _OwnQosConsumer(kombu.Consumer):
+    """Sets its own prefetch right before it starts: RabbitMQ applies a (non-global)
+    basic.qos to the consumers started after it on the channel, and all of a
+    container's queues share one channel."""
+
+    def consume(self, no_ack=None):
+        if self.prefetch_count is not None:
+            self.qos(prefetch_count=self.prefetch_count)
+        return super().consume(no_ack)
+
+
 class MessageConsumer(Consumer):
+    """`prefetch`: deliveries of this queue in flight at once, or a function of the
+    service's config giving it (default: the container's max_workers). A queue of
+    large, CPU-bound messages does better with a few: each finishes (and answers)
+    sooner instead of all of them interleaving until the end."""
+
     queue_consumer = RawQueueConsumer()
 
-    def __init__(self, queue, **kwargs):
+    def __init__(self, queue, prefetch: int | Callable[[dict], int] | None = None, **kwargs):
         kwargs.pop("requeue_on_error", None)  # decided per exception, see handle_message_processed
         kwargs.setdefault("expected_exceptions", (RequeueMessage,))  # logged as warnings
+        self.prefetch = prefetch
         super().__init__(queue, requeue_on_error=False, **kwargs)
+
+    def prefetch_count(self) -> int | None:
+        if callable(self.prefetch):
+            return self.prefetch(self.container.config)
+        return self.prefetch
 
     def handle_message(self, body, message, decode_error=None):
         config = self.container.config

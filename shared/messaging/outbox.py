@@ -70,9 +70,21 @@ def _after_commit(session) -> None:
             relay.wake()
 
 
+class RawJson(str):
+    """JSON text that is already serialized (e.g. read as text from the database);
+    the outbox stores and publishes it as it is instead of encoding a dict."""
+
+    @classmethod
+    def object(cls, members: dict, raw_arrays: dict[str, list[str]]) -> "RawJson":
+        """`members` plus arrays of already serialized items, as one JSON object."""
+        parts = [dumps(members)[1:-1]] if members else []
+        parts += [f"{dumps(name)}:[{','.join(items)}]" for name, items in raw_arrays.items()]
+        return cls("{" + ",".join(parts) + "}")
+
+
 class Outbox:
     @staticmethod
-    def add(uow: UnitOfWork, exchange: str, routing_key: str, payload: dict,
+    def add(uow: UnitOfWork, exchange: str, routing_key: str, payload: dict | RawJson,
             headers: dict | None = None, message_id: str | None = None) -> str:
         """Append a message to the caller's transaction; returns its message id."""
         message_id = message_id or str(uuid.uuid4())
@@ -80,7 +92,8 @@ class Outbox:
         session = uow.session
         session.add(OutboxMessage(
             message_id=message_id, exchange=exchange, routing_key=routing_key,
-            payload=dumps(payload), headers=dumps(headers) if headers else None,
+            payload=payload if isinstance(payload, RawJson) else dumps(payload),
+            headers=dumps(headers) if headers else None,
             created_at=now, attempts=0, next_attempt_at=now))
         # wake this process's relay right after the commit instead of at its next poll
         session.info[_WRITTEN] = True

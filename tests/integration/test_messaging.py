@@ -5,6 +5,7 @@ Every test uses a county code of its own (`t` + hex), so its queues
 """
 import secrets
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -436,3 +437,42 @@ def test_policies_and_shovel_definitions_are_accepted_by_the_broker(broker, amqp
         channel = conn.channel()
         for q in staging["county"] + staging["city"]:
             q(channel).delete()
+
+
+# -- per-queue prefetch -------------------------------------------------------------------
+
+def test_a_queue_with_its_own_prefetch_has_only_that_many_in_flight(amqp_uri, county):
+    """Two queues on one container (one channel): the one declared with prefetch=1
+    is handled one message at a time, the other up to max_workers at once."""
+    slow_q = Queue(f"{county}.slow", durable=False, auto_delete=True)
+    wide_q = Queue(f"{county}.wide", durable=False, auto_delete=True)
+    release = threading.Event()
+    in_flight = {"slow": 0, "wide": 0}
+    peak = {"slow": 0, "wide": 0}
+
+    def handle(name):
+        in_flight[name] += 1
+        peak[name] = max(peak[name], in_flight[name])
+        release.wait(10)
+        in_flight[name] -= 1
+
+    class TwoQueues:
+        name = "prefetch_" + secrets.token_hex(4)
+
+        @consume(slow_q, prefetch=lambda config: int(config["SLOW_PREFETCH"]))
+        def slow(self, body, message):
+            handle("slow")
+
+        @consume(wide_q)
+        def wide(self, body, message):
+            handle("wide")
+
+    with running(TwoQueues, {"AMQP_URI": amqp_uri, "max_workers": 10, "SLOW_PREFETCH": "1"}):
+        for n in range(4):
+            for queue in (slow_q, wide_q):
+                publish_raw(amqp_uri, b'{"n": %d}' % n, queue.name, exchange="")
+        wait_for(lambda: in_flight["wide"] == 4 and in_flight["slow"] == 1, what="deliveries")
+        time.sleep(0.5)  # time for a second "slow" delivery to show up, if one were allowed
+        assert peak == {"slow": 1, "wide": 4}
+        release.set()
+        wait_for(lambda: in_flight == {"slow": 0, "wide": 0}, what="all handled")

@@ -1,5 +1,6 @@
 """Broker-free parts of the messaging plumbing: decoding, error codes, the failure
 wrapper's decisions, the fault-injection proxy."""
+import json
 import socket
 import threading
 
@@ -190,3 +191,13 @@ def test_wrapper_requeues_when_dead_lettering_fails(monkeypatch):
     with pytest.raises(dead.DeadLetteringFailed):
         _Service(ValueError("bad")).handle({}, _delivery())
     assert issubclass(dead.DeadLetteringFailed, RequeueMessage)
+
+
+def test_raw_json_object_embeds_serialized_items_unchanged():
+    from shared.messaging.outbox import RawJson
+    items = ['{"filing_id": "a", "name": "沧州"}', '{"filing_id":"b"}']
+    text = RawJson.object({"batch_id": "x", "chunk": 1}, {"filings": items})
+    assert json.loads(text) == {"batch_id": "x", "chunk": 1,
+                                "filings": [{"filing_id": "a", "name": "沧州"}, {"filing_id": "b"}]}
+    assert items[0] in text  # not re-encoded
+    assert json.loads(RawJson.object({}, {"filings": []})) == {"filings": []}
