@@ -16,12 +16,10 @@ from itertools import count
 from types import SimpleNamespace
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from shared.contracts import (DecisionBatchSchema, FilingMessageSchema, decision_routing_key)
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, insert_rows
 from shared.domain.qualification import RuleSet
 from shared.errors import CqoError
 from shared.messaging import topology
@@ -178,10 +176,6 @@ def _flatten(messages, prefix="") -> str:
     return "；".join(p for p in parts if p)
 
 
-def _insert(session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 _ENTERPRISES = Enterprise.__table__
 _APPOINTMENTS = Appointment.__table__
 _LEDGER = LedgerEntry.__table__
@@ -231,12 +225,10 @@ class _Register:
                 first.setdefault(item.data["enterprise"]["uscc"], item.data["enterprise"])
         usccs = sorted(first)
         if usccs:
-            # RETURNING: so that SQLAlchemy sends the rows as one multi-row statement
-            session.connection().execute(_insert(session)(_ENTERPRISES).on_conflict_do_nothing()
-                                         .returning(_ENTERPRISES.c.uscc), [
+            insert_rows(session.connection(), _ENTERPRISES, [
                 {"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
                  "category": first[u]["category"], "created_at": now, "updated_at": now}
-                for u in usccs])
+                for u in usccs], skip_conflicts=True)
             query = select(_ENTERPRISES).where(_ENTERPRISES.c.uscc.in_(usccs)) \
                 .order_by(_ENTERPRISES.c.uscc)
             if register.postgres:
@@ -303,11 +295,13 @@ class _Register:
         conn = self.session.connection()
         if self._new_appointments:
             columns = [c.name for c in _APPOINTMENTS.columns if c.name != "id"]
-            ids = conn.execute(
-                insert(_APPOINTMENTS).returning(_APPOINTMENTS.c.id, sort_by_parameter_order=True),
-                [{c: getattr(r, c) for c in columns} for r in self._new_appointments]).scalars().all()
-            for row, new_id in zip(self._new_appointments, ids, strict=True):
-                row.id = new_id
+            inserted = insert_rows(conn, _APPOINTMENTS,
+                                   [{c: getattr(r, c) for c in columns} for r in self._new_appointments],
+                                   returning=("id", "filing_id", "filing_version"))
+            # a filing version creates at most one appointment: it names the new row
+            ids = {(filing_id, version): new_id for new_id, filing_id, version in inserted}
+            for row in self._new_appointments:
+                row.id = ids[(row.filing_id, row.filing_version)]
         if self._changed_appointments:
             conn.execute(update(_APPOINTMENTS).where(_APPOINTMENTS.c.id == bindparam("_id"))
                          .values({c: bindparam(c) for c in _APPOINTMENT_CHANGES}),
@@ -318,15 +312,14 @@ class _Register:
                 row.appointment_id = row.appointment.id
         if self._new_ledger:
             columns = [c.name for c in _LEDGER.columns if c.name != "id"]
-            conn.execute(insert(_LEDGER), [{c: getattr(r, c) for c in columns}
-                                           for r in self._new_ledger])
+            insert_rows(conn, _LEDGER, [{c: getattr(r, c) for c in columns} for r in self._new_ledger])
         if self._changed_ledger:
             conn.execute(update(_LEDGER).where(_LEDGER.c.id == bindparam("_id"))
                          .values({c: bindparam(c) for c in _LEDGER_CHANGES}),
                          [{"_id": r.id, **{c: getattr(r, c) for c in _LEDGER_CHANGES}}
                           for r in self._changed_ledger.values()])
         if self._audit:
-            conn.execute(insert(_AUDIT), [
+            insert_rows(conn, _AUDIT, [
                 {**{k: v for k, v in e.items() if k != "appointment"},
                  "appointment_id": e["appointment"].id if e["appointment"] is not None else None}
                 for e in self._audit])

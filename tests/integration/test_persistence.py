@@ -59,3 +59,46 @@ def test_reads_survive_a_database_restart(database):
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     assert database.read(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
     assert database.read_raw(lambda cur, info: (cur.execute("SELECT 2"), cur.fetchone()[0])[1]) == 2
+
+
+def test_insert_rows_keeps_every_type_and_returns_the_new_keys(database):
+    """One-round-trip bulk insert (a JSON document on PostgreSQL, executemany on SQLite)."""
+    from datetime import date, datetime, timezone
+
+    from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Float, Integer,
+                            MetaData, String, Table, Text, UniqueConstraint, select)
+
+    from shared.db import insert_rows
+
+    metadata = MetaData()
+    table = Table("bulk_probe", metadata,
+                  Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                         autoincrement=True),
+                  Column("key", String(20), nullable=False), Column("day", Date),
+                  Column("at", DateTime(timezone=True)), Column("flag", Boolean),
+                  Column("score", Float), Column("note", Text),
+                  UniqueConstraint("key", name="uq_bulk_probe_key"))
+    metadata.create_all(database.engine)
+    at = datetime(2026, 3, 2, 8, 30, 15, 123456, tzinfo=timezone.utc)
+    rows = [{"key": f"k{n}", "day": date(2026, 1, 1 + n), "at": at, "flag": n % 2 == 0,
+             "score": n / 4, "note": None if n == 3 else f"沧州“引号”\\{n}'"} for n in range(5)]
+    with database.unit_of_work() as uow:
+        conn = uow.session.connection()
+        inserted = insert_rows(conn, table, rows, returning=("id", "key"))
+        # a second insert of k0..k1 and a new k9: only k9 is added
+        again = insert_rows(conn, table, [{**rows[0], "note": "changed"}, {**rows[1]},
+                                          {**rows[2], "key": "k9"}],
+                            returning=("key",), skip_conflicts=True)
+        uow.commit()
+    assert sorted(k for _, k in inserted) == [f"k{n}" for n in range(5)]
+    assert [k for (k,) in again] == ["k9"]
+    with database.unit_of_work() as uow:
+        stored = {r.key: r for r in uow.session.execute(select(table))}
+    ids = {k: i for i, k in inserted}
+    for row in rows:
+        got = stored[row["key"]]
+        assert got.id == ids[row["key"]]
+        assert (got.day, got.flag, got.score, got.note) == (row["day"], row["flag"], row["score"],
+                                                          row["note"])
+        assert got.at.replace(tzinfo=got.at.tzinfo or timezone.utc) == at
+    assert stored["k0"].note == rows[0]["note"]  # the conflicting row changed nothing
