@@ -386,6 +386,16 @@ class HttpEntrypoint(HttpRequestHandler):
     def __init__(self, method, url, *, expected_exceptions=EXPECTED_EXCEPTIONS, **kwargs):
         # client errors are "expected": nameko logs them as warnings, not as crashes
         super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
+        self._accepted_shapes: set[tuple[int, frozenset]] = set()
+
+    def check_signature(self, args, kwargs):
+        # whether the method accepts the call depends only on how many positional
+        # arguments and which keywords (the route's variables) it gets: nameko checks
+        # with inspect on every request; once per shape is enough
+        shape = (len(args), frozenset(kwargs))
+        if shape not in self._accepted_shapes:
+            super().check_signature(args, kwargs)
+            self._accepted_shapes.add(shape)
 
     def handle_request(self, request):
         # nameko's handle_request, but the request reaches response_from_exception

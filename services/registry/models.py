@@ -33,7 +33,7 @@ class Appointment(RegistryBase):
     __tablename__ = "appointments"
 
     id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
-    uscc: Mapped[str] = mapped_column(ForeignKey("enterprises.uscc"), index=True)
+    uscc: Mapped[str] = mapped_column(ForeignKey("enterprises.uscc"))
     filing_id: Mapped[str] = mapped_column(String(36))
     filing_version: Mapped[int] = mapped_column(Integer)
     cqo_name: Mapped[str] = mapped_column(String(100))
@@ -64,7 +64,8 @@ class Appointment(RegistryBase):
     lapsed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_appointments_current", "uscc", "ended_on"),)
+    __table_args__ = (Index("ix_appointments_current", "uscc", "ended_on"),
+                      Index("ix_appointments_history", "uscc", "appointed_on", "id"))
 
 
 class LedgerEntry(RegistryBase):
@@ -79,7 +80,7 @@ class LedgerEntry(RegistryBase):
     channel: Mapped[str] = mapped_column(String(16))
     campaign_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
     county: Mapped[str] = mapped_column(String(6))
-    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    uscc: Mapped[str] = mapped_column(String(18))
     submitted_to_county_on: Mapped[date] = mapped_column(Date)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -95,6 +96,7 @@ class LedgerEntry(RegistryBase):
     __table_args__ = (
         UniqueConstraint("filing_id", "version", name="uq_ledger_filing_version"),
         Index("ix_ledger_county_received", "county", "received_at"),
+        Index("ix_ledger_uscc_received", "uscc", "received_at", "id"),
         Index("ix_ledger_outcome", "outcome"),
     )
 

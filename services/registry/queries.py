@@ -40,23 +40,27 @@ _PG_LEDGER = ", ".join(c for c in _LEDGER_COLUMNS if c not in ("reasons", "findi
 
 # The hot lookup (GET /enterprises/{uscc}) on PostgreSQL: one prepared statement, and the
 # server writes the whole JSON document, so Python neither parses nor re-encodes it.
-# Other databases take three queries and the same document is built in Python.
+# Appointments are read once for both the history and the current CQO (the one not
+# ended), each table in its index order (no sort). Other databases take three queries
+# and the same document is built in Python.
 _PG_ENTERPRISE = f"""
 SELECT e.uscc, e.county, json_build_object(
   'uscc', e.uscc, 'name', e.name, 'county', e.county, 'category', e.category,
-  'current_cqo', (SELECT row_to_json(c) FROM (
-      SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = e.uscc AND ended_on IS NULL
-      ORDER BY id DESC LIMIT 1) c),
-  'history', COALESCE((SELECT json_agg(a) FROM (
-      SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = e.uscc
-      ORDER BY {_HISTORY_ORDER}) a), '[]'::json),
-  'filings', COALESCE((SELECT json_agg(l) FROM (
-      SELECT {_PG_LEDGER}, reasons::json AS reasons, findings::json AS findings,
-             {_sql_case("kind", FILING_KINDS)} AS kind_name,
-             {_sql_case("outcome", OUTCOMES)} AS outcome_name
-      FROM filing_ledger WHERE uscc = e.uscc ORDER BY {_LEDGER_ORDER}) l), '[]'::json)
-)::text AS document
-FROM enterprises e WHERE e.uscc = $1
+  'current_cqo', h.current, 'history', COALESCE(h.items, '[]'::json),
+  'filings', COALESCE(f.items, '[]'::json))::text AS document
+FROM enterprises e
+LEFT JOIN LATERAL (
+  SELECT json_agg(a) AS items,
+         (array_agg(row_to_json(a)) FILTER (WHERE a.ended_on IS NULL))[1] AS current
+  FROM (SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = e.uscc
+        ORDER BY {_HISTORY_ORDER}) a) h ON true
+LEFT JOIN LATERAL (
+  SELECT json_agg(l) AS items
+  FROM (SELECT {_PG_LEDGER}, reasons::json AS reasons, findings::json AS findings,
+               {_sql_case("kind", FILING_KINDS)} AS kind_name,
+               {_sql_case("outcome", OUTCOMES)} AS outcome_name
+        FROM filing_ledger WHERE uscc = e.uscc ORDER BY {_LEDGER_ORDER}) l) f ON true
+WHERE e.uscc = $1
 """
 
 
