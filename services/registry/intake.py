@@ -22,7 +22,7 @@ from shared.contracts import (DecisionBatchSchema, FilingMessageSchema, decision
 from shared.db import UnitOfWork, insert_rows
 from shared.domain.qualification import RuleSet
 from shared.errors import CqoError
-from shared.messaging import topology
+from shared.messaging import dead, topology
 from shared.messaging.outbox import Outbox
 from shared.personal_data import IdCipher, id_hmac, unseal
 from shared.validators.person_id import validate_person_id
@@ -58,22 +58,30 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def unpack(body: dict, routing_key: str) -> tuple[str, list[dict]]:
-    """(county, filings) from a single-filing or a batch message."""
+def unpack(body: dict, routing_key: str) -> tuple[str, list[dict], list[tuple[int, object]]]:
+    """(county, filings, unusable) from a single-filing or a batch message. `unusable`:
+    (position, item) of batch items that cannot even be answered (not an object, no
+    filing id or version); they are set aside, the others decided. A message with
+    nothing usable is malformed as a whole."""
     if not isinstance(body, dict):
         raise MalformedMessage("消息体应为 JSON 对象")
     if "filings" in body:
-        filings, county = body.get("filings"), body.get("county")
-        if not isinstance(filings, list) or not filings or not all(isinstance(f, dict) for f in filings):
+        items, county = body.get("filings"), body.get("county")
+        if not isinstance(items, list) or not items:
             raise MalformedMessage("批量报送消息缺少备案列表")
     else:
-        filings, county = [body], body.get("county")
-    for raw in filings:
-        if not _identity(raw):
-            raise MalformedMessage("备案缺少有效的备案编号或版本号，无法回复决定")
+        items, county = [body], body.get("county")
     if not isinstance(county, str):
         raise MalformedMessage("消息缺少报送县区")
-    return county, filings
+    filings, unusable = [], []
+    for position, raw in enumerate(items, start=1):
+        if isinstance(raw, dict) and _identity(raw):
+            filings.append(raw)
+        else:
+            unusable.append((position, raw))
+    if not filings:
+        raise MalformedMessage("备案缺少有效的备案编号或版本号，无法回复决定")
+    return county, filings, unusable
 
 
 def _identity(raw: dict) -> tuple[str, int] | None:
@@ -96,7 +104,13 @@ class _Item:
 def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str,
             message_id: str, user_id: str | None = None) -> dict[str, list[dict]]:
     """Decide every filing of one message; returns the decisions per county (also queued)."""
-    county, raws = unpack(body, routing_key)
+    county, raws, unusable = unpack(body, routing_key)
+    for position, raw in unusable:
+        dead.set_aside(uow, ACTOR, raw, code=MalformedMessage.code,
+                       reason=f"批量报送第{position}条备案缺少有效的备案编号或版本号，无法回复决定，已单独转入死信",
+                       message_id=f"{message_id}#{position}", exchange=topology.FILINGS.name,
+                       routing_key=routing_key, headers={"x-batch-message-id": message_id,
+                                                         "x-batch-position": position})
     trusted = _trusted(ctx, county, user_id)
     items = [_load(raw, county, trusted, ctx) for raw in raws]
     now = now_utc()

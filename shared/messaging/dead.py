@@ -153,6 +153,36 @@ def dead_letter(db: Database, delivery: Delivery, consumer: str, exc: BaseExcept
     return row_id
 
 
+def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
+              message_id: str | None, exchange: str, routing_key: str,
+              headers: dict | None = None) -> int:
+    """Dead-letter one part of a message (e.g. one unusable item of a batch) inside the
+    consumer's own unit of work, while the rest of the message is applied: the record
+    and its copy to `cqo.dead` (through the outbox) commit with the rest or not at all.
+    Returns the DeadLetter id."""
+    from shared.messaging.outbox import Outbox, dumps  # outbox imports eventlet parts
+
+    reason = reason.replace("\x00", "\\x00")[:REASON_MAX]
+    text = dumps(payload)
+    now = datetime.now(timezone.utc)
+    row = DeadLetter(consumer=consumer, message_id=message_id, exchange=exchange,
+                     routing_key=routing_key, error_code=code, error_reason=reason,
+                     payload=text, headers=json.dumps({
+                         **(headers or {}), _STORE_PREFIX + "content-type": "application/json",
+                         _STORE_PREFIX + "content-encoding": "utf-8"}, ensure_ascii=False),
+                     # published by the outbox relay once this transaction commits
+                     created_at=now, published_at=now)
+    uow.session.add(row)
+    uow.session.flush()
+    Outbox.add(uow, topology.DEAD.name, "", payload, headers={
+        **(headers or {}), "x-error-code": code, "x-error-reason": reason,
+        "x-original-exchange": exchange, "x-original-routing-key": routing_key,
+        "x-consumer": consumer, "x-dead-letter-id": row.id},
+        message_id=message_id if message_id and len(message_id) <= 64 else None)
+    log.warning("set aside part %s of a message on %s: [%s] %s", message_id, consumer, code, reason)
+    return row.id
+
+
 def dead_letter_on_error(consumer_name: str, *, database="db", requeue_delay: float = 1.0,
                          max_transient_retries: int = 5):
     """Decorate a `consume` handler `(self, body, message: Delivery)`.

@@ -310,12 +310,14 @@ def test_malformed_messages_are_dead_lettered_and_consumers_go_on(deploy):
         "json-array": (key, b"[1, 2, 3]", "MALFORMED_MESSAGE"),
         "missing-fields": (key, json.dumps({"county": COUNTY, "kind": "establishment"}).encode(),
                            "MALFORMED_MESSAGE"),
-        "batch-bad-item": (batch_key, json.dumps(batch([wires[good_in_batch],
-                                                        {"kind": "establishment"}]),
-                                                 ensure_ascii=False).encode(), "MALFORMED_MESSAGE"),
     }
     for message_id, (routing_key, raw, _) in bad.items():
         d.publish(routing_key, raw=raw, message_id=message_id)
+    # a batch with an item that cannot even be answered (no filing id): only that item
+    # is set aside (dead letter "<message id>#<position>"), the good one is decided
+    d.publish(batch_key, raw=json.dumps(batch([wires[good_in_batch], {"kind": "establishment"}]),
+                                        ensure_ascii=False).encode(), message_id="batch-bad-item")
+    parts = {"batch-bad-item#2": (batch_key, b'{"kind":"establishment"}', "MALFORMED_MESSAGE")}
     # the county's decision consumer gets its own poison: not JSON, and another county's
     decisions_key = f"decision.{COUNTY}"
     foreign = {"county": OTHER, "decisions": [{
@@ -335,27 +337,30 @@ def test_malformed_messages_are_dead_lettered_and_consumers_go_on(deploy):
     invalid["enterprise"] = dict(invalid["enterprise"], uscc="911309210000000000")
     d.publish(batch_key, batch([invalid, wires[good_in_batch]]))
 
-    expected_dead = {m: code for m, (_, _, code) in bad.items()}
+    bad_for_registry = {**bad, **parts}
+    expected_dead = {m: code for m, (_, _, code) in bad_for_registry.items()}
     expected_dead.update({m: code for m, (_, code) in county_bad.items()})
     wait_for(lambda: d.queue_depth(topology.DEAD_QUEUE_NAME) >= len(expected_dead), 60,
              lambda: f"{d.queue_depth(topology.DEAD_QUEUE_NAME)} of {len(expected_dead)} "
                      "dead letters")
     dead = {m["message_id"]: m for m in d.dead_letters()}
     assert set(dead) == set(expected_dead), sorted(dead)
-    originals = {m: raw for m, (_, raw, _) in bad.items()}
+    originals = {m: raw for m, (_, raw, _) in bad_for_registry.items()}
     originals.update({m: raw for m, (raw, _) in county_bad.items()})
     for message_id, code in expected_dead.items():
         headers = dead[message_id]["headers"]
         assert headers["x-error-code"] == code, (message_id, headers)
         assert headers["x-error-reason"].strip(), (message_id, headers)
         assert dead[message_id]["body"] == originals[message_id]  # kept as it came, replayable
-        consumer = "registry.intake" if message_id in bad else f"filing_{COUNTY}.decisions"
+        consumer = ("registry.intake" if message_id in bad_for_registry
+                    else f"filing_{COUNTY}.decisions")
         assert headers["x-consumer"] == consumer
-        assert headers["x-original-routing-key"] == (bad[message_id][0] if message_id in bad
+        assert headers["x-original-routing-key"] == (bad_for_registry[message_id][0]
+                                                     if message_id in bad_for_registry
                                                      else decisions_key)
     # recorded for the operator as well (list and replay)
     recorded = dict(d.rows(d.registry_db(), "SELECT message_id, error_code FROM dead_letters"))
-    assert recorded == {m: c for m, c in expected_dead.items() if m in bad}
+    assert recorded == {m: c for m, c in expected_dead.items() if m in bad_for_registry}
     recorded = dict(d.rows(d.county_db(COUNTY), "SELECT message_id, error_code FROM dead_letters"))
     assert recorded == {m: c for m, c in expected_dead.items() if m in county_bad}
 

@@ -181,3 +181,43 @@ def test_one_message_holding_an_enterprises_whole_history_is_applied_in_county_o
     appointment_ids = db.read(lambda c: set(c.execute(select(Appointment.id).where(
         Appointment.uscc == uscc)).scalars()))
     assert len(ledger) == 3 and {a for _, a in ledger} <= appointment_ids
+
+
+def test_an_unanswerable_batch_item_is_set_aside_and_the_rest_decided(registry):
+    """An item without a filing id (or not an object) cannot be answered: it alone goes
+    to cqo.dead, recorded as "<message id>#<position>"; the other filings are decided."""
+    import json as _json
+    import uuid as _uuid
+
+    from kombu import Queue as _Queue
+
+    from shared.messaging import topology
+    from shared.messaging.models import DeadLetter
+    from shared.testing import polling
+
+    county, _, db = registry
+    good = [county.filing(n=40 + i, channel="campaign") for i in range(3)]
+    message_id = str(_uuid.uuid4())
+    county.publish(county.batch([good[0], {"kind": "establishment"}, good[1], "奇怪", good[2]]),
+                   message_id=message_id)
+    decisions = county.drain(until=lambda d: all((f["filing_id"], 1) in d for f in good))
+    assert all(decisions[(f["filing_id"], 1)]["outcome"] == "accepted" for f in good)
+    rows = db.read(lambda c: c.execute(select(DeadLetter.message_id, DeadLetter.error_code,
+                                              DeadLetter.payload)
+                                       .order_by(DeadLetter.id)).all())
+    assert [(m, code) for m, code, _ in rows] == [(f"{message_id}#2", "MALFORMED_MESSAGE"),
+                                                  (f"{message_id}#4", "MALFORMED_MESSAGE")]
+    assert [_json.loads(p) for _, _, p in rows] == [{"kind": "establishment"}, "奇怪"]
+    dead = _Queue(topology.DEAD_QUEUE_NAME)(county.connection.channel())
+    copies = {}
+
+    def collect():
+        while (m := dead.get(no_ack=True)) is not None:
+            copies[m.properties.get("message_id")] = m
+        return len(copies) >= 2
+    polling.wait_for(collect, 20, "two dead letters on cqo.dead")
+    part = copies[f"{message_id}#2"]
+    assert part.headers["x-error-code"] == "MALFORMED_MESSAGE"
+    assert part.headers["x-batch-position"] == 2 and "第2条" in part.headers["x-error-reason"]
+    assert _json.loads(part.body) == {"kind": "establishment"}
+    assert db.read(lambda c: c.execute(select(func.count()).select_from(LedgerEntry)).scalar()) >= 3
