@@ -3,11 +3,9 @@ list (documented in the registry's OpenAPI)."""
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.registry.domain.oversight import STATUS_NAMES
-from services.registry.schemas import PageOut, PageQuery
+from services.registry.schemas import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
 
 _REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
-_COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
-_USCC = validate.Length(equal=18, error="统一社会信用代码应为18位")
 _DATE = {"invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
 
 
@@ -26,7 +24,7 @@ def _text(max_length: int, name: str):
 # -- recommendations -------------------------------------------------------------------------
 
 class RecommendationIn(Schema):
-    uscc = fields.String(required=True, validate=_USCC, error_messages=_REQUIRED,
+    uscc = fields.String(required=True, validate=USCC_FILTER, error_messages=_REQUIRED,
                          metadata={"description": "企业统一社会信用代码"})
     incident = fields.String(required=True, validate=_text(2000, "事件"), error_messages=_REQUIRED,
                              metadata={"description": "重大质量安全事件或失职行为（第十条）"})
@@ -47,8 +45,8 @@ class ConcludeIn(Schema):
 
 
 class RecommendationQuery(PageQuery):
-    county = fields.String(validate=_COUNTY)
-    uscc = fields.String(validate=_USCC)
+    county = fields.String(validate=COUNTY_FILTER)
+    uscc = fields.String(validate=USCC_FILTER)
     status = fields.String(validate=validate.OneOf(
         [*STATUS_NAMES, "open"], error="状态应为 " + "、".join(
             f"{k}（{v}）" for k, v in {**STATUS_NAMES, "open": "未办结"}.items()) + " 之一"))
@@ -116,8 +114,8 @@ class RecommendationPageOut(PageOut):
 # -- terms -------------------------------------------------------------------------------------
 
 class TermQuery(PageQuery):
-    county = fields.String(validate=_COUNTY)
-    uscc = fields.String(validate=_USCC)
+    county = fields.String(validate=COUNTY_FILTER)
+    uscc = fields.String(validate=USCC_FILTER)
     status = fields.String(validate=validate.OneOf(
         ["expiring", "lapsed"], error="状态应为 expiring（即将届满）或 lapsed（已届满未续任）"))
     within_days = fields.Integer(load_default=90, validate=validate.Range(
@@ -160,7 +158,7 @@ OVERDUE_KINDS = {"late_change": "变更逾期报送", "recommendation_unanswered
 
 
 class OverdueQuery(PageQuery):
-    county = fields.String(validate=_COUNTY)
+    county = fields.String(validate=COUNTY_FILTER)
     as_of = fields.Date(error_messages=_DATE, metadata={"description": "统计截止日（默认今天）"})
     kind = fields.String(validate=validate.OneOf(list(OVERDUE_KINDS), error="类型应为 " + "、".join(
         f"{k}（{v}）" for k, v in OVERDUE_KINDS.items()) + " 之一"))

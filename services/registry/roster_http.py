@@ -22,7 +22,7 @@ from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
 from shared.openapi import api_doc
 from services.registry import coverage, roster
-from services.registry.schemas import PageOut, PageQuery
+from services.registry.schemas import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -73,9 +73,9 @@ class RosterImportOut(Schema):
 class RosterQuery(PageQuery):
     year = fields.Integer(required=True, validate=validate.Range(
         min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
-    county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
+    county = fields.String(validate=COUNTY_FILTER)
     category = fields.String(validate=validate.OneOf(list(roster.ROSTER_CATEGORIES), error="企业类别无效"))
-    uscc = fields.String(validate=validate.Length(equal=18, error="统一社会信用代码应为18位"))
+    uscc = fields.String(validate=USCC_FILTER)
 
 
 class RosterEntryOut(Schema):
@@ -115,7 +115,7 @@ class RosterImportRecordOut(Schema):
 class CoverageQuery(PageQuery):
     year = fields.Integer(required=True, validate=validate.Range(
         min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
-    county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
+    county = fields.String(validate=COUNTY_FILTER)
     category = fields.String(validate=validate.OneOf(list(roster.ROSTER_CATEGORIES), error="企业类别无效"))
     as_of = fields.Date(metadata={"description": "统计日期（默认今天，北京时间）"})
     reason = fields.String(validate=validate.OneOf(list(coverage.REASONS), error="未覆盖原因无效"),
@@ -130,7 +130,7 @@ class CoverageExportQuery(Schema):
     table = fields.String(load_default="summary", validate=validate.OneOf(
         ["summary", "uncovered"], error="导出内容应为 summary（覆盖率汇总）或 uncovered（未覆盖企业）"),
         metadata={"description": "CSV 只含一张表：summary 或 uncovered；XLSX 两张表都有"})
-    county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
+    county = fields.String(validate=COUNTY_FILTER)
     as_of = fields.Date()
 
 

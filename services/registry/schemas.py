@@ -3,6 +3,12 @@ from marshmallow import Schema, fields, validate
 
 from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES
 
+# the query-string filters every listing shares (the codes' full checks run where a
+# code is looked up; a filter only needs the right shape to match nothing otherwise)
+COUNTY_FILTER = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
+USCC_FILTER = validate.Length(equal=18, error="统一社会信用代码应为18位")
+CATEGORY_FILTER = validate.OneOf(list(CATEGORIES), error="企业类别无效")
+
 
 class PageQuery(Schema):
     """`page` and `per_page` of every paginated registry listing."""
@@ -85,12 +91,12 @@ class AwardCheckOut(Schema):
 
 
 class LedgerQuery(PageQuery):
-    county = fields.String(validate=validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字"))
-    uscc = fields.String(validate=validate.Length(equal=18, error="统一社会信用代码应为18位"))
+    county = fields.String(validate=COUNTY_FILTER)
+    uscc = fields.String(validate=USCC_FILTER)
     kind = fields.String(validate=validate.OneOf(list(FILING_KINDS), error="备案类型无效"))
     channel = fields.String(validate=validate.OneOf(list(CHANNELS), error="报送方式无效"))
     outcome = fields.String(validate=validate.OneOf(list(OUTCOMES), error="决定结果无效"))
-    category = fields.String(validate=validate.OneOf(list(CATEGORIES), error="企业类别无效"))
+    category = fields.String(validate=CATEGORY_FILTER)
     late = fields.Boolean()
     received_from = fields.Date()
     received_to = fields.Date()

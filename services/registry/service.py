@@ -38,6 +38,15 @@ CONSUMER = "registry.intake"
 ALL_ROLES = ("enterprise", "county_officer", "city_officer", "admin")
 
 
+def counties_on_this_broker(config) -> list[str]:
+    """Every county of the jurisdiction when the counties share the city's broker; none
+    in a multi-site deployment (COUNTY_BROKER_USERS), where their queues live on their
+    own brokers and the shovels carry the city's messages there."""
+    if config.get("COUNTY_BROKER_USERS"):
+        return []
+    return [d.code for d in jurisdiction() if d.kind in ("official", "functional")]
+
+
 class IntakeContextProvider(DependencyProvider):
     """Keys and rules of the city, read once at start rather than per message."""
 
@@ -58,7 +67,8 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
     api_title = "市级首席质量官备案登记服务"
     config = Config()
     db = DatabaseProvider(MIGRATIONS, default_sqlite="var/registry.db")
-    declare_topology = TopologyDeclarer(lambda config: topology.registry_queues())
+    declare_topology = TopologyDeclarer(lambda config: topology.registry_queues(
+        counties_on_this_broker(config)))
     outbox_relay = OutboxRelayProvider("db")
     intake_context = IntakeContextProvider()
 

@@ -65,9 +65,15 @@ def notices_queue(county: str) -> Queue:
                         [(NOTICES, f"notice.{county}"), (NOTICES, NOTICE_ALL)])
 
 
-def registry_queues() -> list[Queue]:
-    """What the city declares: its intake and the dead-letter queue."""
-    return [intake_queue(), dead_queue()]
+def registry_queues(counties: Iterable[str] = ()) -> list[Queue]:
+    """What the city declares: its intake, the dead-letter queue and, for `counties`
+    (those sharing the city's broker), their decisions and notices queues: a notice
+    or decision sent before a county's service first started then waits for it
+    instead of being unroutable (a campaign notice to all would skip that county)."""
+    queues = [intake_queue(), dead_queue()]
+    for county in counties:
+        queues += [decisions_queue(county), notices_queue(county)]
+    return queues
 
 
 def county_queues(county: str) -> list[Queue]:

@@ -1,5 +1,5 @@
 """A campaign opened while a county's filing service is down reaches that county when it
-comes back (art. 13; issue 4), with the services as real processes (shared.stack.Stack):
+comes back, and waits for a county whose service has not started yet (art. 13; issue 4), with the services as real processes (shared.stack.Stack):
 the notice waits in the county's durable queue `filing.<county>.notices`, the county
 applies it on start, tags its new filings with the campaign, and its progress snapshot
 reaches the city."""
@@ -16,6 +16,7 @@ from tests.e2e.support import (HTTP_TIMEOUT, city, enterprise, filing_form, offi
 pytestmark = pytest.mark.e2e
 
 UP, DOWN = "130921", "130922"
+NOT_YET = "130923"  # a county of the jurisdiction whose service has never started
 YEAR = today().year
 
 
@@ -45,6 +46,9 @@ def test_campaign_opened_while_a_county_is_down_reaches_it_when_it_comes_back(de
     # the notice for the stopped county waits for it in its own durable queue
     queue = f"filing.{DOWN}.notices"
     wait_for(lambda: d.queue_depth(queue) == 1, 30, lambda: f"{queue}: {d.queue_depth(queue)} ready")
+    # so does the one for a county that has never started: the registry declared its queue
+    later = f"filing.{NOT_YET}.notices"
+    wait_for(lambda: d.queue_depth(later) == 1, 30, lambda: f"{later}: {d.queue_depth(later)} ready")
 
     d.stack.restart(name, wait=90)
     shown = wait_for(lambda: (r := current_campaign(d, DOWN)).status_code == 200 and r.json(), 30,

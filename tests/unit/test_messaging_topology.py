@@ -28,6 +28,17 @@ def test_registry_queues():
     assert _bindings(dead) == {("cqo.dead", "")}
 
 
+def test_the_city_declares_the_queues_of_counties_on_its_broker():
+    from services.registry.service import counties_on_this_broker
+
+    names = [q.name for q in topology.registry_queues(["130921", "130922"])]
+    assert names == ["registry.intake", "cqo.dead", "filing.130921.decisions",
+                     "filing.130921.notices", "filing.130922.decisions", "filing.130922.notices"]
+    shared = counties_on_this_broker({})
+    assert len(shared) == 19 and "130921" in shared and "130971" in shared  # 16 + 3 zones
+    assert counties_on_this_broker({"COUNTY_BROKER_USERS": {"county_a": "130921"}}) == []
+
+
 def test_county_queues():
     decisions, notices, dead = topology.county_queues("130921")
     assert decisions.name == "filing.130921.decisions"
