@@ -3,6 +3,10 @@
 One call handles one message (a single filing or a chunk of a batch) in the caller's
 unit of work: the register rows, the ledger, the audit trail, the inbox mark and the
 decision messages (outbox) commit together or not at all.
+
+A batch chunk decides hundreds of filings, so rows are read with SQLAlchemy Core into
+plain attribute bags and written in a handful of statements at the end (`_Register`),
+not as ORM objects: the per-object bookkeeping was most of a chunk's cost.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from shared.messaging.outbox import Outbox
 from shared.personal_data import IdCipher, id_hmac, unseal
 from shared.validators.person_id import validate_person_id
 from services.registry.domain.register import (
-    ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, Current, Decision, Reason,
+    ACCEPTED, CREATE, END, REPLACE, UPDATE, WAITING, Current, Decision, Reason,
     decide, late_reason)
 from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
 from services.registry import recommendations  # art. 10: a change settles them
