@@ -152,10 +152,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], *,
     json_populate_recordset: psycopg2 otherwise quotes every value client-side, which
     for a few hundred wide rows cost more than the insert itself. Elsewhere executemany.
     `skip_conflicts`: rows that would violate a unique constraint are left out.
+    Every row names every column it sets (the same keys); columns left out get their
+    server default only (Python-side `default=`s are not applied on PostgreSQL).
     """
     if not rows:
         return []
     columns = list(rows[0].keys())
+    keys = rows[0].keys()
+    if any(row.keys() != keys for row in rows):
+        raise ValueError(f"insert_rows into {table.name}: every row needs the same keys")
     if conn.dialect.name != "postgresql":
         stmt = (sqlite_insert(table).on_conflict_do_nothing() if skip_conflicts
                 else insert(table))

@@ -399,6 +399,11 @@ class FilingApp:
             if not rows:
                 raise ValidationFailed("没有可以集中报送的备案：集中报送只报送“预审通过”的集中报送备案",
                                        code="BATCH_EMPTY")
+            unsealed = [r.id for r in rows if r.wire is None]
+            if unsealed:  # approval writes the wire document; without it nothing can go
+                raise Conflict("以下备案缺少报送内容，整批未报送，请重新预审后再报送："
+                               + "、".join(unsealed[:5]), code="BATCH_WIRE_MISSING",
+                               details={"filing_ids": unsealed})
             chunks = list(domain.chunked(rows, size))
             for number, chunk in enumerate(chunks, start=1):
                 Outbox.add(uow, FILINGS_EXCHANGE,

@@ -113,8 +113,8 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
         dead.set_aside(uow, ACTOR, raw, code=MalformedMessage.code,
                        reason=f"批量报送第{position}条备案缺少有效的备案编号或版本号，无法回复决定，已单独转入死信",
                        message_id=f"{message_id}#{position}", exchange=topology.FILINGS.name,
-                       routing_key=routing_key, headers={"x-batch-message-id": message_id,
-                                                         "x-batch-position": position})
+                       routing_key=routing_key, queue=topology.REGISTRY_INTAKE,
+                       headers={"x-batch-message-id": message_id, "x-batch-position": position})
     trusted = _trusted(ctx, county, user_id)
     items = [_load(raw, county, trusted, ctx) for raw in raws]
     now = now_utc()
@@ -260,7 +260,12 @@ class _Register:
         wanted = _LEDGER.c.filing_id.in_(sorted({i.filing_id for i in items}))
         if usccs:
             wanted = or_(wanted, and_(_LEDGER.c.uscc.in_(usccs), _LEDGER.c.outcome == WAITING))
-        for r in session.execute(select(_LEDGER).where(wanted).order_by(_LEDGER.c.id)):
+        query = select(_LEDGER).where(wanted).order_by(_LEDGER.c.id)
+        if register.postgres:
+            # the held filings are settled from memory at the end: locked now, so that
+            # expire_waiting (SKIP LOCKED) cannot reject one in between
+            query = query.with_for_update()
+        for r in session.execute(query):
             register._known_ledger(_Row(**r._mapping, appointment=None, arrival=(0, r.id)))
         return register
 
@@ -306,7 +311,9 @@ class _Register:
         for key, (_, value) in changes.items():
             setattr(enterprise, key, value)
         enterprise.updated_at = now
-        self.session.execute(update(_ENTERPRISES).where(_ENTERPRISES.c.uscc == enterprise.uscc)
+        # through the ORM entity: an Enterprise the session already holds (recommendations
+        # reads it) is updated in place instead of going stale
+        self.session.execute(update(Enterprise).where(Enterprise.uscc == enterprise.uscc)
                              .values(updated_at=now, **{k: v for k, (_, v) in changes.items()}))
 
     def flush(self) -> None:

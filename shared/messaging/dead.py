@@ -154,7 +154,7 @@ def dead_letter(db: Database, delivery: Delivery, consumer: str, exc: BaseExcept
 
 
 def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
-              message_id: str | None, exchange: str, routing_key: str,
+              message_id: str | None, exchange: str, routing_key: str, queue: str = "",
               headers: dict | None = None) -> int:
     """Dead-letter one part of a message (e.g. one unusable item of a batch) inside the
     consumer's own unit of work, while the rest of the message is applied: the record
@@ -170,14 +170,15 @@ def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
                      payload=text, headers=json.dumps({
                          **(headers or {}), _STORE_PREFIX + "content-type": "application/json",
                          _STORE_PREFIX + "content-encoding": "utf-8"}, ensure_ascii=False),
-                     # published by the outbox relay once this transaction commits
-                     created_at=now, published_at=now)
+                     # published_at stays empty: the outbox relay publishes the copy
+                     # once this transaction commits (outbox_messages has its sent_at)
+                     created_at=now)
     uow.session.add(row)
     uow.session.flush()
     Outbox.add(uow, topology.DEAD.name, "", payload, headers={
         **(headers or {}), "x-error-code": code, "x-error-reason": reason,
         "x-original-exchange": exchange, "x-original-routing-key": routing_key,
-        "x-consumer": consumer, "x-dead-letter-id": row.id},
+        "x-original-queue": queue, "x-consumer": consumer, "x-dead-letter-id": row.id},
         message_id=message_id if message_id and len(message_id) <= 64 else None)
     log.warning("set aside part %s of a message on %s: [%s] %s", message_id, consumer, code, reason)
     return row.id

@@ -18,10 +18,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.drop_index("ix_appointments_uscc", table_name="appointments")
+    # build first, drop after: reads keep an index while the new one is built (a
+    # drop holds an exclusive lock until the end of the migration's transaction)
     op.create_index("ix_appointments_history", "appointments", ["uscc", "appointed_on", "id"])
-    op.drop_index("ix_filing_ledger_uscc", table_name="filing_ledger")
     op.create_index("ix_ledger_uscc_received", "filing_ledger", ["uscc", "received_at", "id"])
+    op.drop_index("ix_appointments_uscc", table_name="appointments")
+    op.drop_index("ix_filing_ledger_uscc", table_name="filing_ledger")
 
 
 def downgrade() -> None:
