@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
 from sqlalchemy import Table, create_engine, event, insert, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,6 +143,13 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} cannot be sent in a row document")
 
 
+def conflict_insert(bind):
+    """The `insert` of `bind`'s dialect (engine, connection or session; PostgreSQL or
+    SQLite): the one that has ON CONFLICT."""
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], *,
                 returning: Sequence[str] = (), skip_conflicts: bool = False) -> list:
     """Insert many rows (all with the same keys) in one round trip; returns the
@@ -162,7 +169,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], *,
     if any(row.keys() != keys for row in rows):
         raise ValueError(f"insert_rows into {table.name}: every row needs the same keys")
     if conn.dialect.name != "postgresql":
-        stmt = (sqlite_insert(table).on_conflict_do_nothing() if skip_conflicts
+        stmt = (sqlite.insert(table).on_conflict_do_nothing() if skip_conflicts
                 else insert(table))
         if returning:
             stmt = stmt.returning(*(table.c[name] for name in returning))

@@ -23,11 +23,10 @@ from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.contracts import (FILINGS_EXCHANGE, PROGRESS_COUNTS, PROGRESS_TYPE,
                               CampaignProgressSchema, progress_message_id, progress_routing_key)
-from shared.db import Database
+from shared.db import Database, insert_rows
 from shared.messaging.outbox import Outbox
 
 from services.filing import domain
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 
 # every status a campaign filing can be in; the contract's six first
 COUNT_KEYS = PROGRESS_COUNTS + tuple(s for s in domain.STATUSES if s not in PROGRESS_COUNTS)
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _schema = CampaignProgressSchema()
 
 
@@ -76,9 +74,9 @@ def publish_changes(db: Database, county: str, now: Callable[[], datetime] = dom
     queued = []
     with db.unit_of_work() as uow:
         s = uow.session
-        insert = _INSERTS[s.get_bind().dialect.name]
-        s.execute(insert(ProgressSnapshot).on_conflict_do_nothing(),
-                  [{"year": y, "seq": 0, "counts": None, "as_of": None} for y in changed])
+        insert_rows(s.connection(), ProgressSnapshot.__table__,
+                    [{"year": y, "seq": 0, "counts": None, "as_of": None} for y in changed],
+                    skip_conflicts=True)
         # locked first, counted after: a concurrent timer (another process of this county)
         # waits here and then counts what this one committed, or more
         rows = {r.year: r for r in s.execute(

@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable, Mapping
 
-from sqlalchemy import Text, and_, cast, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.auth import Principal
 from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
                               DecisionBatchSchema, FilingBatchSchema, FilingMessageSchema,
                               filing_routing_key, jurisdiction, use_jurisdiction)
-from shared.db import Database
+from shared.db import Database, insert_rows
 from shared.domain.qualification import RuleSet
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.keys import Keys
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 500
 MAX_CHUNK_SIZE = 1000  # FilingBatchSchema's limit
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps bound parameters
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -118,11 +116,6 @@ def _jsonable(value):
 def _in_chunks(ids: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(ids), IN_CHUNK):
         yield ids[start:start + IN_CHUNK]
-
-
-def _insert_ignoring_duplicates(session, model, rows: list[dict]) -> None:
-    insert = _INSERTS[session.get_bind().dialect.name]
-    session.execute(insert(model).on_conflict_do_nothing(), rows)
 
 
 @dataclass(frozen=True)
@@ -610,13 +603,12 @@ class FilingApp:
                         days_late=days_late, updated_at=received_at)
                         .execution_options(synchronize_session=False))
             # decisions about locked filings cannot race (the lock serialises them, and
-            # `seen` was read under it): a plain bulk insert, 4x faster on psycopg2 than
-            # ON CONFLICT, which loses insertmanyvalues. Unknown filings have no lock.
-            known = [r for r in rows if r["filing_id"] in state]
-            if known:
-                s.execute(insert(Decision), known)
-            if len(known) < len(rows):
-                _insert_ignoring_duplicates(s, Decision, [r for r in rows if r["filing_id"] not in state])
+            # `seen` was read under it): a conflict there would be a bug, so it is not
+            # skipped. Decisions about unknown filings have no lock to serialise them.
+            table = Decision.__table__
+            insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] in state])
+            insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] not in state],
+                        skip_conflicts=True)
             uow.commit()
         log.info("decisions applied: %s", stats)
         return stats

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy.dialects import postgresql, sqlite
-
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, conflict_insert
 from shared.messaging.models import InboxMessage
-
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class Inbox:
@@ -30,9 +26,7 @@ class Inbox:
         """
         if not message_id:
             raise ValueError("a message without message_id cannot be de-duplicated")
-        dialect = uow.session.get_bind().dialect.name
-        insert = _INSERTS[dialect]
-        stmt = (insert(InboxMessage)
+        stmt = (conflict_insert(uow.session)(InboxMessage)
                 .values(consumer=consumer, message_id=str(message_id),
                         received_at=datetime.now(timezone.utc))
                 .on_conflict_do_nothing(index_elements=["consumer", "message_id"]))
