@@ -10,8 +10,6 @@ import json
 import logging
 import re
 from contextlib import contextmanager
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
@@ -20,6 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from shared.jsontext import json_default
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,14 +135,6 @@ def execute_prepared(cursor, info: dict, name: str, sql: str, params: tuple) -> 
     cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
 
 
-def _json_value(value):
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} cannot be sent in a row document")
-
-
 def conflict_insert(bind):
     """The `insert` of `bind`'s dialect (engine, connection or session; PostgreSQL or
     SQLite): the one that has ON CONFLICT."""
@@ -184,7 +176,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], *,
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += " RETURNING " + ", ".join(quote(name) for name in returning)
-    document = json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+    document = json.dumps(rows, default=json_default, ensure_ascii=False, separators=(",", ":"))
     result = conn.exec_driver_sql(sql, {"rows": document})
     return list(result) if returning else []
 

@@ -23,8 +23,6 @@ SO_REUSEPORT lets the two bind the same port silently.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import json
 import logging
 import re
@@ -41,6 +39,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from shared.errors import CqoError, ValidationFailed
+from shared.jsontext import json_default
 from shared.openapi import spec_dict
 
 log = logging.getLogger(__name__)
@@ -86,18 +85,8 @@ def _title(code: str, status: int) -> str:
     return TITLES.get(code) or STATUS_TITLES.get(status) or "请求处理失败"
 
 
-def _json_default(value):
-    if isinstance(value, (_dt.date, _dt.datetime, _dt.time)):
-        return value.isoformat()
-    if isinstance(value, (uuid.UUID, decimal.Decimal)):
-        return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _dumps(data) -> str:
-    return json.dumps(data, ensure_ascii=False, default=_json_default)
+    return json.dumps(data, ensure_ascii=False, default=json_default)
 
 
 def json_response(data, status: int = 200, headers=None) -> Response:

@@ -10,6 +10,7 @@ from shared.auth import Principal
 from shared.contracts import FILING_KINDS, OUTCOMES, jurisdiction
 from shared.db import Database, UnitOfWork, execute_prepared
 from shared.errors import CqoError, NotFound
+from shared.jsontext import json_default
 from shared.validators.uscc import validate_uscc
 from services.registry.models import Appointment, Enterprise, LedgerEntry
 from services.registry.schemas import AwardCheckOut, LedgerPageOut
@@ -111,11 +112,7 @@ def _enterprise_document(conn, uscc: str) -> tuple[str, str, str] | None:
         f"ORDER BY {_LEDGER_ORDER}"), {"uscc": uscc}).mappings()]
     current = next((a for a in history if a["ended_on"] is None), None)
     document = {**row, "current_cqo": current, "history": history, "filings": filings}
-    return row["uscc"], row["county"], json.dumps(document, ensure_ascii=False, default=_iso)
-
-
-def _iso(value):
-    return value.isoformat()
+    return row["uscc"], row["county"], json.dumps(document, ensure_ascii=False, default=json_default)
 
 
 def enterprise(db: Database, principal: Principal, uscc: str) -> str:
