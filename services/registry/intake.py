@@ -294,6 +294,9 @@ class _Register:
     def audit(self, **entry) -> None:
         self._audit.append(entry)
 
+    def accepted(self, uscc: str, day) -> None:
+        self.accepted_on[uscc] = max(day, self.accepted_on.get(uscc, day))
+
     def held(self, uscc: str) -> list[_Row]:
         """Filings of the enterprise waiting for a predecessor, in the order to decide them."""
         return sorted((r for r in self.waiting.get(uscc, ()) if r.outcome == WAITING),
@@ -303,6 +306,8 @@ class _Register:
         """An accepted filing that reached its county after `day` is already applied."""
         if uscc in self.accepted_on and self.accepted_on[uscc] > day:
             return True
+        if uscc not in self.with_history:
+            return False  # never had an appointment: nothing of it was accepted before
         return self.session.execute(select(_LEDGER.c.id).where(
             _LEDGER.c.uscc == uscc, _LEDGER.c.outcome == ACCEPTED,
             _LEDGER.c.submitted_to_county_on > day).limit(1)).first() is not None
@@ -388,12 +393,7 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | 
     decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules)
     if decision.outcome != ACCEPTED:
         return decision, None
-    day = data["submitted_to_county_on"]
-    newer_applied = register.later_filing_applied(uscc, day) if uscc in register.with_history \
-        else False
-    if not newer_applied:
-        _follow_enterprise(register, data, now)
-    register.accepted_on[uscc] = max(day, register.accepted_on.get(uscc, day))
+    _follow_enterprise(register, data, now)
     kind = data["kind"]
     if decision.action in (REPLACE, END):
         ended_on = data.get("effective_on") or data["appointment"]["appointed_on"]
@@ -414,7 +414,7 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | 
         _audit(register, now, "appointment.created", uscc, appointment, data, {"kind": kind})
         return decision, appointment
     if decision.action == UPDATE:
-        if newer_applied:
+        if register.later_filing_applied(uscc, data["submitted_to_county_on"]):
             # a late, older update must not overwrite what a newer filing recorded
             decision.reasons.append(Reason(
                 "DETAILS_SUPERSEDED", "该企业已有更晚报送县局的备案被登记，本次信息更新记入台账，不覆盖现有信息"))
@@ -428,13 +428,13 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | 
 def _follow_enterprise(register: _Register, data: dict, now) -> None:
     """The latest accepted filing (by the day it reached its county) carries the
     enterprise's current name, county, category. A move to another county is audited as
-    `enterprise.moved`; appointments and ledger stay as they are (history is kept).
-    The caller skips this for a slow filing from before an applied one, so it does
-    not move the enterprise back."""
+    `enterprise.moved`; appointments and ledger stay as they are (history is kept),
+    and a slow filing from before an applied one does not move the enterprise back."""
     enterprise = register.enterprises[data["enterprise"]["uscc"]]
     changes = {k: [getattr(enterprise, k), v] for k, v in data["enterprise"].items()
                if k != "uscc" and getattr(enterprise, k) != v}
-    if changes:
+    if changes and not register.later_filing_applied(enterprise.uscc,
+                                                     data["submitted_to_county_on"]):
         register.update_enterprise(enterprise, changes, now)
         action = "enterprise.moved" if "county" in changes else "enterprise.updated"
         _audit(register, now, action, enterprise.uscc, None, data, changes)
@@ -516,6 +516,8 @@ def _settle(register: _Register, row: _Row, decision: Decision, now,
     if decision.outcome != WAITING:
         row.payload = None
     register.ledger_changed(row)
+    if decision.outcome == ACCEPTED:
+        register.accepted(row.uscc, row.submitted_to_county_on)
 
 
 def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
