@@ -64,7 +64,20 @@ def classify(exc: BaseException) -> tuple[str, str]:
         code, reason = "TRANSIENT_ERROR_PERSISTED", f"{type(exc).__name__}: {exc}"
     else:
         code, reason = "HANDLER_ERROR", f"{type(exc).__name__}: {exc}"
-    return code, reason.replace("\x00", "\\x00")[:REASON_MAX]  # NUL: not storable in PostgreSQL
+    return code, _storable(reason)
+
+
+def _storable(reason: str) -> str:
+    return reason.replace("\x00", "\\x00")[:REASON_MAX]  # NUL: not storable in PostgreSQL
+
+
+def _dead_headers(headers: dict, *, code: str, reason: str, exchange: str, routing_key: str,
+                  queue: str, consumer: str, dead_letter_id: int) -> dict:
+    """The headers of a copy on `cqo.dead`: why, from where, and its DeadLetter record."""
+    return {**headers, "x-error-code": code, "x-error-reason": reason,
+            "x-original-exchange": exchange, "x-original-routing-key": routing_key,
+            "x-original-queue": queue, "x-consumer": consumer,
+            "x-dead-letter-id": dead_letter_id}
 
 
 # -- publishing ---------------------------------------------------------------------
@@ -137,11 +150,9 @@ def dead_letter(db: Database, delivery: Delivery, consumer: str, exc: BaseExcept
     row_id, published = _record(db, delivery, consumer, code, reason)
     if published:  # a duplicate of a message already dead-lettered
         return row_id
-    headers = {**delivery.headers, "x-error-code": code, "x-error-reason": reason,
-               "x-original-exchange": delivery.exchange,
-               "x-original-routing-key": delivery.routing_key,
-               "x-original-queue": delivery.queue, "x-consumer": consumer,
-               "x-dead-letter-id": row_id}
+    headers = _dead_headers(delivery.headers, code=code, reason=reason,
+                            exchange=delivery.exchange, routing_key=delivery.routing_key,
+                            queue=delivery.queue, consumer=consumer, dead_letter_id=row_id)
     publisher = delivery.publisher or publisher_for(delivery.amqp_uri, delivery.amqp_ssl)
     publisher.publish(
         delivery.raw, topology.DEAD.name, "", headers=headers,
@@ -160,10 +171,10 @@ def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
     consumer's own unit of work, while the rest of the message is applied: the record
     and its copy to `cqo.dead` (through the outbox) commit with the rest or not at all.
     Returns the DeadLetter id."""
-    from shared.messaging.outbox import Outbox, dumps  # outbox imports eventlet parts
+    from shared.messaging.outbox import Outbox, RawJson, dumps  # outbox imports eventlet parts
 
-    reason = reason.replace("\x00", "\\x00")[:REASON_MAX]
-    text = dumps(payload)
+    reason = _storable(reason)
+    text = RawJson(dumps(payload))
     now = datetime.now(timezone.utc)
     row = DeadLetter(consumer=consumer, message_id=message_id, exchange=exchange,
                      routing_key=routing_key, error_code=code, error_reason=reason,
@@ -175,10 +186,9 @@ def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
                      created_at=now)
     uow.session.add(row)
     uow.session.flush()
-    Outbox.add(uow, topology.DEAD.name, "", payload, headers={
-        **(headers or {}), "x-error-code": code, "x-error-reason": reason,
-        "x-original-exchange": exchange, "x-original-routing-key": routing_key,
-        "x-original-queue": queue, "x-consumer": consumer, "x-dead-letter-id": row.id},
+    Outbox.add(uow, topology.DEAD.name, "", text, headers=_dead_headers(
+        headers or {}, code=code, reason=reason, exchange=exchange, routing_key=routing_key,
+        queue=queue, consumer=consumer, dead_letter_id=row.id),
         message_id=message_id if message_id and len(message_id) <= 64 else None)
     log.warning("set aside part %s of a message on %s: [%s] %s", message_id, consumer, code, reason)
     return row.id
