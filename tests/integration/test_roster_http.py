@@ -1,5 +1,7 @@
 """POST/GET /api/v1/roster at the registry: who may import, uploads (multipart, raw CSV,
 raw XLSX), problem+json for bad files, scoped listing."""
+import re
+
 import pytest
 import requests
 from nameko.containers import ServiceContainer
@@ -128,3 +130,16 @@ def test_every_shape_of_optional_columns_is_stored_whole(registry):
             assert (report["accepted"], report["inserted"], report["rejected"]) == (count, count, 0), report
             expected += stored_as(rows, optional)
     assert snapshot(database) == sorted(expected)
+
+
+def test_a_header_without_rows_is_a_problem_of_its_own(registry):
+    _, base, database = registry
+    for header in (HEADER, HEADER[:5]):
+        for content, content_type in ((csv_bytes([], header), "text/csv"),
+                                      (csv_bytes([[""] * len(header)] * 3, header), "text/csv"),
+                                      (xlsx_bytes([], header), XLSX)):
+            body = problem(post(base, content, content_type=content_type), 422, "ROSTER_EMPTY")
+            assert re.search("[\u4e00-\u9fff]", body["title"]) and "没有数据行" in body["detail"], body
+    assert snapshot(database) == []
+    imports = requests.get(base + "/api/v1/roster/imports", timeout=10, headers={"Authorization": token("admin")})
+    assert imports.status_code == 200 and imports.json() == []

@@ -178,6 +178,9 @@ def test_quoted_cells_multiline_notes_and_several_years(db):
 @pytest.mark.parametrize("content,code", [
     (b"", "ROSTER_EMPTY"),
     (csv_bytes([], HEADER), "ROSTER_EMPTY"),
+    (csv_bytes([], HEADER[:5]), "ROSTER_EMPTY"),
+    (csv_bytes([[""] * 5, [" "] * 5], HEADER[:5]), "ROSTER_EMPTY"),
+    (xlsx_bytes([], HEADER[:5]), "ROSTER_EMPTY"),
     (csv_bytes([row("130921", 1)[:4]], HEADER[:4]), "ROSTER_COLUMNS_MISSING"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "ROSTER_FORMAT_UNSUPPORTED"),
     (b"PK\x03\x04 not really a workbook", "ROSTER_FILE_UNREADABLE"),
