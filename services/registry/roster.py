@@ -680,10 +680,11 @@ class BlockChecker:
         lengths = set(map(len, name))
         if min(lengths) < 5 or max(lengths) > 200:  # 5 bytes hold at least 2 characters
             return None
-        empty = itertools.repeat(b"", n)
-        contact = fields[p_contact::width] if p_contact is not None else empty
-        phone = fields[p_phone::width] if p_phone is not None else empty
-        email = fields[p_email::width] if p_email is not None else empty
+        # each absent column gets blanks of its own: zip() takes one item of every argument
+        # per row, so absent columns sharing one iterator would cut the rows short
+        contact = fields[p_contact::width] if p_contact is not None else itertools.repeat(b"", n)
+        phone = fields[p_phone::width] if p_phone is not None else itertools.repeat(b"", n)
+        email = fields[p_email::width] if p_email is not None else itertools.repeat(b"", n)
         if p_contact is not None and max(map(len, contact)) > 100:
             return None
         if p_phone is not None:
@@ -698,8 +699,9 @@ class BlockChecker:
                                     self._EMAILS.fullmatch(b"\n".join(email) + b"\n") is None):
             return None
         mapped = map(self.categories.__getitem__, category)
+        # strict: a column short of rows is a bug here, never rows silently dropped
         out = b"\n".join(map(b",".join, zip(uscc, name, county, mapped, itertools.repeat(year, n),
-                                              contact, phone, email)))
+                                              contact, phone, email, strict=True)))
         return FastBlock(out + b"\n", uscc, int(year), n)
 
 

@@ -1,5 +1,7 @@
 """POST/GET /api/v1/roster at the registry: who may import, uploads (multipart, raw CSV,
 raw XLSX), problem+json for bad files, scoped listing."""
+import re
+
 import pytest
 import requests
 from nameko.containers import ServiceContainer
@@ -7,7 +9,8 @@ from nameko.containers import ServiceContainer
 from services.registry.service import RegistryService
 from shared.testing.factories import uscc_for
 from tests.integration.registry_support import registry_config, token
-from tests.integration.test_roster_import import HEADER, csv_bytes, row, xlsx_bytes
+from tests.integration.test_roster_import import (HEADER, SHAPES, csv_bytes, row, shaped, snapshot, stored_as,
+                                                  varied_rows, xlsx_bytes)
 
 pytestmark = pytest.mark.integration
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -108,3 +111,35 @@ def test_multipart_without_a_file_field_is_a_problem(registry):
     response = requests.post(base + "/api/v1/roster", files={"note": (None, "no file")}, timeout=10,
                              headers={"Authorization": token("city_officer")})
     problem(response, 400, "ROSTER_FILE_MISSING")
+
+
+def test_every_shape_of_optional_columns_is_stored_whole(registry):
+    """Files with any of 联系人/联系电话/电子邮箱 missing, of one row and of several, as CSV
+    and XLSX: the report's counts are what the roster then holds, value for value."""
+    _, base, database = registry
+    expected = []
+    years = iter(range(2030, 2100))
+    for optional in SHAPES:
+        for count, fmt in ((1, "csv"), (6, "csv"), (1, "xlsx"), (6, "xlsx")):
+            rows = varied_rows(next(years), 0, count)
+            header, cells = shaped(rows, optional)
+            content = csv_bytes(cells, header) if fmt == "csv" else xlsx_bytes(cells, header)
+            sent = post(base, files={"file": (f"名录.{fmt}", content, "application/octet-stream")})
+            assert sent.status_code == 200, (optional, count, fmt, sent.text)
+            report = sent.json()
+            assert (report["accepted"], report["inserted"], report["rejected"]) == (count, count, 0), report
+            expected += stored_as(rows, optional)
+    assert snapshot(database) == sorted(expected)
+
+
+def test_a_header_without_rows_is_a_problem_of_its_own(registry):
+    _, base, database = registry
+    for header in (HEADER, HEADER[:5]):
+        for content, content_type in ((csv_bytes([], header), "text/csv"),
+                                      (csv_bytes([[""] * len(header)] * 3, header), "text/csv"),
+                                      (xlsx_bytes([], header), XLSX)):
+            body = problem(post(base, content, content_type=content_type), 422, "ROSTER_EMPTY")
+            assert re.search("[\u4e00-\u9fff]", body["title"]) and "没有数据行" in body["detail"], body
+    assert snapshot(database) == []
+    imports = requests.get(base + "/api/v1/roster/imports", timeout=10, headers={"Authorization": token("admin")})
+    assert imports.status_code == 200 and imports.json() == []

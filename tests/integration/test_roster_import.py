@@ -3,6 +3,7 @@ invalid rows reported and not written, idempotent re-import, updates, whole-file
 import codecs
 import csv
 import io
+import itertools
 
 import pytest
 from openpyxl import Workbook
@@ -177,6 +178,9 @@ def test_quoted_cells_multiline_notes_and_several_years(db):
 @pytest.mark.parametrize("content,code", [
     (b"", "ROSTER_EMPTY"),
     (csv_bytes([], HEADER), "ROSTER_EMPTY"),
+    (csv_bytes([], HEADER[:5]), "ROSTER_EMPTY"),
+    (csv_bytes([[""] * 5, [" "] * 5], HEADER[:5]), "ROSTER_EMPTY"),
+    (xlsx_bytes([], HEADER[:5]), "ROSTER_EMPTY"),
     (csv_bytes([row("130921", 1)[:4]], HEADER[:4]), "ROSTER_COLUMNS_MISSING"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "ROSTER_FORMAT_UNSUPPORTED"),
     (b"PK\x03\x04 not really a workbook", "ROSTER_FILE_UNREADABLE"),
@@ -191,6 +195,64 @@ def test_whole_file_problems_change_nothing(db, content, code):
     assert snapshot(db) == before
     with db.unit_of_work() as uow:
         assert len(uow.session.scalars(select(RosterImport)).all()) == 1
+
+
+# --- which optional columns a file has ------------------------------------------------------------
+OPTIONAL = HEADER[5:]  # 联系人, 联系电话, 电子邮箱
+SHAPES = [tuple(itertools.compress(OPTIONAL, present))
+          for present in itertools.product((True, False), repeat=len(OPTIONAL))]  # all 8
+
+
+def shape_id(optional: tuple) -> str:
+    names = {"联系人": "contact", "联系电话": "phone", "电子邮箱": "email"}
+    return "+".join(names[c] for c in optional) or "required-only"
+
+
+def shaped(rows: list[list], optional: tuple) -> tuple[list[str], list[list]]:
+    """(header, rows) of a file with the five required columns and only the `optional` ones."""
+    keep = [i for i, column in enumerate(HEADER) if i < 5 or column in optional]
+    return [HEADER[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
+def varied_rows(year: int, first: int, count: int) -> list[list]:
+    """Rows that differ in every field (two counties, both categories, optional cells left
+    blank in turn), so a row stored with another row's values shows."""
+    return [row("130921" if n % 2 else "130922", n, year=year,
+                category="规模以上服务业" if n % 3 else "规模以上工业",
+                contact="" if n % 4 == 1 else f"联系人{n}", phone="" if n % 4 == 2 else f"0317-{5550000 + n}",
+                email="" if n % 4 == 3 else f"contact{n}@example.cn") for n in range(first, first + count)]
+
+
+def stored_as(rows: list[list], optional: tuple) -> list[tuple]:
+    """What the roster holds after importing `rows` from a file of that shape (snapshot order)."""
+    return sorted((r[4], r[0], r[1], r[2], roster.CATEGORY_VALUES[r[3]],
+                   *(value or None if column in optional else None for column, value in zip(OPTIONAL, r[5:])))
+                  for r in rows)
+
+
+@pytest.mark.parametrize("optional", SHAPES, ids=shape_id)
+def test_every_shape_of_optional_columns_stores_exactly_its_rows(db, optional):
+    """Any of the optional columns may be missing: every row accepted is stored, with its
+    own values in the columns the file has and blanks for the others; CSV and XLSX, files
+    of several rows and of one, a fresh year and one that has rows already (on
+    PostgreSQL: a new partition, then the staging table and its upsert)."""
+    expected = []
+    for make, years in ((csv_bytes, (2026, 2027)), (xlsx_bytes, (2028, 2029))):
+        for year, count in zip(years, (6, 1)):
+            rows = varied_rows(year, 0, count)
+            header, cells = shaped(rows, optional)
+            report = import_bytes(db, make(cells, header))
+            assert (report.total_rows, report.accepted, report.inserted, report.rejected) == (count, count, count, 0)
+            expected += stored_as(rows, optional)
+            assert snapshot(db) == sorted(expected)
+    first = varied_rows(2026, 0, 6)
+    renamed = first[5][:1] + ["沧州改名后的企业有限公司"] + first[5][2:]
+    rows = first[:5] + [renamed] + varied_rows(2026, 6, 1)
+    header, cells = shaped(rows, optional)
+    report = import_bytes(db, csv_bytes(cells, header))
+    assert (report.accepted, report.inserted, report.updated, report.unchanged) == (7, 1, 1, 5)
+    expected = [r for r in expected if r[0] != 2026] + stored_as(rows, optional)
+    assert snapshot(db) == sorted(expected)
 
 
 def test_postgres_gives_each_year_a_partition_and_orm_rows_still_work(db):

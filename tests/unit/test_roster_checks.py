@@ -4,6 +4,7 @@ canonical line; USCC check characters; headers, encodings, formats; coverage cou
 import codecs
 import csv
 import io
+import itertools
 import re
 
 import pytest
@@ -127,6 +128,20 @@ def test_block_checker_takes_clean_blocks(sample, ending):
     fast = BlockChecker(columns(), None, ",").check(block(sample, ending))
     assert fast is not None
     assert [u.decode() for u in fast.usccs] == [r[0] for r in sample]
+
+
+@pytest.mark.parametrize("present", list(itertools.product((True, False), repeat=3)))
+@given(sample=st.lists(rows(0.0), min_size=1, max_size=30, unique_by=lambda r: r[0]),
+       ending=st.sampled_from(["\n", "\r\n"]))
+@settings(max_examples=60)
+def test_block_checker_gives_a_line_per_row_whichever_optional_columns_are_absent(present, sample, ending):
+    keep = [True] * 5 + list(present)  # 联系人, 联系电话, 电子邮箱 present or not
+    cols = columns(list(itertools.compress(HEADER, keep)))
+    cells = [list(itertools.compress(r, keep)) for r in sample]
+    fast = BlockChecker(cols, None, ",").check(block(cells, ending))
+    assert fast is not None and fast.rows == len(sample)
+    checker = RowChecker(cols, None)
+    assert fast.lines == b"".join(canonical(checker.check(r)[0]) for r in cells)
 
 
 def test_block_checker_fills_the_given_year_and_maps_categories():
