@@ -156,9 +156,9 @@ def test_only_the_issuer_concludes_an_admin_overrides_audited(registry, notices)
     assert overridden.status_code == 200, overridden.text
     assert (overridden.json()["status"], overridden.json()["conclusion"]) == ("closed", "运维代为办结")
     with db.unit_of_work() as uow:
-        entry = uow.session.scalars(select(AuditEntry).where(
+        detail = uow.session.scalars(select(AuditEntry.detail).where(
             AuditEntry.uscc == uscc, AuditEntry.action == "recommendation.closed")).one()
-    assert json.loads(entry.detail) == {
+    assert json.loads(detail) == {
         "recommendation_id": rec["id"], "comment": "运维代为办结", "override": True,
         "issuer_role": "county_officer", "issuer_county": "130921"}
     seen = notices.wait(lambda ns: f"recommendation:{rec['id']}:closed" in {n["message_id"] for n in ns})
