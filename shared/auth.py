@@ -29,9 +29,7 @@ ISSUER = "cqo"
 ALGORITHM = "HS256"
 LEEWAY = timedelta(seconds=30)  # clock skew between the CLI / other hosts and a service
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key must be at least 256 bits
-
-# Only for local development; the CLI warns when it falls back to it.
-DEV_SECRET = "cqo-development-secret-change-me-0123456789"
+# No default secret: shared.keys generates one per keys folder for development.
 
 ROLE_NAMES = {
     "enterprise": "企业",

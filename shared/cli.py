@@ -1,11 +1,13 @@
 """The `cqo` command (console script `cqo = "shared.cli:main"`).
 
-Each area lives in its own module as a typer sub-app and is registered below
-with one `app.add_typer(...)` line, so adding a command group touches this file
-only there.
+Each area lives in its own module (a typer sub-app or one command function) and is
+listed below in COMMANDS with one line. Modules are imported only when their command
+runs (or for `cqo --help`): `cqo token` and `cqo check` must not pay for the service
+stack (nameko, eventlet, SQLAlchemy, services.*) that `serve` or `dead` import.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 
@@ -18,27 +20,55 @@ if sys.argv[1:2] == ["serve"]:
     eventlet.monkey_patch()
 
 import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
 
-from shared.cli_check import check_app  # noqa: E402
-from shared.cli_dead import dead_app  # noqa: E402
-from shared.cli_demo import demo  # noqa: E402
-from shared.cli_report import report_app  # noqa: E402
-from shared.cli_roster import roster_app  # noqa: E402
-from shared.cli_serve import serve  # noqa: E402
-from shared.cli_stack import stack_app  # noqa: E402
-from shared.cli_token import token  # noqa: E402
+# --- commands: one line each, "module:attribute" (a typer.Typer or a command function) ---
+COMMANDS = {
+    "check": "shared.cli_check:check_app",
+    "token": "shared.cli_token:token",
+    "serve": "shared.cli_serve:serve",
+    "stack": "shared.cli_stack:stack_app",
+    "dead": "shared.cli_dead:dead_app",
+    "roster": "shared.cli_roster:roster_app",
+    "report": "shared.cli_report:report_app",
+    "demo": "shared.cli_demo:demo",
+}
 
-app = typer.Typer(help="沧州市企业首席质量官（CQO）备案管理系统命令行工具。", no_args_is_help=True)
 
-# --- sub-apps: one line each ---
-app.add_typer(check_app, name="check")
-app.command("token")(token)
-app.command("serve")(serve)
-app.add_typer(stack_app, name="stack")
-app.add_typer(dead_app, name="dead")
-app.add_typer(roster_app, name="roster")
-app.add_typer(report_app, name="report")
-app.command("demo")(demo)
+def _load(name: str):
+    module, _, attribute = COMMANDS[name].partition(":")
+    target = getattr(importlib.import_module(module), attribute)
+    if not isinstance(target, typer.Typer):  # a command function: a one-command app
+        single = typer.Typer()
+        single.command(name)(target)
+        target = single
+    command = typer.main.get_command(target)
+    command.name = name
+    # shell completion is the root's option, as with app.add_typer
+    command.params = [p for p in command.params
+                      if p.name not in ("install_completion", "show_completion")]
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """Resolves a sub-command from COMMANDS the first time it is asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = _load(cmd_name)
+        return self.commands.get(cmd_name)
+
+
+app = typer.Typer(cls=LazyGroup, help="沧州市企业首席质量官（CQO）备案管理系统命令行工具。",
+                  no_args_is_help=True)
+
+
+@app.callback()
+def _root() -> None:
+    """沧州市企业首席质量官（CQO）备案管理系统命令行工具。"""
 
 
 def main() -> None:

@@ -8,6 +8,10 @@ from typing import Optional
 
 import typer
 
+from shared.keys import Keys, MissingKey, WeakKey
+
+log = logging.getLogger(__name__)
+
 
 def serve(
     service: str = typer.Argument(..., help="服务：registry、filing、talent、notify"),
@@ -55,6 +59,13 @@ def serve(
         logging.config.dictConfig(cfg["LOGGING"])
     else:
         logging.basicConfig(level=logging.INFO)
+    try:
+        # resolved once here, before anything listens: a missing secret stops the start
+        cfg["AUTH_SECRET"] = Keys(cfg).auth_secret()
+    except (MissingKey, WeakKey) as exc:
+        log.error("cannot start %s: %s", service, exc)
+        typer.echo(f"无法启动服务 {service}：{exc.message}", err=True)
+        raise typer.Exit(2)
     try:
         service_cls = module.build_service(cfg)
     except Exception as exc:  # configuration errors carry a Chinese message

@@ -1,4 +1,8 @@
-"""`cqo stack up|down|status`: the local full stack as real processes."""
+"""`cqo stack up|down|status|stop|start|restart`: the local full stack as real processes.
+
+`stop|start|restart NAME` operate one process (NAME as `status` shows it) with the
+environment recorded at `up`, and keep the record that `status` and `down` read true.
+"""
 from __future__ import annotations
 
 import os
@@ -50,18 +54,14 @@ def up(
         stack.stop()
         raise typer.Exit(1)
     console.print(f"服务栈已启动；停止请运行 [bold]cqo stack down --dir {workdir}[/]")
+    if not os.environ.get("CQO_AUTH_SECRET"):
+        console.print(f"签发访问令牌：[bold]cqo token --keys-dir {workdir / 'keys'} --role city_officer[/]")
 
 
 @stack_app.command("down")
 def down(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
     """停止服务栈（先 SIGTERM，超时后 SIGKILL）。"""
-    from shared.stack import Stack, StackError
-
-    try:
-        stack = Stack.load(workdir)
-    except StackError as exc:
-        console.print(str(exc))
-        raise typer.Exit(1)
+    stack = _load(workdir)
     killed = stack.stop()
     for name in killed:
         console.print(f"[yellow]{name} 未在时限内退出，已强制终止[/]")
@@ -71,13 +71,7 @@ def down(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
 @stack_app.command("status")
 def status(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
     """显示各服务进程与健康状态。"""
-    from shared.stack import Stack, StackError
-
-    try:
-        stack = Stack.load(workdir)
-    except StackError as exc:
-        console.print(str(exc))
-        raise typer.Exit(1)
+    stack = _load(workdir)
     table = Table(title="服务栈状态")
     for column in ("服务", "进程号", "端口", "运行", "健康"):
         table.add_column(column)
@@ -89,3 +83,77 @@ def status(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
     # a healthy answer on the port is not enough: it must come from our process
     if not all(r["running"] and r["healthy"] for r in rows):
         raise typer.Exit(1)
+
+
+def _load(workdir: Path):
+    from shared.stack import Stack, StackError
+
+    try:
+        return Stack.load(workdir)
+    except StackError as exc:
+        console.print(str(exc))
+        raise typer.Exit(1)
+
+
+def _stop_one(stack, name: str) -> None:
+    if not stack.running(name):
+        console.print(f"{name} 未在运行")
+        stack.stop([name])  # forgets a pid that is gone, so the record stays true
+        return
+    for killed in stack.stop([name]):
+        console.print(f"[yellow]{killed} 未在时限内退出，已强制终止[/]")
+    console.print(f"{name} 已停止")
+
+
+def _start_one(stack, name: str, wait: float) -> None:
+    from shared.runner import PortInUse
+    from shared.stack import StackError
+
+    try:
+        with console.status(f"正在启动 {name}…"):
+            spec = stack.start_one(name, wait=wait)
+    except (StackError, PortInUse) as exc:
+        console.print(f"[red]启动失败：{exc}[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {name} 已就绪 {spec.base_url}（进程号 {spec.pid}）")
+
+
+NAME = typer.Argument(..., help="服务名，与 cqo stack status 所示相同，如 registry、filing_130921")
+WAIT = typer.Option(60.0, "--wait", min=1.0, help="等待服务就绪的最长秒数")
+
+
+@stack_app.command("stop")
+def stop_one(name: str = NAME, workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
+    """停止服务栈中的一个服务（先 SIGTERM，超时后 SIGKILL），记录随之更新。"""
+    stack = _load(workdir)
+    _check_name(stack, name)
+    _stop_one(stack, name)
+
+
+@stack_app.command("start")
+def start_one(name: str = NAME, workdir: Path = typer.Option(DEFAULT_DIR, "--dir"),
+              wait: float = WAIT) -> None:
+    """按启动时记录的环境（数据库、模式、密钥目录、配置）重新启动一个已停止的服务。"""
+    stack = _load(workdir)
+    _check_name(stack, name)
+    _start_one(stack, name, wait)
+
+
+@stack_app.command("restart")
+def restart_one(name: str = NAME, workdir: Path = typer.Option(DEFAULT_DIR, "--dir"),
+                wait: float = WAIT) -> None:
+    """重启服务栈中的一个服务（停止后按记录的环境启动），记录随之更新。"""
+    stack = _load(workdir)
+    _check_name(stack, name)
+    _stop_one(stack, name)
+    _start_one(stack, name, wait)
+
+
+def _check_name(stack, name: str) -> None:
+    from shared.stack import StackError
+
+    try:
+        stack.spec(name)
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)

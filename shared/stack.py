@@ -3,6 +3,11 @@ tests and the benchmarks start (compose runs the same `cqo serve` commands).
 
 Each process gets its own database (a SQLite file in the stack folder, or a schema of
 its own on a PostgreSQL server), its own port, and the same broker and keys folder.
+
+The folder keeps the record: `stack.json` (names, ports, pids; no secrets) and
+`stack.env.json` (0600: each process's environment - database, schema, keys folder and
+the settings its config reads that were set when the stack came up), so that one
+process can be stopped, started or restarted later, from another shell, as it was.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import requests
 
+from shared.config import ENV_VAR
 from shared.runner import PortInUse, probe_port
 
 CITY_PORTS = {"registry": 8001, "talent": 8002, "notify": 8003}
@@ -57,6 +63,7 @@ class Stack:
                                           FIRST_COUNTY_PORT + i + port_offset, county))
         for spec in self.specs:
             spec.env = {
+                **_settings_in_environment(spec.service),
                 "AMQP_URI": amqp_uri,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{spec.port}",
                 "DEV_KEYS_DIR": str(self.workdir / "keys"),
@@ -73,7 +80,11 @@ class Stack:
         return {"DATABASE_URL": f"sqlite:///{self.workdir / (spec.name + '.db')}", "DATABASE_SCHEMA": ""}
 
     def spec(self, name: str) -> ProcessSpec:
-        return next(s for s in self.specs if s.name == name)
+        found = next((s for s in self.specs if s.name == name), None)
+        if found is None:
+            raise StackError(f"服务栈中没有名为“{name}”的服务，可选："
+                             f"{'、'.join(s.name for s in self.specs)}")
+        return found
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, names=None, *, wait: float = 60.0, on_ready=None) -> None:
@@ -136,6 +147,31 @@ class Stack:
         self.wait_healthy(spec, timeout=wait)
         self._save()
 
+    def running(self, name: str) -> bool:
+        spec = self.spec(name)
+        return bool(spec.pid and _alive(spec.pid))
+
+    def start_one(self, name: str, wait: float = 60.0) -> ProcessSpec:
+        """Start one recorded process again, with its recorded environment; the record
+        follows (the new pid, or none if it did not come up)."""
+        spec = self.spec(name)
+        if not spec.env:
+            raise StackError(f"服务栈记录中没有 {name} 的启动环境（由旧版本启动），"
+                             "请先运行 cqo stack down，再 cqo stack up")
+        if self.running(name):
+            raise StackError(f"{name} 已在运行（进程号 {spec.pid}）")
+        probe_port(f"127.0.0.1:{spec.port}")
+        self._spawn(spec)
+        self._save()  # before waiting: a caller killed now still leaves a record to stop
+        try:
+            self.wait_healthy(spec, timeout=wait)
+        except StackError:
+            if not self.running(name):
+                spec.pid = None
+                self._save()
+            raise
+        return spec
+
     def stop(self, names=None) -> list[str]:
         """SIGTERM, then SIGKILL after a timeout (an idle nameko service may not notice
         a SIGTERM until it is woken). Returns the names that had to be killed."""
@@ -166,27 +202,50 @@ class Stack:
                  "running": bool(s.pid and _alive(s.pid)), "healthy": self.healthy(s)}
                 for s in self.specs]
 
-    # -- persistence of pids, so `cqo stack down` in another shell finds them -------------
+    # -- persistence, so `cqo stack down|stop|start|restart` in another shell find them ---
     def _save(self) -> None:
-        # no environment in the record: it holds secrets (token secret, database password)
+        # the environments hold secrets (token secret, database password): their own
+        # owner-only file, so that stack.json can be shown or shared
         self.workdir.mkdir(parents=True, exist_ok=True)
         specs = [{k: v for k, v in asdict(s).items() if k != "env"} for s in self.specs]
-        path = self.workdir / "stack.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"specs": specs}, handle, ensure_ascii=False, indent=2)
+        _write_private(self.workdir / ENV_RECORD, {s.name: s.env for s in self.specs})
+        _write_private(self.workdir / RECORD, {"specs": specs})
 
     @classmethod
     def load(cls, workdir: str | Path) -> "Stack":
-        path = Path(workdir) / "stack.json"
+        path = Path(workdir) / RECORD
         if not path.exists():
             raise StackError(f"{workdir} 中没有正在运行的服务栈记录")
         data = json.loads(path.read_text(encoding="utf-8"))
+        env_path = Path(workdir) / ENV_RECORD
+        envs = json.loads(env_path.read_text(encoding="utf-8")) if env_path.exists() else {}
         stack = cls.__new__(cls)
         stack.workdir, stack.amqp_uri, stack.database_url = Path(workdir).resolve(), None, None
-        stack.specs = [ProcessSpec(**s) for s in data["specs"]]
+        stack.specs = [ProcessSpec(**s, env=envs.get(s["name"], {})) for s in data["specs"]]
         stack.processes = {}
         return stack
+
+
+RECORD, ENV_RECORD = "stack.json", "stack.env.json"
+
+
+def _write_private(path: Path, data) -> None:
+    """Owner-only, and replaced whole: a reader never sees half a record."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)
+
+
+def _settings_in_environment(service: str) -> dict:
+    """The variables the service's config reads that are set in this environment: they
+    go into the record, so a restart from another shell gets the same settings."""
+    from shared.service_support import default_config_path
+
+    names = {m.group("name") for m in ENV_VAR.finditer(default_config_path(service).read_text(
+        encoding="utf-8"))}
+    return {name: os.environ[name] for name in sorted(names) if name in os.environ}
 
 
 def _alive(pid: int) -> bool:

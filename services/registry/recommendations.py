@@ -4,9 +4,10 @@ Advice, not orders (DESIGN section 1): a county officer (for an enterprise of it
 county) or a city officer issues one for the enterprise's current CQO, naming the
 incident and the reason; it is announced to the enterprise's county (and through the
 county's notices, to the enterprise) on `cqo.notices` / `notice.<county>`. The
-enterprise answers with its own token; the issuing county's officers or the city can
-withdraw or close it; an accepted change filing closes it as 已更换 (intake calls
-`close_for_filing` in its own transaction). A pending recommendation past its response
+enterprise answers with its own token; only the issuer withdraws or closes it (the
+issuing county's officers for a county's, city officers for the city's; an admin may,
+as the operator's override, audited as one); an accepted change filing closes it as
+已更换 (intake calls `close_for_filing` in its own transaction). A pending recommendation past its response
 period shows as 未响应 — computed as of a day, never stored.
 
 Every step is one transaction: the recommendation, its event history, the register's
@@ -15,6 +16,7 @@ audit trail and the outbox notice commit together.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, or_, select
@@ -29,6 +31,7 @@ from services.registry.models import (Appointment, AuditEntry, Enterprise, Recom
 from services.registry.oversight_schemas import RecommendationOut, RecommendationPageOut
 from services.registry.terms import announce, county_name, now_utc
 
+log = logging.getLogger(__name__)
 _out = RecommendationOut()
 _page_out = RecommendationPageOut()
 CITY_ISSUER_NAME = "市市场监督管理局"
@@ -273,22 +276,30 @@ def answer(uow: UnitOfWork, principal: Principal, rec_id: int, text: str) -> dic
 def conclude(uow: UnitOfWork, principal: Principal, rec_id: int, action: str,
              comment: str) -> dict:
     """`withdraw` (the advice is retracted) or `close` (the matter is settled), by the
-    issuing county's officers or the city."""
+    issuer only; an admin's is an override, so marked in the audit trail and the notice."""
     principal.require_role("county_officer", "city_officer", "admin")
     status, verb = {"withdraw": (rules.WITHDRAWN, "撤回"), "close": (rules.CLOSED, "关闭")}[action]
     session, now, today = uow.session, now_utc(), rules.today()
     rec, enterprise = _load(session, principal, rec_id, lock=True)
+    issuer = issuer_name(rec.issuer_role, rec.issuer_county)
     if not rules.may_conclude(principal.role, principal.county, rec.issuer_role, rec.issuer_county):
-        raise Forbidden(f"只有提出建议的{issuer_name(rec.issuer_role, rec.issuer_county)}或市局"
-                        f"可以{verb}该撤换建议", code="AUTH_FORBIDDEN")
+        raise Forbidden(f"只有提出建议的{issuer}可以{verb}该撤换建议",
+                        code="RECOMMENDATION_NOT_ISSUER")
     _require_open(rec, verb)
+    override = rules.is_override(principal.role, rec.issuer_role)
     rec.status, rec.concluded_at, rec.concluded_by = status, now, principal.subject
     rec.conclusion, rec.updated_at = comment, now
     _event(session, rec, now, principal.subject, status, comment)
-    _audit(session, rec, now, principal.subject, status, {"comment": comment})
+    detail = {"comment": comment}
+    if override:
+        detail.update(override=True, issuer_role=rec.issuer_role, issuer_county=rec.issuer_county)
+        log.warning("recommendation %s %s by admin %s in place of its issuer (%s)",
+                    rec.id, status, principal.subject, rec.issuer_role)
+    _audit(session, rec, now, principal.subject, status, detail)
+    by = f"系统管理员（代{issuer}）" if override else issuer
     _notify(uow, rec, enterprise, status, f"撤换建议已{verb}",
             f"关于撤换{enterprise.name}首席质量官{rec.cqo_name}的建议（编号 {rec.id}）已由"
-            f"{issuer_name(principal.role, principal.county)}{verb}：{comment}",
+            f"{by}{verb}：{comment}",
             f"recommendation:{rec.id}:{status}", today)
     uow.commit()
     return _out.dump(_view(rec, enterprise, today, _events(session, rec.id)))

@@ -1,5 +1,6 @@
 """Replacement recommendations (art. 10) at the registry, on the real broker, SQLite and
 PostgreSQL: issue, scope, answer, withdraw, close, 未响应 as of a day, settled by a change."""
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -96,7 +97,7 @@ def test_lifecycle_scope_and_notices(registry, notices):
     city = issue(base, b, who={"role": "city_officer"}).json()
     assert city["issuer_name"] == "市市场监督管理局" and city["issuer_county"] is None
     denied = post(base, f"{PATH}/{city['id']}/withdraw", {"comment": "撤回"}, **officer())
-    assert denied.status_code == 403 and denied.json()["code"] == "AUTH_FORBIDDEN"
+    assert denied.status_code == 403 and denied.json()["code"] == "RECOMMENDATION_NOT_ISSUER"
     withdrawn = post(base, f"{PATH}/{city['id']}/withdraw", {"comment": "经核实事件与该企业无关"})
     assert withdrawn.status_code == 200
     assert (withdrawn.json()["status_name"], withdrawn.json()["conclusion"]) == ("已撤回", "经核实事件与该企业无关")
@@ -127,6 +128,42 @@ def test_lifecycle_scope_and_notices(registry, notices):
             AuditEntry.uscc == a, AuditEntry.action.like("recommendation.%")).order_by(AuditEntry.id)).all()
     assert actions == ["recommendation.issued", "recommendation.answered", "recommendation.answered",
                        "recommendation.closed"]
+
+
+def test_only_the_issuer_concludes_an_admin_overrides_audited(registry, notices):
+    """Art. 10 / DESIGN s. 1: the issuer withdraws or closes its recommendation; the
+    city does not close a county's (nor a county the city's); an admin may, as the
+    operator's override, recorded as one in the audit trail and the notice."""
+    county, base, db = registry
+    uscc = establish(county, n=6)["enterprise"]["uscc"]
+    rec = issue(base, uscc).json()  # the county's (130921)
+    for action in ("withdraw", "close"):
+        denied = post(base, f"{PATH}/{rec['id']}/{action}", {"comment": "市局认为可以办结"},
+                      role="city_officer")
+        assert denied.status_code == 403, denied.text
+        problem = denied.json()
+        assert denied.headers["Content-Type"].startswith("application/problem+json")
+        assert problem["code"] == "RECOMMENDATION_NOT_ISSUER"
+        assert "沧县市场监督管理局" in problem["detail"]
+    # nothing changed, nothing announced, nothing audited
+    assert get(base, f"{PATH}/{rec['id']}").json()["status"] == "pending"
+    with db.unit_of_work() as uow:
+        assert uow.session.scalars(select(AuditEntry.action).where(
+            AuditEntry.uscc == uscc, AuditEntry.action.like("recommendation.%"))).all() == [
+            "recommendation.issued"]
+
+    overridden = post(base, f"{PATH}/{rec['id']}/close", {"comment": "运维代为办结"}, role="admin")
+    assert overridden.status_code == 200, overridden.text
+    assert (overridden.json()["status"], overridden.json()["conclusion"]) == ("closed", "运维代为办结")
+    with db.unit_of_work() as uow:
+        detail = uow.session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.uscc == uscc, AuditEntry.action == "recommendation.closed")).one()
+    assert json.loads(detail) == {
+        "recommendation_id": rec["id"], "comment": "运维代为办结", "override": True,
+        "issuer_role": "county_officer", "issuer_county": "130921"}
+    seen = notices.wait(lambda ns: f"recommendation:{rec['id']}:closed" in {n["message_id"] for n in ns})
+    closed = next(n for n in seen if n["message_id"] == f"recommendation:{rec['id']}:closed")
+    assert "系统管理员（代沧县市场监督管理局）关闭" in closed["body"]["message"]
 
 
 def test_unanswered_after_the_response_period_as_of_a_day(registry):

@@ -6,7 +6,7 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from shared.auth import (DEV_SECRET, Principal, decode_token, issue_token, requires,
+from shared.auth import (Principal, decode_token, issue_token, requires,
                          validate_scope)
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
 
@@ -53,7 +53,6 @@ def test_enterprise_may_carry_its_county():
 def test_short_secret_is_refused():
     with pytest.raises(ValueError):
         issue_token("short", "admin")
-    assert len(DEV_SECRET) >= 32
 
 
 def test_expired_token():
@@ -191,7 +190,7 @@ def test_requires_keeps_nameko_entrypoint_registration():
 
 
 # --- `cqo token` -------------------------------------------------------------------------
-def _cli(monkeypatch, args, secret=SECRET):
+def _cli(monkeypatch, args, secret=SECRET, keys_dir=None):
     import typer
     from typer.testing import CliRunner
 
@@ -201,6 +200,8 @@ def _cli(monkeypatch, args, secret=SECRET):
         monkeypatch.delenv("CQO_AUTH_SECRET", raising=False)
     else:
         monkeypatch.setenv("CQO_AUTH_SECRET", secret)
+    if keys_dir is not None:
+        monkeypatch.setenv("DEV_KEYS_DIR", str(keys_dir))
     app = typer.Typer()
     app.command("token")(token)
     app.command("noop")(lambda: None)  # keeps `token` a sub-command, as in shared.cli
@@ -217,10 +218,44 @@ def test_cli_token_prints_a_valid_token(monkeypatch):
     assert (p.role, p.uscc, p.subject) == ("enterprise", uscc, "clerk")
 
 
-def test_cli_token_warns_on_default_secret(monkeypatch):
-    result = _cli(monkeypatch, ["--role", "admin"], secret=None)
-    assert result.exit_code == 0 and "CQO_AUTH_SECRET" in result.output
-    assert decode_token(DEV_SECRET, result.output.strip().splitlines()[-1]).role == "admin"
+# the development secret the code once fell back to (defect 8): published, so never valid
+PUBLISHED_SECRET = "cqo-development-secret-change-me-0123456789"
+
+
+def test_cli_token_without_a_secret_uses_the_keys_folder(monkeypatch, tmp_path):
+    from shared.keys import Keys
+
+    keys = tmp_path / "keys"
+    result = _cli(monkeypatch, ["--role", "admin"], secret=None, keys_dir=keys)
+    assert result.exit_code == 0, result.output
+    assert "CQO_AUTH_SECRET" in result.output and str(keys) in result.output
+    token = result.output.strip().splitlines()[-1]
+    # the secret a service started with DEV_KEYS_DIR=keys reads: the same file
+    service_secret = Keys({"AUTH_SECRET": "", "DEV_KEYS_DIR": str(keys)}).auth_secret()
+    assert decode_token(service_secret, token).role == "admin"
+    with pytest.raises(Unauthorized):
+        decode_token(PUBLISHED_SECRET, token)
+    # --keys-dir wins over DEV_KEYS_DIR
+    other = tmp_path / "other"
+    result = _cli(monkeypatch, ["--role", "admin", "--keys-dir", str(other)], secret=None,
+                  keys_dir=keys)
+    assert result.exit_code == 0, result.output
+    with pytest.raises(Unauthorized):
+        decode_token(service_secret, result.output.strip().splitlines()[-1])
+    assert (other / "auth_secret").read_text() != service_secret
+
+
+def test_cli_token_refuses_without_secret_in_production(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    result = _cli(monkeypatch, ["--role", "admin"], secret=None, keys_dir="")
+    assert result.exit_code == 1
+    assert "CQO_AUTH_SECRET" in result.output and "DEV_KEYS_DIR" in result.output
+    assert not (tmp_path / "var").exists()  # nothing generated
+
+
+def test_cli_token_refuses_a_short_secret(monkeypatch):
+    result = _cli(monkeypatch, ["--role", "admin"], secret="too-short")
+    assert result.exit_code == 1 and "32" in result.output
 
 
 @pytest.mark.parametrize("args,fragment", [

@@ -40,13 +40,21 @@ def test_open_statuses():
     assert not any(rules.is_open(s) for s in ("withdrawn", "closed", "replaced"))
 
 
-@pytest.mark.parametrize("role, county, issuer_role, issuer_county, allowed", [
-    ("city_officer", None, "county_officer", "130921", True),
-    ("admin", None, "city_officer", None, True),
-    ("county_officer", "130921", "county_officer", "130921", True),
-    ("county_officer", "130922", "county_officer", "130921", False),
-    ("county_officer", "130921", "city_officer", None, False),   # the city's own advice
-    ("enterprise", None, "county_officer", "130921", False),
+@pytest.mark.parametrize("role, county, issuer_role, issuer_county, allowed, override", [
+    # only the issuer: the issuing county's officers for a county's recommendation ...
+    ("county_officer", "130921", "county_officer", "130921", True, False),
+    ("county_officer", "130922", "county_officer", "130921", False, False),
+    ("city_officer", None, "county_officer", "130921", False, False),  # not the city
+    # ... city officers for the city's (an admin-issued one is the city's)
+    ("city_officer", None, "city_officer", None, True, False),
+    ("city_officer", None, "admin", None, True, False),
+    ("county_officer", "130921", "city_officer", None, False, False),
+    # the operator's override, recorded as such
+    ("admin", None, "county_officer", "130921", True, True),
+    ("admin", None, "city_officer", None, True, True),
+    ("admin", None, "admin", None, True, False),
+    ("enterprise", None, "county_officer", "130921", False, False),
 ])
-def test_who_may_withdraw_or_close(role, county, issuer_role, issuer_county, allowed):
+def test_who_may_withdraw_or_close(role, county, issuer_role, issuer_county, allowed, override):
     assert rules.may_conclude(role, county, issuer_role, issuer_county) is allowed
+    assert rules.is_override(role, issuer_role) is override

@@ -137,9 +137,16 @@ def is_open(status: str) -> bool:
 
 def may_conclude(role: str, county: str | None, issuer_role: str,
                  issuer_county: str | None) -> bool:
-    """Who may withdraw or close: the issuing county's officers for a county's
-    recommendation, and city officers (and admins) for any."""
-    if role in ("city_officer", "admin"):
+    """Who may withdraw or close: the issuer only (DESIGN s. 1, art. 10) - the issuing
+    county's officers for a county's recommendation, city officers for the city's (one an
+    admin issued is the city's) - and an admin, as the operator's override."""
+    if role == "admin":
         return True
-    return role == "county_officer" and issuer_role == "county_officer" \
-        and county is not None and county == issuer_county
+    if issuer_role == "county_officer":
+        return role == "county_officer" and county is not None and county == issuer_county
+    return role == "city_officer"
+
+
+def is_override(role: str, issuer_role: str) -> bool:
+    """An admin concluding someone else's recommendation: allowed, but recorded as such."""
+    return role == "admin" and issuer_role != "admin"
