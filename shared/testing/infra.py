@@ -70,6 +70,18 @@ class Broker:
     def queue(self, vhost: str, name: str) -> dict:
         return self._api("GET", f"/queues/{quote(vhost, safe='')}/{quote(name, safe='')}").json()
 
+    def exchanges(self, vhost: str) -> list[dict]:
+        """Every exchange of `vhost` (the default one has the name "")."""
+        return self._api("GET", f"/exchanges/{quote(vhost, safe='')}").json()
+
+    def bindings_from(self, vhost: str, exchange: str) -> list[dict]:
+        return self._api("GET", f"/exchanges/{quote(vhost, safe='')}/"
+                                f"{quote(exchange, safe='')}/bindings/source").json()
+
+    def set_tracing(self, vhost: str, on: bool) -> None:
+        """The vhost's firehose: a copy of every publish on `amq.rabbitmq.trace`."""
+        self._api("PUT", f"/vhosts/{quote(vhost, safe='')}", json={"tracing": bool(on)})
+
     def close_connections(self, vhost: str) -> None:
         for conn in self._api("GET", f"/vhosts/{quote(vhost, safe='')}/connections").json():
             self._api("DELETE", f"/connections/{quote(conn['name'], safe='')}")

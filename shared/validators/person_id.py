@@ -4,6 +4,10 @@ The resident ID (公民身份号码, GB 11643-1999) is fully checked: check char
 a real birth date. Other documents are checked for format only, except where
 they reuse the GB 11643 layout (HK/Macao/Taiwan residence permits, the 2023
 foreign permanent-resident ID card), which get the full check too.
+
+A refusal names the position and the expected form, never the number nor a part of
+it (DESIGN section 6): these messages reach problem+json bodies, logs, the city's
+decisions and dead letters. Details hold positions and lengths only.
 """
 from __future__ import annotations
 
@@ -78,27 +82,24 @@ def _check_gb11643(number: str, label: str, today: date | None, field: str | Non
                     expected=18, found=len(number))
     for pos, char in enumerate(number[:17], start=1):
         if char not in "0123456789":
-            raise _fail(f"{label}第{pos}位字符“{char}”无效：前17位应为数字", "ID_CHARACTER",
-                        field, position=pos, found=char)
+            raise _fail(f"{label}第{pos}位字符无效：前17位应为数字", "ID_CHARACTER", field,
+                        position=pos)
     if number[17] not in "0123456789X":
-        raise _fail(f"{label}第18位校验码应为数字或X，实际为“{number[17]}”", "ID_CHARACTER",
-                    field, position=18, found=number[17])
-    raw = number[6:14]
+        raise _fail(f"{label}第18位校验码应为数字或X", "ID_CHARACTER", field, position=18)
     try:
-        born = datetime.strptime(raw, "%Y%m%d").date()
+        born = datetime.strptime(number[6:14], "%Y%m%d").date()
     except ValueError:
-        raise _fail(f"{label}第7至14位出生日期“{raw}”不是有效日期", "ID_BIRTH_DATE", field,
-                    found=raw) from None
-    today = today or _today()
-    shown = f"{born.year}年{born.month}月{born.day}日"
-    if born > today:
-        raise _fail(f"{label}中的出生日期{shown}晚于今天", "ID_BIRTH_DATE", field, found=raw)
+        raise _fail(f"{label}第7至14位应为有效的出生日期（年月日共8位数字）", "ID_BIRTH_DATE",
+                    field, position=7) from None
+    if born > (today or _today()):
+        raise _fail(f"{label}第7至14位的出生日期晚于今天", "ID_BIRTH_DATE", field, position=7)
     if born < _EARLIEST_BIRTH:
-        raise _fail(f"{label}中的出生日期{shown}早于1900年", "ID_BIRTH_DATE", field, found=raw)
-    expected = gb11643_check_char(number[:17])
-    if number[17] != expected:
-        raise _fail(f"{label}校验码（第18位）应为“{expected}”，实际为“{number[17]}”", "ID_CHECK",
-                    field, position=18, expected=expected, found=number[17])
+        raise _fail(f"{label}第7至14位的出生日期早于1900年", "ID_BIRTH_DATE", field, position=7)
+    if number[17] != gb11643_check_char(number[:17]):
+        # the right check character is not told: it would help make up a number, and the
+        # typing error is as likely among the first 17
+        raise _fail(f"{label}第18位校验码与前17位不符，请逐位核对号码", "ID_CHECK", field,
+                    position=18)
     return number
 
 
@@ -121,10 +122,10 @@ def validate_passport(number: str, *, field: str | None = None) -> str:
                     found=len(number))
     for pos, char in enumerate(number, start=1):
         if not (char.isascii() and char.isalnum()):
-            raise _fail(f"{label}第{pos}位字符“{char}”无效：只允许英文字母和数字", "ID_CHARACTER",
-                        field, position=pos, found=char)
+            raise _fail(f"{label}第{pos}位字符无效：只允许英文字母和数字", "ID_CHARACTER",
+                        field, position=pos)
     if not any(c.isdigit() for c in number):
-        raise _fail(f"{label}应包含数字，“{number}”看起来不是护照号码", "ID_FORMAT", field)
+        raise _fail(f"{label}应包含数字：只有字母的不是护照号码", "ID_FORMAT", field)
     return number
 
 
@@ -135,14 +136,14 @@ def validate_hmt_permit(number: str, today: date | None = None, *,
     if len(number) == 18:  # 港澳台居民居住证: GB 11643 layout with a fixed prefix
         label = "港澳台居民居住证号码"
         if number[:6] not in _HMT_RESIDENCE_PREFIXES:
-            raise _fail(f"{label}应以810000（香港）、820000（澳门）或830000（台湾）开头，"
-                        f"实际为“{number[:6]}”", "ID_FORMAT", field, found=number[:6])
+            raise _fail(f"{label}第1至6位应为810000（香港）、820000（澳门）或830000（台湾）",
+                        "ID_FORMAT", field, position=1)
         return _check_gb11643(number, label, today, field)
     if _HOME_RETURN.fullmatch(number) or _TAIWAN_PERMIT.fullmatch(number):
         return number
-    raise _fail(f"港澳台居民证件号码“{number}”格式不正确：港澳居民来往内地通行证为H或M加8位数字，"
-                "台湾居民来往大陆通行证为8位数字，港澳台居民居住证为18位", "ID_FORMAT", field,
-                found=number)
+    raise _fail(f"{label}格式不正确（共{len(number)}位）：港澳居民来往内地通行证为H或M加8位数字"
+                "（旧版再加2位换证次数），台湾居民来往大陆通行证为8位数字，港澳台居民居住证为18位",
+                "ID_FORMAT", field, found=len(number))
 
 
 def validate_foreign_permanent(number: str, today: date | None = None, *,
@@ -151,13 +152,14 @@ def validate_foreign_permanent(number: str, today: date | None = None, *,
     number = _normalise(number, label, field)
     if len(number) == 15:
         if not _FOREIGN_OLD.fullmatch(number):
-            raise _fail(f"{label}（旧版15位）应为3位英文字母国籍代码加12位数字，实际为“{number}”",
-                        "ID_FORMAT", field, found=number)
+            pos = next(i for i, c in enumerate(number, start=1)
+                       if not (c.isascii() and (c.isupper() if i <= 3 else c.isdigit())))
+            raise _fail(f"{label}（旧版15位）第{pos}位不符：应为3位英文字母国籍代码加12位数字",
+                        "ID_FORMAT", field, position=pos)
         return number
     if len(number) == 18:  # 2023 card: 9 + province + nationality + birth date + seq + check
         if number[0] != "9":
-            raise _fail(f"{label}（2023版18位）应以9开头，实际为“{number[0]}”", "ID_FORMAT",
-                        field, position=1, found=number[0])
+            raise _fail(f"{label}（2023版18位）第1位应为9", "ID_FORMAT", field, position=1)
         return _check_gb11643(number, label, today, field)
     raise _fail(f"{label}应为15位（旧版）或18位（2023版），实际为{len(number)}位", "ID_LENGTH",
                 field, found=len(number))
