@@ -23,6 +23,7 @@ from shared.messaging.dead import dead_letter_on_error
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.openapi import api_doc
+from shared.domain.qualification import rules_from_config
 
 from services.filing import progress
 from services.filing import notices
@@ -185,6 +186,7 @@ def progress_interval(config: dict) -> float:
 def build_service(config: dict) -> type:
     """The service class of the county in `config["COUNTY_CODE"]`."""
     county = check_county_code(config)
+    rules_from_config(config)  # a bad rule set stops the start here, not in a worker
     name = f"filing_{county}"
 
     @consume(topology.decisions_queue(county))

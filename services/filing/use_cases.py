@@ -20,7 +20,7 @@ from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHAN
                               DecisionBatchSchema, FilingBatchSchema, FilingMessageSchema,
                               filing_routing_key, jurisdiction, use_jurisdiction)
 from shared.db import Database, insert_rows
-from shared.domain.qualification import RuleSet
+from shared.domain.qualification import RuleSet, rules_from_config
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.keys import Keys
 from shared.messaging.inbox import Inbox
@@ -73,7 +73,7 @@ class Settings:
             county=county, county_name=jurisdiction().name(county),
             hmac_key=keys.get("ID_HMAC_KEY"), city_public_key=keys.get("CITY_PUBLIC_KEY"),
             cipher=keys.id_cipher(),
-            rules=RuleSet.from_mapping(config.get("QUALIFICATION_RULES") or None),
+            rules=rules_from_config(config),
             chunk_size=chunk_size,
             max_body_bytes=int(config.get("MAX_BODY_BYTES") or 64 * 1024),
             batch_max_body_bytes=int(config.get("BATCH_MAX_BODY_BYTES") or 2 * 1024 * 1024))

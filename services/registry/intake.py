@@ -35,6 +35,7 @@ from services.registry.domain.register import (
     decide, late_reason)
 from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
 from services.registry import recommendations  # art. 10: a change settles them
+from services.registry import trust
 
 log = logging.getLogger(__name__)
 ACTOR = "registry.intake"
@@ -55,7 +56,7 @@ class IntakeContext:
     hmac_key: str
     cipher: IdCipher
     rules: RuleSet = field(default_factory=RuleSet)
-    county_of_user: dict = field(default_factory=dict)  # multi-site trust: broker user -> county
+    trust: trust.BrokerTrust = field(default_factory=trust.BrokerTrust)  # BROKER_TRUST
 
 
 def now_utc() -> datetime:
@@ -107,7 +108,11 @@ class _Item:
 
 def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str,
             message_id: str, user_id: str | None = None) -> dict[str, list[dict]]:
-    """Decide every filing of one message; returns the decisions per county (also queued)."""
+    """Decide every filing of one message; returns the decisions per county (also queued).
+    A message its sender may not send is dead-lettered and audited, and decides nothing."""
+    if not trust.admit(uow, ctx.trust, body, routing_key=routing_key, message_id=message_id,
+                       user_id=user_id):
+        return {}
     county, raws, unusable = unpack(body, routing_key)
     for position, raw in unusable:
         dead.set_aside(uow, ACTOR, raw, code=MalformedMessage.code,
@@ -115,8 +120,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
                        message_id=f"{message_id}#{position}", exchange=topology.FILINGS.name,
                        routing_key=routing_key, queue=topology.REGISTRY_INTAKE,
                        headers={"x-batch-message-id": message_id, "x-batch-position": position})
-    trusted = _trusted(ctx, county, user_id)
-    items = [_load(raw, county, trusted, ctx) for raw in raws]
+    items = [_load(raw, county, ctx) for raw in raws]
     now = now_utc()
     session = uow.session
     decisions: dict[str, list[dict]] = defaultdict(list)
@@ -143,18 +147,9 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
     return dict(decisions)
 
 
-def _trusted(ctx: IntakeContext, county: str, user_id: str | None) -> bool:
-    if not ctx.county_of_user:
-        return True  # single-broker deployment: the vhost's users are all ours
-    return ctx.county_of_user.get(user_id or "") == county
-
-
-def _load(raw: dict, county: str, trusted: bool, ctx: IntakeContext) -> _Item:
+def _load(raw: dict, county: str, ctx: IntakeContext) -> _Item:
     filing_id, version = _identity(raw)
     item = _Item(raw, filing_id, version)
-    if not trusted:
-        item.error = Decision.reject("COUNTY_NOT_TRUSTED", f"报送方无权代表县区“{county}”报送备案")
-        return item
     try:
         data = _filing_schema.load(raw)
     except ValidationError as exc:
@@ -526,7 +521,7 @@ def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
     while True:
         progressed = False
         for row in register.held(uscc):
-            item = _load(json.loads(row.payload), row.county, True, ctx)
+            item = _load(json.loads(row.payload), row.county, ctx)
             if item.error is not None:
                 _settle(register, row, item.error, now)
                 answers.append(_answer(row))

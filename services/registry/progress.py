@@ -27,7 +27,7 @@ from shared.auth import Principal
 from shared.contracts import CampaignProgressSchema, jurisdiction
 from shared.db import UnitOfWork
 from shared.errors import CqoError, Forbidden, NotFound
-from services.registry import coverage
+from services.registry import coverage, trust
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING
 from services.registry.intake import IntakeContext, now_utc
 from services.registry.models import (Appointment, Campaign, CountyProgress, Enterprise,
@@ -79,15 +79,17 @@ class ProgressRejected(CqoError):
 def receive(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
             message_id: str | None, user_id: str | None = None) -> bool:
     """Keep a county's snapshot unless a newer one is already kept; True if kept.
-    A malformed or untrusted snapshot raises (the failure wrapper dead-letters it)."""
+    A malformed snapshot raises (the failure wrapper dead-letters it); one its sender
+    may not send is dead-lettered and audited by the trust check, and not kept."""
+    if not trust.admit(uow, ctx.trust, body, routing_key=routing_key, message_id=message_id,
+                       user_id=user_id):
+        return False
     data = _snapshot_schema.load(body)
     county = data["county"]
     parts = (routing_key or "").split(".")
     if len(parts) != 3 or parts[1] != county:
         raise ProgressRejected(f"进度快照的县区“{county}”与路由键“{routing_key}”不一致",
                                code="PROGRESS_COUNTY_MISMATCH")
-    if ctx.county_of_user and ctx.county_of_user.get(user_id or "") != county:
-        raise ProgressRejected(f"报送方无权代表县区“{county}”报送进度", code="COUNTY_NOT_TRUSTED")
     session, now = uow.session, now_utc()
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     counts = json.dumps(data["counts"], ensure_ascii=False, sort_keys=True)

@@ -14,9 +14,10 @@ from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from shared.auth import requires
+from shared.config import invalid_setting
 from shared.contracts import jurisdiction, use_jurisdiction
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
-from shared.domain.qualification import RuleSet
+from shared.domain.qualification import RuleSet, rules_from_config
 from shared.http import JSON_TYPE, HttpBase, http, json_response, load_json, load_query
 from shared.keys import Keys
 from shared.messaging import topology
@@ -26,7 +27,7 @@ from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.openapi import api_doc
 from shared.validators.divisions import Jurisdiction
-from services.registry import campaigns, intake, progress, queries
+from services.registry import campaigns, intake, progress, queries, trust
 from services.registry.reporting_http import ReportingEndpoints
 from services.registry.oversight_http import OversightEndpoints
 from services.registry.roster_http import RosterEndpoints
@@ -40,11 +41,31 @@ ALL_ROLES = ("enterprise", "county_officer", "city_officer", "admin")
 
 def counties_on_this_broker(config) -> list[str]:
     """Every county of the jurisdiction when the counties share the city's broker; none
-    in a multi-site deployment (COUNTY_BROKER_USERS), where their queues live on their
-    own brokers and the shovels carry the city's messages there."""
-    if config.get("COUNTY_BROKER_USERS"):
+    in a multi-site deployment (BROKER_TRUST=per-county), where their queues live on
+    their own brokers and the shovels carry the city's messages there."""
+    if trust.mode_of(config) == trust.PER_COUNTY:
         return []
     return [d.code for d in jurisdiction() if d.kind in ("official", "functional")]
+
+
+def waiting_timeout(config) -> timedelta:
+    """WAITING_TIMEOUT_HOURS: how long a filing waits for its predecessor."""
+    value = config.get("WAITING_TIMEOUT_HOURS")
+    try:
+        hours = 168.0 if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        hours = -1.0
+    if not 0 < hours < 100_000 or isinstance(value, bool):
+        raise invalid_setting("WAITING_TIMEOUT_HOURS", f"应为正数（小时），而不是“{value}”",
+                              f"must be a positive number of hours, not {value!r}")
+    return timedelta(hours=hours)
+
+
+def check_settings(config) -> tuple[RuleSet, trust.BrokerTrust]:
+    """The registry's own settings, parsed: a bad one raises SettingError and the
+    service does not start (rather than failing on the first message or timer tick)."""
+    waiting_timeout(config)
+    return rules_from_config(config), trust.from_config(config)
 
 
 class IntakeContextProvider(DependencyProvider):
@@ -52,11 +73,11 @@ class IntakeContextProvider(DependencyProvider):
 
     def setup(self):
         config = self.container.config
+        rules, broker_trust = check_settings(config)
         keys = Keys(config)
         self.context = intake.IntakeContext(
             city_private_key=keys.get("CITY_PRIVATE_KEY"), hmac_key=keys.get("ID_HMAC_KEY"),
-            cipher=keys.id_cipher(), rules=RuleSet.from_mapping(config.get("QUALIFICATION_RULES")),
-            county_of_user=config.get("COUNTY_BROKER_USERS") or {})
+            cipher=keys.id_cipher(), rules=rules, trust=broker_trust)
 
     def get_dependency(self, worker_ctx):
         return self.context
@@ -88,9 +109,8 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
 
     @timer(interval=60)
     def expire_waiting_filings(self):
-        hours = float(self.config.get("WAITING_TIMEOUT_HOURS", 168))
         with self.db.unit_of_work() as uow:
-            intake.expire_waiting(uow, intake.now_utc() - timedelta(hours=hours))
+            intake.expire_waiting(uow, intake.now_utc() - waiting_timeout(self.config))
             uow.commit()
 
     @http("GET", "/api/v1/enterprises/<string:uscc>")
@@ -145,4 +165,5 @@ def build_service(config: dict) -> type:
     if config.get("JURISDICTION_CSV"):
         use_jurisdiction(Jurisdiction.from_csv(config["JURISDICTION_CSV"]))
     jurisdiction()
+    check_settings(config)  # after the jurisdiction: COUNTY_BROKER_USERS names its counties
     return RegistryService

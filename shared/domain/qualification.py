@@ -66,21 +66,66 @@ class RuleSet:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "RuleSet":
+        """A rule set from data (the QUALIFICATION_RULES setting); what is absent keeps
+        its default. Anything that would silently mean something else (an unknown key, a
+        level or finding code that does not exist, a wrong type) raises ValueError
+        (Chinese, English)."""
         if not data:
             return cls()
+        if not isinstance(data, Mapping):
+            raise ValueError("规则集应为映射（JSON 对象）", "the rule set must be a mapping (a JSON object)")
+        unknown = sorted(set(data) - _RULE_KEYS)
+        if unknown:
+            raise ValueError(f"未知的规则项：{'、'.join(map(str, unknown))}（可用：{'、'.join(sorted(_RULE_KEYS))}）",
+                             f"unknown key(s) {', '.join(map(str, unknown))} "
+                             f"(known: {', '.join(sorted(_RULE_KEYS))})")
         base = cls()
+        years = data.get("min_years", base.min_years)
+        if isinstance(years, bool) or not isinstance(years, int) or years < 0:
+            raise ValueError(f"min_years 应为非负整数，而不是 {years!r}",
+                             f"min_years must be a non-negative integer, not {years!r}")
+        levels = {name: _levels(data, name, getattr(base, name), known)
+                  for name, known in (("accepted_titles", TITLE_LEVELS),
+                                      ("accepted_education", EDUCATION_LEVELS),
+                                      ("confirm_education", EDUCATION_LEVELS))}
+        given = data.get("severities") or {}
+        if not isinstance(given, Mapping):
+            raise ValueError("severities 应为“检查代码: blocking|warning”的映射",
+                             "severities must map finding codes to blocking or warning")
         severities = dict(base.severities)
-        severities.update(data.get("severities") or {})
-        for code, severity in severities.items():
+        for code, severity in given.items():
+            if code not in severities:
+                raise ValueError(f"severities 中的检查代码“{code}”不存在",
+                                 f"unknown finding code {code!r} in severities")
             if severity not in (BLOCKING, WARNING):
-                raise ValueError(f"severity of {code} must be blocking or warning, not {severity!r}")
-        return cls(
-            min_years=int(data.get("min_years", base.min_years)),
-            accepted_titles=tuple(data.get("accepted_titles", base.accepted_titles)),
-            accepted_education=tuple(data.get("accepted_education", base.accepted_education)),
-            confirm_education=tuple(data.get("confirm_education", base.confirm_education)),
-            severities=severities,
-        )
+                raise ValueError(f"{code} 的严重程度应为 blocking 或 warning，而不是 {severity!r}",
+                                 f"severity of {code} must be blocking or warning, not {severity!r}")
+            severities[code] = severity
+        return cls(min_years=years, severities=severities, **levels)
+
+
+_RULE_KEYS = frozenset({"min_years", "accepted_titles", "accepted_education",
+                        "confirm_education", "severities"})
+
+
+def _levels(data: Mapping[str, Any], name: str, default: tuple[str, ...],
+            known: Mapping[str, str]) -> tuple[str, ...]:
+    values = data.get(name, default)
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name} 应为列表，而不是 {values!r}", f"{name} must be a list, not {values!r}")
+    wrong = [v for v in values if v not in known]
+    if wrong:
+        raise ValueError(f"{name} 含有不存在的级别：{wrong}（可用：{'、'.join(known)}）",
+                         f"{name} holds unknown level(s) {wrong} (known: {', '.join(known)})")
+    return tuple(values)
+
+
+def rules_from_config(config: Mapping[str, Any]) -> RuleSet:
+    """The QUALIFICATION_RULES setting (JSON, @file or a mapping), checked: a bad rule set
+    raises shared.config.SettingError, and the service does not start."""
+    from shared.config import structured  # the domain stays importable without the loader
+
+    return structured(config, "QUALIFICATION_RULES", RuleSet.from_mapping)
 
 
 def check(cqo: Mapping[str, Any], appointment: Mapping[str, Any],

@@ -36,7 +36,8 @@ def test_the_city_declares_the_queues_of_counties_on_its_broker():
                      "filing.130921.notices", "filing.130922.decisions", "filing.130922.notices"]
     shared = counties_on_this_broker({})
     assert len(shared) == 19 and "130921" in shared and "130971" in shared  # 16 + 3 zones
-    assert counties_on_this_broker({"COUNTY_BROKER_USERS": {"county_a": "130921"}}) == []
+    assert counties_on_this_broker({"BROKER_TRUST": "per-county",
+                                    "COUNTY_BROKER_USERS": {"county_a": "130921"}}) == []
 
 
 def test_county_queues():
