@@ -416,8 +416,10 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | 
     current = register.current.get(uscc)
     view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
                                                 current.appointed_on)
+    # asked only of a filing that would otherwise wait (never of a batch's establishments)
+    refused = view is None and data["kind"] != "establishment" and register.establishment_rejected(uscc)
     decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules,
-                      establishment_rejected=view is None and register.establishment_rejected(uscc))
+                      establishment_rejected=refused)
     if decision.outcome != ACCEPTED:
         return decision, None
     _follow_enterprise(register, data, now)
