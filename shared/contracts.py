@@ -27,7 +27,9 @@ CATEGORIES = {
     "service_above_scale": "规模以上服务业企业",
     "other": "其他企业",
 }
-OUTCOMES = {"accepted": "备案通过", "rejected": "不予备案", "waiting": "等待前序备案"}
+OUTCOMES = {"accepted": "备案通过", "rejected": "不予备案", "waiting": "等待前序备案",
+            # the county's withdrawal request reached the city while the filing waited
+            "withdrawn": "已撤回"}
 # kinds that carry the date the change took effect (art. 14)
 EFFECTIVE_DATE_KINDS = frozenset({"change", "end"})
 
@@ -236,3 +238,37 @@ class CampaignProgressSchema(Schema):
         missing = [k for k in PROGRESS_COUNTS if k not in data.get("counts", {})]
         if missing:
             raise ValidationError("进度快照缺少以下状态的数量：" + "、".join(missing), "counts")
+
+
+# -- withdrawal of a filing waiting at the city (issue 8) ------------------------------------
+
+WITHDRAWAL_TYPE = "filing.withdraw"
+WITHDRAWAL_ROUTING_KIND = "withdraw"
+assert WITHDRAWAL_ROUTING_KIND not in FILING_KINDS
+
+
+def withdrawal_routing_key(county: str) -> str:
+    """filing.<county>.withdraw: the intake binding filing.*.* takes it to the city."""
+    return filing_routing_key(county, WITHDRAWAL_ROUTING_KIND)
+
+
+def withdrawal_message_id(filing_id: str, version: int) -> str:
+    """One request per filing version: a repeated request is the same message."""
+    return f"withdraw:{filing_id}:v{version}"
+
+
+class WithdrawalRequestSchema(Schema):
+    """A county asks the city to withdraw one filing version that waits there for its
+    predecessor. The city answers on the decisions path: outcome "withdrawn", or the
+    decision it had already made."""
+
+    class Meta:
+        unknown = EXCLUDE  # a newer county may add fields
+
+    type = fields.String(required=True, validate=validate.Equal(WITHDRAWAL_TYPE))
+    filing_id = fields.UUID(required=True)
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+    county = fields.String(required=True, validate=_county)
+    uscc = fields.String(required=True, validate=_uscc)
+    requested_at = fields.AwareDateTime(required=True)
+    requested_by = fields.String(required=True, validate=validate.Length(min=1, max=200))

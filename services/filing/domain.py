@@ -37,9 +37,10 @@ RETURNED = "returned"      # 退回: the county sent it back for correction
 APPROVED = "approved"      # 预审通过: waits for the campaign's batch submission
 FORWARDED = "forwarded"    # 已报送: handed to the city (in the outbox or delivered)
 WAITING = "waiting"        # 等待前序备案: the city holds it until its predecessor arrives
+WITHDRAWING = "withdrawing"  # 撤回申请中: the county asked the city to withdraw it (waiting there)
 ACCEPTED = "accepted"      # 备案通过
 REJECTED = "rejected"      # 不予备案
-WITHDRAWN = "withdrawn"    # 已撤回: the enterprise took it back before forwarding
+WITHDRAWN = "withdrawn"    # 已撤回: taken back before forwarding, or withdrawn by the city on request
 
 STATUS_NAMES = {
     SUBMITTED: "待预审",
@@ -47,6 +48,7 @@ STATUS_NAMES = {
     APPROVED: "预审通过",
     FORWARDED: "已报送",
     WAITING: "等待前序备案",
+    WITHDRAWING: "撤回申请中",
     ACCEPTED: "备案通过",
     REJECTED: "不予备案",
     WITHDRAWN: "已撤回",
@@ -54,7 +56,8 @@ STATUS_NAMES = {
 STATUSES = tuple(STATUS_NAMES)
 
 # "one open filing per enterprise at a time": everything not finally settled
-OPEN_STATUSES = (SUBMITTED, RETURNED, APPROVED, FORWARDED, WAITING)
+# (the partial unique index of migration f0004 lists the same statuses)
+OPEN_STATUSES = (SUBMITTED, RETURNED, APPROVED, FORWARDED, WAITING, WITHDRAWING)
 FINAL_STATUSES = (ACCEPTED, REJECTED, WITHDRAWN)
 
 # kinds whose CQO must meet art. 6; an update of contact details or the end of the
@@ -93,9 +96,16 @@ def check_resubmittable(status: str) -> None:
         raise _invalid_state(status, "修改后重新提交（仅“退回”或“不予备案”的备案可以修改重报）")
 
 
-def check_withdrawable(status: str) -> None:
-    if status not in (SUBMITTED, RETURNED):
-        raise _invalid_state(status, "撤回（已预审通过或已报送的备案不能撤回）")
+def after_withdraw(status: str) -> str:
+    """The status a withdrawal leads to. Before pre-review approval the county withdraws
+    it itself; a filing the city holds for its predecessor (等待前序备案) can only be
+    withdrawn by the city: the county asks, shows 撤回申请中, and the city's answer (withdrawn,
+    or the decision it had already made) settles it. Asking again changes nothing."""
+    if status in (SUBMITTED, RETURNED):
+        return WITHDRAWN
+    if status in (WAITING, WITHDRAWING):
+        return WITHDRAWING
+    raise _invalid_state(status, "撤回（已预审通过或已报送的备案不能撤回；市局等待前序备案的可以申请撤回）")
 
 
 def check_batchable(status: str, channel: str) -> str | None:
@@ -201,7 +211,8 @@ def channel_for(campaign: CampaignWindow | None) -> tuple[str, int | None]:
 
 # -- the city's decisions --------------------------------------------------------------------
 
-OUTCOME_STATUS = {"accepted": ACCEPTED, "rejected": REJECTED, "waiting": WAITING}
+OUTCOME_STATUS = {"accepted": ACCEPTED, "rejected": REJECTED, "waiting": WAITING,
+                  "withdrawn": WITHDRAWN}
 
 
 def status_after_decision(status: str, current_version: int, version: int,
@@ -211,12 +222,16 @@ def status_after_decision(status: str, current_version: int, version: int,
     Decisions arrive at least once and in any order: one about an older version (the
     filing was corrected since), a second copy, or "waiting" after the final answer
     are kept in the history but change nothing. The final outcome is never overturned.
+    While a withdrawal is asked for (撤回申请中) the city's answer wins: withdrawn, or the
+    decision it made first.
     """
     if version != current_version:
         return None
-    if status not in (FORWARDED, WAITING):
+    if status not in (FORWARDED, WAITING, WITHDRAWING):
         return None
     new = OUTCOME_STATUS[outcome]
+    if new == WAITING and status == WITHDRAWING:
+        return None  # a late copy of "waiting" does not cancel the request
     return None if new == status else new
 
 

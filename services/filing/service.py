@@ -87,7 +87,9 @@ class FilingService(HttpBase):
     @http("POST", "/api/v1/filings/<uuid:filing_id>/withdraw")
     @requires("enterprise")
     @api_doc("撤回备案", response=FilingDetailOut, tags=[TAG_FILINGS], errors=(409,),
-             description="企业撤回尚未预审通过的备案（待预审或退回）。")
+             description=("企业撤回尚未预审通过的备案（待预审或退回）。市局等待前序备案的备案可以申请撤回："
+                          "县局向市局发送撤回申请，备案显示为“撤回申请中”，以市局答复为准"
+                          "（已撤回，或市局已作出的决定）。"))
     def withdraw_filing(self, request, filing_id):
         return self.app.withdraw(request.principal, str(filing_id))
 

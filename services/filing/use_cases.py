@@ -17,8 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.auth import Principal
 from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
-                              DecisionBatchSchema, FilingBatchSchema, FilingMessageSchema,
-                              filing_routing_key, jurisdiction, use_jurisdiction)
+                              WITHDRAWAL_TYPE, DecisionBatchSchema, FilingBatchSchema,
+                              FilingMessageSchema, WithdrawalRequestSchema, filing_routing_key,
+                              jurisdiction, use_jurisdiction, withdrawal_message_id,
+                              withdrawal_routing_key)
 from shared.db import Database, insert_rows
 from shared.domain.qualification import RuleSet, rules_from_config
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -326,12 +328,23 @@ class FilingApp:
             return self._detail(s, filing)
 
     def withdraw(self, principal: Principal, filing_id: str) -> dict:
+        """POST /filings/{id}/withdraw: before approval the county withdraws it; while the
+        city holds it for its predecessor the county asks the city (filing.<county>.withdraw,
+        through the outbox, with the status) and shows 撤回申请中 until the city answers."""
         principal.require_role("enterprise")
         with self.db.unit_of_work() as uow:
             filing = self._load(uow.session, filing_id, lock=True)
             self._require_enterprise(principal, filing.uscc)
-            domain.check_withdrawable(filing.status)
-            filing.status, filing.updated_at = domain.WITHDRAWN, self.now()
+            status, now = domain.after_withdraw(filing.status), self.now()
+            if status == filing.status:
+                return self._detail(uow.session, filing)  # already asked: nothing to send again
+            if status == domain.WITHDRAWING:
+                Outbox.add(uow, FILINGS_EXCHANGE, withdrawal_routing_key(self.county),
+                           withdrawal_request(filing, principal, now),
+                           headers={"x-cqo-type": WITHDRAWAL_TYPE},
+                           message_id=withdrawal_message_id(filing.id, filing.version))
+                log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version)
+            filing.status, filing.updated_at = status, now
             uow.commit()
             return self._detail(uow.session, filing)
 
@@ -679,6 +692,15 @@ def wire_message(filing: Filing, version: FilingVersion) -> dict:
     schema = FilingMessageSchema()
     # load checks the contract where the message is made; dump gives its exact wire form
     return schema.dump(schema.load(message))
+
+
+def withdrawal_request(filing: Filing, principal: Principal, now: datetime) -> dict:
+    """The WithdrawalRequestSchema body asking the city to withdraw the current version."""
+    schema = WithdrawalRequestSchema()
+    return schema.dump(schema.load({
+        "type": WITHDRAWAL_TYPE, "filing_id": filing.id, "version": filing.version,
+        "county": filing.county, "uscc": filing.uscc, "requested_at": now.isoformat(),
+        "requested_by": principal.subject}))
 
 
 def batch_message_check(body: dict) -> None:

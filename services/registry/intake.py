@@ -22,7 +22,8 @@ from types import SimpleNamespace
 from marshmallow import ValidationError
 from sqlalchemy import and_, bindparam, or_, select, update
 
-from shared.contracts import (DecisionBatchSchema, FilingMessageSchema, decision_routing_key)
+from shared.contracts import (DecisionBatchSchema, FilingMessageSchema, WithdrawalRequestSchema,
+                              decision_routing_key)
 from shared.db import UnitOfWork, insert_rows
 from shared.domain.qualification import RuleSet
 from shared.errors import CqoError
@@ -31,8 +32,8 @@ from shared.messaging.outbox import Outbox
 from shared.personal_data import IdCipher, id_hmac, unseal
 from shared.validators.person_id import validate_person_id
 from services.registry.domain.register import (
-    ACCEPTED, CREATE, END, REPLACE, UPDATE, WAITING, Current, Decision, Reason,
-    decide, late_reason)
+    ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, WITHDRAWN, Current, Decision,
+    Reason, decide, ends_on, late_reason)
 from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
 from services.registry import recommendations  # art. 10: a change settles them
 from services.registry import trust
@@ -41,11 +42,18 @@ log = logging.getLogger(__name__)
 ACTOR = "registry.intake"
 _filing_schema = FilingMessageSchema()
 _decisions_schema = DecisionBatchSchema()
+_withdrawal_schema = WithdrawalRequestSchema()
 END_REASONS = {"change": "变更", "renewal": "续任", "end": "岗位撤销"}
 
 
 class MalformedMessage(CqoError):
     code = "MALFORMED_MESSAGE"  # the same code dead.classify gives a body that is not JSON
+
+
+class WithdrawalRefused(CqoError):
+    """A withdrawal request the city cannot answer (dead-lettered with this reason)."""
+
+    code = "WITHDRAWAL_REFUSED"
 
 
 @dataclass
@@ -221,6 +229,7 @@ class _Register:
         self.ledger: dict[str, dict[int, _Row]] = defaultdict(dict)  # filing -> version -> row
         self.waiting: dict[str, list[_Row]] = defaultdict(list)  # uscc -> rows held
         self.accepted_on: dict[str, object] = {}  # uscc -> latest day accepted in this message
+        self.rejected_establishment: dict[str, bool] = {}  # uscc -> its ledger holds a refused one
         self._new_appointments: list[_Row] = []
         self._new_ledger: list[_Row] = []
         self._changed_appointments: dict[int, _Row] = {}
@@ -242,11 +251,8 @@ class _Register:
                 {"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
                  "category": first[u]["category"], "created_at": now, "updated_at": now}
                 for u in usccs], skip_conflicts=True)
-            query = select(_ENTERPRISES).where(_ENTERPRISES.c.uscc.in_(usccs)) \
-                .order_by(_ENTERPRISES.c.uscc)
-            if register.postgres:
-                query = query.with_for_update()
-            register.enterprises = {r.uscc: _Row(**r._mapping) for r in session.execute(query)}
+            register.enterprises = {r.uscc: _Row(**r._mapping)
+                                    for r in session.execute(register.enterprises_locked(usccs))}
             for r in session.execute(select(_APPOINTMENTS).where(
                     _APPOINTMENTS.c.uscc.in_(usccs)).order_by(_APPOINTMENTS.c.id)):
                 register.with_history.add(r.uscc)
@@ -263,6 +269,12 @@ class _Register:
         for r in session.execute(query):
             register._known_ledger(_Row(**r._mapping, appointment=None, arrival=(0, r.id)))
         return register
+
+    def enterprises_locked(self, usccs: list[str]):
+        """The enterprises, locked in USCC order: the city works on one enterprise at a
+        time (DESIGN s. 3); SQLite's BEGIN IMMEDIATE already serialises every writer."""
+        query = select(_ENTERPRISES).where(_ENTERPRISES.c.uscc.in_(usccs)).order_by(_ENTERPRISES.c.uscc)
+        return query.with_for_update() if self.postgres else query
 
     def _known_ledger(self, row: _Row) -> None:
         self.ledger[row.filing_id][row.version] = row
@@ -296,6 +308,17 @@ class _Register:
         """Filings of the enterprise waiting for a predecessor, in the order to decide them."""
         return sorted((r for r in self.waiting.get(uscc, ()) if r.outcome == WAITING),
                       key=lambda r: (r.submitted_to_county_on, r.version, r.arrival))
+
+    def establishment_rejected(self, uscc: str) -> bool:
+        """The enterprise never had an appointment and the city refused an establishment of
+        it: a change, renewal, update or end has no predecessor on its way to wait for."""
+        if uscc in self.with_history:
+            return False
+        if uscc not in self.rejected_establishment:
+            self.rejected_establishment[uscc] = self.session.execute(select(_LEDGER.c.id).where(
+                _LEDGER.c.uscc == uscc, _LEDGER.c.kind == "establishment",
+                _LEDGER.c.outcome == REJECTED).limit(1)).first() is not None
+        return self.rejected_establishment[uscc]
 
     def later_filing_applied(self, uscc: str, day) -> bool:
         """An accepted filing that reached its county after `day` is already applied."""
@@ -358,7 +381,7 @@ def _receive_one(register: _Register, ctx, item: _Item, now) -> list[dict]:
     if seen is not None:
         if seen.outcome == WAITING:
             return []  # already held; it is decided when its predecessor arrives
-        return [_answer(seen, duplicate=True)]
+        return [_answer(seen, DUPLICATE_DELIVERY)]
     newest = max(versions, default=0)
     if newest > item.version:
         decision = Decision.reject(
@@ -375,7 +398,10 @@ def _receive_one(register: _Register, ctx, item: _Item, now) -> list[dict]:
         return answers
     decision, appointment = _apply(register, ctx, item.data, now)
     answers.append(_record(register, item, decision, now, appointment))
-    if decision.outcome == ACCEPTED and register.held(item.data["enterprise"]["uscc"]):
+    # what was held for this enterprise can be decided now: its predecessor was accepted,
+    # or it was an establishment the city refused (nothing more to wait for)
+    if (decision.outcome == ACCEPTED or item.data["kind"] == "establishment") \
+            and register.held(item.data["enterprise"]["uscc"]):
         answers.extend(_release_waiting(register, ctx, item.data["enterprise"]["uscc"], now))
     return answers
 
@@ -385,13 +411,16 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | 
     current = register.current.get(uscc)
     view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
                                                 current.appointed_on)
-    decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules)
+    # asked only of a filing that would otherwise wait (never of a batch's establishments)
+    refused = view is None and data["kind"] != "establishment" and register.establishment_rejected(uscc)
+    decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules,
+                      establishment_rejected=refused)
     if decision.outcome != ACCEPTED:
         return decision, None
     _follow_enterprise(register, data, now)
     kind = data["kind"]
     if decision.action in (REPLACE, END):
-        ended_on = data.get("effective_on") or data["appointment"]["appointed_on"]
+        ended_on = ends_on(data)
         current.ended_on = ended_on
         current.end_reason = data.get("end_reason") or END_REASONS[kind]
         current.ended_by_filing_id = data["filing_id"]
@@ -513,6 +542,8 @@ def _settle(register: _Register, row: _Row, decision: Decision, now,
     register.ledger_changed(row)
     if decision.outcome == ACCEPTED:
         register.accepted(row.uscc, row.submitted_to_county_on)
+    elif decision.outcome == REJECTED and row.kind == "establishment":
+        register.rejected_establishment[row.uscc] = True
 
 
 def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
@@ -537,6 +568,61 @@ def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
             return answers
 
 
+WITHDRAWAL_TOO_LATE = Reason(
+    "WITHDRAWAL_TOO_LATE", "撤回申请到达市局时该备案已作出决定，不能撤回，以下为原决定")
+WITHDRAWAL_REPEATED = Reason("WITHDRAWAL_REPEATED", "该备案已应县局申请撤回，重复的撤回申请不重复处理")
+
+
+def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
+             message_id: str, user_id: str | None = None) -> dict | None:
+    """filing.<county>.withdraw: a county asks to withdraw a filing version that waits here
+    for its predecessor. Answered on the decisions path, in the unit of work of the inbox
+    mark: "withdrawn" while it still waits, otherwise the decision already made. The
+    enterprise is locked first, as intake does, so the request and the decision of the
+    same filing (its predecessor arriving, the timeout) are applied one after the other.
+    A request the city cannot answer raises (the failure wrapper dead-letters it); one its
+    sender may not send is dead-lettered and audited by the trust check, and answers nothing."""
+    if not trust.admit(uow, ctx.trust, body, routing_key=routing_key, message_id=message_id,
+                       user_id=user_id):
+        return None
+    data = _withdrawal_schema.load(body)
+    county, filing_id, version = data["county"], str(data["filing_id"]), data["version"]
+    parts = (routing_key or "").split(".")
+    if len(parts) != 3 or parts[1] != county:
+        raise WithdrawalRefused(f"撤回申请的县区“{county}”与路由键“{routing_key}”不一致",
+                                code="WITHDRAWAL_COUNTY_MISMATCH")
+    session, now = uow.session, now_utc()
+    register = _Register(session)
+    session.execute(register.enterprises_locked([data["uscc"]])).all()
+    query = select(_LEDGER).where(_LEDGER.c.filing_id == filing_id, _LEDGER.c.version == version)
+    if register.postgres:
+        query = query.with_for_update()  # expire_waiting may hold it: wait, then read its outcome
+    found = session.execute(query).first()
+    if found is None:
+        raise WithdrawalRefused(f"市局未收到备案 {filing_id} 的第{version}版，无法撤回",
+                                code="WITHDRAWAL_UNKNOWN_FILING")
+    row = _Row(**found._mapping, appointment=None, arrival=(0, found.id))
+    if (row.county, row.uscc) != (county, data["uscc"]):
+        raise WithdrawalRefused(f"备案 {filing_id} 不属于县区“{county}”的该企业，无法撤回",
+                                code="WITHDRAWAL_COUNTY_MISMATCH")
+    if row.outcome == WAITING:
+        _settle(register, row, Decision(WITHDRAWN, reasons=[Reason(
+            "FILING_WITHDRAWN", "该备案在等待前序备案期间应企业申请经县局撤回，市局不再处理")]), now)
+        register.audit(at=now, actor=f"{ACTOR}:{county}", action="filing.withdrawn", uscc=row.uscc,
+                       appointment=None, filing_id=filing_id, detail=json.dumps(
+                           {"version": version, "requested_by": data["requested_by"],
+                            "requested_at": data["requested_at"].isoformat()}, ensure_ascii=False))
+        register.flush()
+        answer = _answer(row)
+    else:
+        answer = _answer(row, WITHDRAWAL_REPEATED if row.outcome == WITHDRAWN else WITHDRAWAL_TOO_LATE)
+    Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(county),
+               _decisions_schema.dump({"county": county, "decisions": [answer]}),
+               message_id=f"decisions:{message_id}:{county}")
+    log.info("withdrawal of filing %s v%d: %s", filing_id, version, answer["outcome"])
+    return answer
+
+
 def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict]]:
     """Reject filings that waited for their predecessor longer than the timeout."""
     session, now = uow.session, now_utc()
@@ -557,11 +643,15 @@ def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict
     return dict(decisions)
 
 
-def _answer(row: LedgerEntry, duplicate: bool = False) -> dict:
+DUPLICATE_DELIVERY = Reason("DUPLICATE_DELIVERY", "该备案版本已作出决定，重复报送不重复处理，以下为原决定")
+
+
+def _answer(row: LedgerEntry, note: Reason | None = None) -> dict:
+    """The decision on a ledger row as its county receives it; `note` says why it is sent
+    again (a repeated filing, a withdrawal request that came too late)."""
     reasons = json.loads(row.reasons or "[]")
-    if duplicate:
-        reasons.append({"code": "DUPLICATE_DELIVERY",
-                        "message": "该备案版本已作出决定，重复报送不重复处理，以下为原决定"})
+    if note is not None:
+        reasons.append(note.to_dict())
     return {"filing_id": row.filing_id, "version": row.version, "county": row.county,
             "uscc": row.uscc, "outcome": row.outcome, "reasons": reasons,
             "findings": json.loads(row.findings or "[]"), "late": row.late,

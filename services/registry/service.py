@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from shared.auth import requires
 from shared.config import invalid_setting
-from shared.contracts import jurisdiction, use_jurisdiction
+from shared.contracts import WITHDRAWAL_ROUTING_KIND, jurisdiction, use_jurisdiction
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.domain.qualification import RuleSet, rules_from_config
 from shared.http import JSON_TYPE, HttpBase, http, json_response, load_json, load_query
@@ -102,6 +102,9 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
             if (message.routing_key or "").endswith(".progress"):  # a county's campaign counts
                 progress.receive(uow, self.intake_context, body, routing_key=message.routing_key,
                                  message_id=message.message_id, user_id=message.user_id)
+            elif (message.routing_key or "").endswith("." + WITHDRAWAL_ROUTING_KIND):
+                intake.withdraw(uow, self.intake_context, body, routing_key=message.routing_key,
+                                message_id=message.message_id, user_id=message.user_id)
             else:
                 intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
                                message_id=message.message_id, user_id=message.user_id)

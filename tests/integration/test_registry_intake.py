@@ -221,3 +221,109 @@ def test_an_unanswerable_batch_item_is_set_aside_and_the_rest_decided(registry):
     assert part.headers["x-batch-position"] == 2 and "第2条" in part.headers["x-error-reason"]
     assert _json.loads(part.body) == {"kind": "establishment"}
     assert db.read(lambda c: c.execute(select(func.count()).select_from(LedgerEntry)).scalar()) >= 3
+
+
+# -- issue 8, defect 2 (a): nothing waits for an establishment the city refused ---------------
+
+def _codes(decision) -> list[str]:
+    return [r["code"] for r in decision["reasons"]]
+
+
+def test_change_after_a_rejected_establishment_is_rejected_at_once(registry):
+    county, base, db = registry
+    refused = county.filing(n=50, cqo_overrides={"years_quality_work": 1})
+    county.publish(refused)
+    assert county.decision_of(refused)["outcome"] == "rejected"
+    change = county.filing(n=50, kind="change", person=5000, effective_on=date(2026, 2, 1),
+                           submitted=date(2026, 2, 10))
+    county.publish(change)
+    decision = county.decision_of(change)
+    assert (decision["outcome"], _codes(decision)) == ("rejected", ["ESTABLISHMENT_REJECTED"])
+    assert "岗位设立备案未获市局备案通过" in decision["reasons"][0]["message"]
+    assert "岗位设立备案提交" in decision["reasons"][0]["message"]  # what to file instead
+    outcomes = db.read(lambda c: c.execute(select(LedgerEntry.outcome).where(
+        LedgerEntry.filing_id == change["filing_id"])).scalars().all())
+    assert outcomes == ["rejected"]
+
+
+def test_filing_held_for_an_establishment_is_decided_when_that_is_rejected(registry):
+    """The predecessor arrives after the change and is refused: the held change is decided
+    then (rejected), not left waiting until the timeout."""
+    county, _, db = registry
+    change = county.filing(n=51, kind="change", person=5100, effective_on=date(2026, 2, 1),
+                           submitted=date(2026, 2, 10))
+    county.publish(change)
+    assert county.decision_of(change)["outcome"] == "waiting"
+    refused = county.filing(n=51, cqo_overrides={"years_quality_work": 1})
+    county.publish(refused)
+    decisions = county.drain(until=lambda d: d.get((change["filing_id"], 1), {}).get("outcome") != "waiting")
+    assert decisions[(refused["filing_id"], 1)]["outcome"] == "rejected"
+    decision = decisions[(change["filing_id"], 1)]
+    assert (decision["outcome"], _codes(decision)) == ("rejected", ["ESTABLISHMENT_REJECTED"])
+    assert db.read(lambda c: c.execute(select(func.count()).select_from(LedgerEntry).where(
+        LedgerEntry.outcome == "waiting")).scalar()) == 0
+
+
+def test_refused_establishment_and_its_change_in_one_chunk(registry):
+    county, _, _ = registry
+    refused = county.filing(n=52, channel="campaign", submitted=date(2026, 1, 10),
+                            cqo_overrides={"years_quality_work": 1})
+    end = county.filing(n=52, kind="end", channel="campaign", effective_on=date(2026, 2, 1),
+                        submitted=date(2026, 2, 10))
+    county.publish(county.batch([end, refused]))
+    decisions = county.drain(until=lambda d: all((f["filing_id"], 1) in d for f in (refused, end)))
+    assert decisions[(refused["filing_id"], 1)]["outcome"] == "rejected"
+    decision = decisions[(end["filing_id"], 1)]
+    assert (decision["outcome"], _codes(decision)) == ("rejected", ["ESTABLISHMENT_REJECTED"])
+    assert "无需提交岗位撤销备案" in decision["reasons"][0]["message"]
+
+
+def test_change_without_any_establishment_still_waits(registry):
+    county, _, _ = registry
+    change = county.filing(n=53, kind="change", person=5300, effective_on=date(2026, 2, 1))
+    county.publish(change)
+    decision = county.decision_of(change)
+    assert (decision["outcome"], _codes(decision)) == ("waiting", ["WAITING_FOR_PREDECESSOR"])
+
+
+# -- issue 8, defect 4: a renewal or change never ends an appointment before it began ---------
+
+def test_renewal_dated_before_the_current_appointment_is_rejected_and_history_kept(registry):
+    county, base, db = registry
+    establishment = county.filing(n=60, appointed_on=date(2023, 12, 20), submitted=date(2023, 12, 25))
+    county.publish(establishment)
+    assert county.decision_of(establishment)["outcome"] == "accepted"
+    renewal = county.filing(n=60, kind="renewal", appointed_on=date(2023, 1, 1),
+                            submitted=date(2026, 1, 10))
+    county.publish(renewal)
+    decision = county.decision_of(renewal)
+    assert (decision["outcome"], _codes(decision)) == ("rejected", ["APPOINTMENT_BEFORE_CURRENT"])
+    message = decision["reasons"][0]["message"]
+    assert "2023年01月01日" in message and "2023年12月20日" in message
+    change = county.filing(n=60, kind="change", person=6000, appointed_on=date(2023, 6, 1),
+                           effective_on=date(2024, 1, 5), submitted=date(2026, 1, 11))
+    county.publish(change)
+    decision = county.decision_of(change)
+    assert (decision["outcome"], _codes(decision)) == ("rejected", ["APPOINTMENT_BEFORE_CURRENT"])
+    uscc = establishment["enterprise"]["uscc"]
+    history = get(base, f"/api/v1/enterprises/{uscc}").json()["history"]
+    assert [(a["cqo_name"], a["appointed_on"], a["ended_on"], a["term_end"]) for a in history] == [
+        ("质量官60", "2023-12-20", None, "2026-12-20")]
+    ended = db.read(lambda c: c.execute(select(func.count()).select_from(Appointment).where(
+        Appointment.ended_on < Appointment.appointed_on)).scalar())
+    assert ended == 0
+
+
+def test_held_renewal_predating_its_predecessor_is_rejected_when_released(registry):
+    county, base, _ = registry
+    renewal = county.filing(n=61, kind="renewal", appointed_on=date(2023, 1, 1),
+                            submitted=date(2026, 1, 10))
+    county.publish(renewal)
+    assert county.decision_of(renewal)["outcome"] == "waiting"
+    establishment = county.filing(n=61, appointed_on=date(2023, 12, 20), submitted=date(2023, 12, 25))
+    county.publish(establishment)
+    decisions = county.drain(until=lambda d: d.get((renewal["filing_id"], 1), {}).get("outcome") != "waiting")
+    assert decisions[(establishment["filing_id"], 1)]["outcome"] == "accepted"
+    assert _codes(decisions[(renewal["filing_id"], 1)]) == ["APPOINTMENT_BEFORE_CURRENT"]
+    history = get(base, f"/api/v1/enterprises/{establishment['enterprise']['uscc']}").json()["history"]
+    assert [(a["appointed_on"], a["ended_on"]) for a in history] == [("2023-12-20", None)]

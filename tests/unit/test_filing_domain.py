@@ -42,12 +42,18 @@ def test_resubmission_only_after_return_or_refusal(status, ok):
             domain.check_resubmittable(status)
 
 
-def test_withdraw_only_before_approval():
-    domain.check_withdrawable(domain.SUBMITTED)
-    domain.check_withdrawable(domain.RETURNED)
-    for status in (domain.APPROVED, domain.FORWARDED, domain.ACCEPTED):
-        with pytest.raises(Conflict):
-            domain.check_withdrawable(status)
+def test_withdraw_before_approval_or_ask_the_city_while_it_waits():
+    assert domain.after_withdraw(domain.SUBMITTED) == domain.WITHDRAWN
+    assert domain.after_withdraw(domain.RETURNED) == domain.WITHDRAWN
+    # held by the city for its predecessor: only the city can withdraw it (issue 8)
+    assert domain.after_withdraw(domain.WAITING) == domain.WITHDRAWING
+    assert domain.after_withdraw(domain.WITHDRAWING) == domain.WITHDRAWING  # asked again
+    assert domain.status_name(domain.WITHDRAWING) == "撤回申请中"
+    for status in (domain.APPROVED, domain.FORWARDED, domain.ACCEPTED, domain.REJECTED,
+                   domain.WITHDRAWN):
+        with pytest.raises(Conflict) as err:
+            domain.after_withdraw(status)
+        assert err.value.code == "FILING_INVALID_STATE"
 
 
 def test_batchable_means_approved_campaign_filing():
@@ -62,7 +68,7 @@ def test_open_statuses_cover_everything_not_final():
 
 
 def test_migration_uses_the_same_open_statuses():
-    from services.filing.migrations.versions import f0001_filing as migration
+    from services.filing.migrations.versions import f0004_withdrawing as migration
     from services.filing.models import OPEN_PREDICATE
     assert migration.OPEN_PREDICATE == OPEN_PREDICATE
 
@@ -137,6 +143,11 @@ def test_campaign_window():
     (domain.ACCEPTED, 1, 1, "rejected", None),      # a final outcome is never overturned
     (domain.SUBMITTED, 2, 1, "rejected", None),     # about a version since corrected
     (domain.APPROVED, 1, 1, "accepted", None),      # not forwarded: cannot be decided
+    (domain.WITHDRAWING, 1, 1, "withdrawn", domain.WITHDRAWN),  # the city withdrew it
+    (domain.WITHDRAWING, 1, 1, "accepted", domain.ACCEPTED),    # decided first: the city wins
+    (domain.WITHDRAWING, 1, 1, "rejected", domain.REJECTED),
+    (domain.WITHDRAWING, 1, 1, "waiting", None),    # a late "waiting" keeps the request
+    (domain.ACCEPTED, 1, 1, "withdrawn", None),     # a final outcome is never overturned
 ])
 def test_decisions_change_only_what_they_may(status, current, version, outcome, expected):
     assert domain.status_after_decision(status, current, version, outcome) == expected

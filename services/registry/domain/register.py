@@ -12,6 +12,7 @@ from shared.domain.qualification import Finding, RuleSet, blocking, check
 from services.registry.domain.deadlines import Lateness, lateness
 
 ACCEPTED, REJECTED, WAITING = "accepted", "rejected", "waiting"
+WITHDRAWN = "withdrawn"  # taken back at the county's request while it waited (never decided)
 
 # what the use case does to the register when a filing is accepted
 CREATE = "create"              # a new appointment (establishment)
@@ -61,11 +62,44 @@ class Decision:
 KIND_NAMES = {"establishment": "岗位设立", "change": "变更", "renewal": "续任",
               "update": "信息更新", "end": "岗位撤销"}
 
+# what to file instead when there is no filed CQO because the establishment was refused
+_INSTEAD_OF = {
+    "change": "请将拟任首席质量官作为岗位设立备案提交（修改原岗位设立备案后重报，或提交新的岗位设立备案）",
+    "renewal": "请将续任人员作为岗位设立备案提交（修改原岗位设立备案后重报，或提交新的岗位设立备案）",
+    "update": "请先修改原岗位设立备案后重报（或提交新的岗位设立备案），备案通过后再提交信息更新",
+    "end": "该企业没有已备案的首席质量官，无需提交岗位撤销备案；如设立该岗位，请提交岗位设立备案",
+}
+
+
+def ends_on(filing: dict) -> date:
+    """The day a change, renewal or end ends the current appointment: the date it took
+    effect (change, end) or the new appointment's date (renewal)."""
+    return filing.get("effective_on") or filing["appointment"]["appointed_on"]
+
+
+def predates_current(filing: dict, current: Current) -> Reason | None:
+    """A change or renewal dated before the current appointment began would end it
+    before it started (history is never rewritten, so it is refused, not reordered)."""
+    kind, start = filing["kind"], current.appointed_on
+    since = f"在任首席质量官（{current.cqo_name}）的任命日期{start:%Y年%m月%d日}"
+    effective_on = filing.get("effective_on")
+    if effective_on is not None and effective_on < start:
+        return Reason("EFFECTIVE_BEFORE_APPOINTMENT",
+                      f"生效日期{effective_on:%Y年%m月%d日}早于{since}，任职不能在开始之前结束，请核对生效日期")
+    appointed_on = filing["appointment"]["appointed_on"]
+    if kind in ("change", "renewal") and appointed_on < start:
+        return Reason("APPOINTMENT_BEFORE_CURRENT",
+                      f"{KIND_NAMES[kind]}备案的任命日期{appointed_on:%Y年%m月%d日}早于{since}，"
+                      "任职不能在开始之前结束，请核对任命日期（任命书日期）")
+    return None
+
 
 def decide(filing: dict, current: Current | None, *, has_history: bool,
-           rules: RuleSet | None = None) -> Decision:
+           rules: RuleSet | None = None, establishment_rejected: bool = False) -> Decision:
     """`filing` is a loaded FilingMessageSchema dict; `has_history`: the enterprise had
-    appointments before (all ended), so a missing predecessor is not merely late."""
+    appointments before (all ended), so a missing predecessor is not merely late;
+    `establishment_rejected`: it never had one, and its ledger holds an establishment
+    the city decided and refused, so there is no predecessor to wait for."""
     kind = filing["kind"]
     cqo, appointment = filing["cqo"], filing["appointment"]
 
@@ -81,16 +115,19 @@ def decide(filing: dict, current: Current | None, *, has_history: bool,
         if has_history:
             return Decision.reject(
                 "NO_CURRENT_CQO", "该企业当前没有在任的首席质量官，请提交岗位设立备案")
+        if establishment_rejected:
+            return Decision.reject(
+                "ESTABLISHMENT_REJECTED",
+                f"该企业的岗位设立备案未获市局备案通过（不予备案），目前没有已备案的首席质量官，"
+                f"本{KIND_NAMES[kind]}备案不予备案。{_INSTEAD_OF[kind]}")
         # a change may overtake the establishment it replaces: hold it (DESIGN s. 3)
         return Decision.wait(KIND_NAMES[kind])
 
-    effective_on = filing.get("effective_on")
-    if effective_on is not None and effective_on < current.appointed_on:
-        return Decision.reject(
-            "EFFECTIVE_BEFORE_APPOINTMENT",
-            f"生效日期{effective_on:%Y年%m月%d日}早于在任首席质量官的任命日期"
-            f"{current.appointed_on:%Y年%m月%d日}")
+    predates = predates_current(filing, current)
+    if predates is not None:
+        return Decision.reject(predates.code, predates.message)
 
+    effective_on = filing.get("effective_on")
     same_person = cqo["id_hmac"] == current.id_hmac
     if kind in ("renewal", "update") and not same_person:
         return Decision.reject(
