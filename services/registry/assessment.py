@@ -1,8 +1,9 @@
 """Use case: the annual assessment report per county (art. 16, 年度政府质量工作考核).
 
 For every county: coverage of the year's above-scale roster (art. 4), completion of the
-year's campaign (art. 13: filed in the campaign against the roster, and what is still
-pending, returned or refused), late changes (art. 14) and replacement recommendations
+year's campaign (art. 13: roster enterprises with an active CQO at the campaign's close
+against the roster, as progress.py measures it, and what is still pending, returned or
+refused), late changes (art. 14) and replacement recommendations
 still open or unanswered (art. 10), terms lapsed without renewal (art. 5). As JSON, and
 as an XLSX workbook: a summary sheet (one row per county and the city total) and one
 sheet per county with its figures and the late change filings behind them.
@@ -33,7 +34,9 @@ TRAINING_NOTE = ("首席质量官任职培训完成情况（第十五条 教育�
                  "上线后纳入本考核表。")
 NOTES = (
     "覆盖率＝名录内有在任已备案首席质量官的企业数÷当年度规上企业名录数（第四条）。",
-    "集中备案完成率＝本年度集中备案中备案通过的企业数÷当年度规上企业名录数（第十三条）。",
+    "集中备案完成率＝集中备案截止时（尚未截止的，为统计日）名录内有在任已备案首席质量官的企业数÷当年度规上企业名录数"
+    "（第十三条），分列本次集中备案的和此前已备案、无需变更的；名录外企业的集中备案另列，不计入完成率；"
+    "名录为空的，完成率显示为“—”。",
     "县局待办、退回为各县（市、区）备案服务报送的进度快照，截至时间见“县局进度数据截至”。",
     "逾期变更备案：变更或撤销于生效之日起一个月后才首次向县局报告、经市局予以备案的（第十四条），按首次报告日期计入年度。",
     "撤换建议为建议而非命令（第十条）：未办结为尚未关闭或撤回的，未响应为超过答复期限仍无答复或变更备案的。",
@@ -48,7 +51,11 @@ COLUMNS = (
     ("covered", "已设立首席质量官企业数", "int"),
     ("coverage_rate", "覆盖率", "rate"),
     ("filed", "集中备案已备案企业数", "int"),
+    ("completed", "名录内已完成企业数", "int"),
+    ("completed_in_campaign", "其中：本次集中备案", "int"),
+    ("completed_already", "其中：此前已备案无需变更", "int"),
     ("completion_rate", "集中备案完成率", "rate"),
+    ("filed_off_roster", "名录外企业集中备案数", "int"),
     ("pending", "县局待办（待预审＋待报送）", "int"),
     ("returned", "退回", "int"),
     ("rejected", "市局不予备案", "int"),
@@ -127,7 +134,7 @@ def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
             entry[key] = int(counts.get(key) or 0)
         entry["training"] = TRAINING_PENDING
         counties.append(entry)
-    total = progress.totals(figures.rows.values())
+    total = progress.totals(figures.rows.values(), completion=figures.completion_on is not None)
     total.update({"county": "", "county_name": "全市合计" if principal is None or principal.city_wide
                   else "合计", "late_changes": sum(c["late_changes"] for c in counties),
                   "training": TRAINING_PENDING})
@@ -137,9 +144,10 @@ def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
     notes.insert(1, "任期届满未续任的首席质量官" + ("按本地政策计入覆盖。" if coverage.lapsed_counts_policy()
                                                  else "不计入覆盖（第五条）。"))
     if campaign is None:
-        notes.insert(0, f"{year}年度未发布首席质量官集中备案通告，集中备案相关数字为0。")
+        notes.insert(0, f"{year}年度未发布首席质量官集中备案通告，集中备案相关数字为0，完成率显示为“—”。")
     return {
         "title": TITLE.format(year=year), "year": year, "as_of": as_of,
+        "completion_on": figures.completion_on,
         "generated_at": datetime.now(timezone.utc),
         "campaign": None if campaign is None else {
             "year": campaign.year, "notice_number": campaign.notice_number,
@@ -189,7 +197,8 @@ def to_xlsx(report: dict) -> bytes:
     ws.cell(row=2, column=1, value=(
         f"统计截至：{report['as_of']:%Y年%m月%d日}　生成时间："
         f"{report['generated_at'].astimezone(progress.TZ):%Y-%m-%d %H:%M}"
-        + (f"　集中备案通告：{report['campaign']['notice_number']}" if report["campaign"] else "")))
+        + (f"　集中备案通告：{report['campaign']['notice_number']}" if report["campaign"] else "")
+        + (f"　完成率统计日：{report['completion_on']:%Y年%m月%d日}" if report["completion_on"] else "")))
     for column, (_, header, _) in enumerate(COLUMNS, start=1):
         cell = _put(ws, HEADER_ROW, column, header, bold=True)
         cell.fill = _HEADER_FILL
@@ -223,7 +232,11 @@ COUNTY_INDICATORS = (
     ("coverage_rate", "覆盖率", "rate"),
     ("active_cqo", "有在任首席质量官的企业数（含名录外）", "int"),
     ("filed", "本年度集中备案已备案企业数", "int"),
+    ("completed", "名录内已完成企业数（集中备案截止时有在任首席质量官）", "int"),
+    ("completed_in_campaign", "其中：本次集中备案的", "int"),
+    ("completed_already", "其中：此前已备案、无需变更的", "int"),
     ("completion_rate", "集中备案完成率", "rate"),
+    ("filed_off_roster", "名录外企业集中备案数（不计入完成率）", "int"),
     ("submitted", "县局待预审", "int"),
     ("approved", "预审通过待报送", "int"),
     ("returned", "退回", "int"),

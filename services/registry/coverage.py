@@ -1,11 +1,11 @@
 """Use cases: coverage of the above-scale roster by filed CQOs (art. 4), and its export.
 
-An enterprise on the year's roster is covered on a date D when it has an appointment
-in post on D: appointed on or before D, not ended by D (`ended_on` NULL or after D),
-and whose term has not run out (`term_end` >= D). A lapsed term does not count unless
-the policy LAPSED_COUNTS_AS_COVERAGE says so (DESIGN s. 1, art. 5). An enterprise is
-counted in the county the roster of that year gives (one that moved is on the new
-county's roster).
+An enterprise on the year's roster is covered on a date D when it has an active CQO on
+D, as services/registry/active_cqo.py defines it for the whole registry: appointed on or
+before D, not ended by D (`ended_on` NULL or after D), and whose term has not run out
+(`term_end` >= D). A lapsed term does not count unless the policy
+LAPSED_COUNTS_AS_COVERAGE says so (DESIGN s. 1, art. 5). An enterprise is counted in the
+county the roster of that year gives (one that moved is on the new county's roster).
 
 Why an enterprise is not covered:
   never_filed  从未备案          no appointment on or before D
@@ -32,31 +32,16 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import jurisdiction
 from shared.db import Database, UnitOfWork
+from services.registry import active_cqo
+# the policy lives with the definition of an active CQO; its callers keep these names
+from services.registry.active_cqo import (POLICY_KEY, lapsed_counts_policy,  # noqa: F401
+                                          policy_from_config, set_policy)
 from services.registry.roster import ROSTER_CATEGORIES, county_name
 
-POLICY_KEY = "LAPSED_COUNTS_AS_COVERAGE"
 REASONS = {"never_filed": "从未备案", "lapsed": "任期届满未续任", "ended": "已撤销/离任"}
 COUNTS = ("roster_size", "covered", "uncovered", "never_filed", "lapsed", "ended")
 XLSX_MAX_ROWS = 1_048_576
 _TZ = ZoneInfo("Asia/Shanghai")
-
-_policy = {"lapsed_counts": False}
-
-
-def set_policy(lapsed_counts_as_coverage: bool) -> None:
-    """The deployment's policy (service config LAPSED_COUNTS_AS_COVERAGE, default false)."""
-    _policy["lapsed_counts"] = bool(lapsed_counts_as_coverage)
-
-
-def lapsed_counts_policy() -> bool:
-    return _policy["lapsed_counts"]
-
-
-def policy_from_config(config) -> bool:
-    value = (config or {}).get(POLICY_KEY, False)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def today() -> date:
@@ -64,12 +49,13 @@ def today() -> date:
 
 
 # --- SQL ------------------------------------------------------------------------------------
-# state per enterprise on :as_of; the CASE yields 2 / 1 / 0 as in the module docstring
-_STATE = """
-SELECT uscc, MAX(CASE WHEN ended_on IS NULL OR ended_on > :as_of
-                      THEN CASE WHEN term_end >= :as_of THEN 2 ELSE 1 END
+# state per enterprise on :as_of; the CASE yields 2 / 1 / 0 as in the module docstring,
+# from the parts of the one rule (2: active; 1: active only where lapsed terms count)
+_STATE = f"""
+SELECT uscc, MAX(CASE WHEN {active_cqo.not_ended()}
+                      THEN CASE WHEN {active_cqo.in_term()} THEN 2 ELSE 1 END
                       ELSE 0 END) AS state
-FROM appointments WHERE appointed_on <= :as_of GROUP BY uscc
+FROM appointments WHERE {active_cqo.started()} GROUP BY uscc
 """
 
 

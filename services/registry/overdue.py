@@ -5,8 +5,8 @@
   the county that filed them;
 - recommendations: still open (not withdrawn, closed or settled by a change) and, of
   those, unanswered past their response period (未响应);
-- lapsed terms: appointments in force whose `term_end` is before the day (the same test
-  as coverage: a term is in force up to and including its end date).
+- lapsed terms: appointments in post whose `term_end` is before the day (the rule of
+  services/registry/active_cqo.py: a term is in force up to and including its end date).
 
 All of it is computed as of the given day from the stored facts (issue, answer and
 closing times, appointment and end dates), so a report for a past day is right too.
@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from shared.auth import Principal
 from shared.contracts import FILING_KINDS, jurisdiction
 from shared.db import UnitOfWork
+from services.registry import active_cqo
 from services.registry.domain import oversight as rules
 from services.registry.models import Appointment, Enterprise, LedgerEntry, Recommendation
 from services.registry.oversight_schemas import OVERDUE_KINDS, OverdueOut
@@ -46,9 +47,7 @@ def _late_condition(as_of: date, since: date | None):
 
 
 def _lapsed_condition(as_of: date):
-    return ((Appointment.appointed_on <= as_of)
-            & or_(Appointment.ended_on.is_(None), Appointment.ended_on > as_of)
-            & (Appointment.term_end < as_of))
+    return active_cqo.lapsed_condition(as_of)
 
 
 def per_county(uow: UnitOfWork, as_of: date, *, since: date | None = None,

@@ -14,6 +14,10 @@ def _rate(key: str, table: dict) -> fields.Float:
         "description": f"{table[key]}（0～1 的小数；名录为空时为 null）"})
 
 
+_COMPLETION_ON = ("完成率统计日：集中备案截止日（市局提前结束的，为结束之日），尚未截止的为统计日期；"
+                  "该年度没有集中备案时为 null")
+
+
 _P = progress.COLUMNS
 
 
@@ -25,7 +29,11 @@ class ProgressRowOut(Schema):
     coverage_rate = _rate("coverage_rate", _P)
     active_cqo = _int("active_cqo", _P)
     filed = _int("filed", _P)
+    completed = _int("completed", _P)
+    completed_in_campaign = _int("completed_in_campaign", _P)
+    completed_already = _int("completed_already", _P)
     completion_rate = _rate("completion_rate", _P)
+    filed_off_roster = _int("filed_off_roster", _P)
     pending = _int("pending", _P)
     submitted = _int("submitted", _P)
     approved = _int("approved", _P)
@@ -56,6 +64,7 @@ class CampaignBriefOut(Schema):
 class CampaignProgressOut(Schema):
     year = fields.Integer(metadata={"description": "年度"})
     as_of = fields.Date(metadata={"description": "统计日期"})
+    completion_on = fields.Date(allow_none=True, metadata={"description": _COMPLETION_ON})
     campaign = fields.Nested(CampaignBriefOut)
     columns = fields.Dict(keys=fields.String(), values=fields.String(),
                           metadata={"description": "各列的中文名称"})
@@ -94,7 +103,11 @@ class AssessmentRowOut(Schema):
     coverage_rate = _rate("coverage_rate", _A)
     active_cqo = _int("active_cqo", _A)
     filed = _int("filed", _A)
+    completed = _int("completed", _A)
+    completed_in_campaign = _int("completed_in_campaign", _A)
+    completed_already = _int("completed_already", _A)
     completion_rate = _rate("completion_rate", _A)
+    filed_off_roster = _int("filed_off_roster", _A)
     pending = _int("pending", _A)
     submitted = _int("submitted", _A)
     approved = _int("approved", _A)
@@ -122,6 +135,7 @@ class AssessmentOut(Schema):
     title = fields.String(metadata={"description": "标题"})
     year = fields.Integer(metadata={"description": "考核年度"})
     as_of = fields.Date(metadata={"description": "统计截至日期（当年为今天，往年为12月31日）"})
+    completion_on = fields.Date(allow_none=True, metadata={"description": _COMPLETION_ON})
     generated_at = fields.DateTime(metadata={"description": "生成时间"})
     campaign = fields.Nested(CampaignBriefOut, allow_none=True,
                              metadata={"description": "该年度的集中备案（未发布时为 null）"})

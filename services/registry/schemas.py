@@ -81,12 +81,24 @@ class EnterpriseOut(Schema):
     filings = fields.List(fields.Nested(LedgerEntryOut))
 
 
+class AwardCheckQuery(Schema):
+    on = fields.Date(error_messages={"invalid": "不是有效的日期（应为 YYYY-MM-DD）"}, metadata={
+        "description": "核查日期 YYYY-MM-DD（默认今天，北京时间）"})
+
+
 class AwardCheckOut(Schema):
     uscc = fields.String()
     name = fields.String()
-    has_active_cqo = fields.Boolean()
-    since = fields.Date(allow_none=True)
-    cqo_name = fields.String(allow_none=True)
+    on = fields.Date(metadata={"description": "核查日期"})
+    has_active_cqo = fields.Boolean(metadata={
+        "description": "核查日期当天有在任的已备案首席质量官（已任命、未离任，且任期未届满；"
+                       "任期届满未续任的是否计入见 lapsed_counts_as_coverage）"})
+    since = fields.Date(allow_none=True, metadata={
+        "description": "截至核查日期连续有在任首席质量官的起始日期（无间断的续任、变更不中断）；没有时为 null"})
+    cqo_name = fields.String(allow_none=True, metadata={"description": "核查日期当天在任的首席质量官"})
+    term_end = fields.Date(allow_none=True, metadata={"description": "其任期届满日期"})
+    lapsed_counts_as_coverage = fields.Boolean(metadata={
+        "description": "本地政策：任期届满未续任的是否仍计为在任（LAPSED_COUNTS_AS_COVERAGE）"})
     message = fields.String()
 
 

@@ -31,8 +31,8 @@ from services.registry import campaigns, intake, progress, queries, trust
 from services.registry.reporting_http import ReportingEndpoints
 from services.registry.oversight_http import OversightEndpoints
 from services.registry.roster_http import RosterEndpoints
-from services.registry.schemas import (AwardCheckOut, CampaignIn, CampaignOut, EnterpriseOut,
-                                       LedgerPageOut, LedgerQuery)
+from services.registry.schemas import (AwardCheckOut, AwardCheckQuery, CampaignIn, CampaignOut,
+                                       EnterpriseOut, LedgerPageOut, LedgerQuery)
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 CONSUMER = "registry.intake"
@@ -125,11 +125,12 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
 
     @http("GET", "/api/v1/enterprises/<string:uscc>/award-check")
     @requires(*ALL_ROLES)
-    @api_doc("评优核查：企业是否有在任的已备案首席质量官（第十六条）", response=AwardCheckOut,
-             tags=["备案登记"], errors=[404])
+    @api_doc("评优核查：企业是否有在任的已备案首席质量官（第十六条）", query=AwardCheckQuery,
+             response=AwardCheckOut, tags=["备案登记"], errors=[404])
     def award_check(self, request, uscc):
+        on = load_query(request, AwardCheckQuery).get("on")
         with self.db.unit_of_work() as uow:
-            return json_response(queries.award_check(uow, request.principal, uscc))
+            return json_response(queries.award_check(uow, request.principal, uscc, on))
 
     @http("GET", "/api/v1/filings")
     @requires("county_officer", "city_officer", "admin")

@@ -103,16 +103,20 @@ def build_world(city, side) -> World:
     return World(u, late["filing_id"])
 
 
+# completion is measured at the campaign's close (30 April of Y): e4's term still ran then
 EXPECTED = {
     A: {"roster_size": 4, "covered": 2, "coverage_rate": 0.5, "active_cqo": 2, "filed": 1,
-        "completion_rate": 0.25, "pending": 3, "returned": 1, "rejected": 0, "late_changes": 1,
+        "completed": 3, "completed_in_campaign": 1, "completed_already": 2, "completion_rate": 0.75,
+        "filed_off_roster": 0, "pending": 3, "returned": 1, "rejected": 0, "late_changes": 1,
         "recommendations_open": 1, "recommendations_unanswered": 1, "lapsed_terms": 1},
     B: {"roster_size": 3, "covered": 2, "coverage_rate": 0.6667, "active_cqo": 2, "filed": 1,
-        "completion_rate": 0.3333, "pending": 0, "returned": 0, "rejected": 1, "late_changes": 0,
+        "completed": 2, "completed_in_campaign": 1, "completed_already": 1, "completion_rate": 0.6667,
+        "filed_off_roster": 0, "pending": 0, "returned": 0, "rejected": 1, "late_changes": 0,
         "recommendations_open": 1, "recommendations_unanswered": 0, "lapsed_terms": 0},
 }
-TOTAL = {"roster_size": 7, "covered": 4, "coverage_rate": 0.5714, "filed": 2,
-         "completion_rate": 0.2857, "pending": 3, "returned": 1, "rejected": 1, "late_changes": 1,
+TOTAL = {"roster_size": 7, "covered": 4, "coverage_rate": 0.5714, "filed": 2, "completed": 5,
+         "completed_in_campaign": 2, "completed_already": 3, "completion_rate": 0.7143,
+         "filed_off_roster": 0, "pending": 3, "returned": 1, "rejected": 1, "late_changes": 1,
          "recommendations_open": 2, "recommendations_unanswered": 1, "lapsed_terms": 1}
 
 
@@ -140,6 +144,7 @@ def test_report_as_json_matches_the_register(world):
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["as_of"] == AS_OF.isoformat() and body["campaign"]["year"] == Y
+    assert body["completion_on"] == f"{Y}-04-30"
     assert body["title"] == f"{Y}年度企业首席质量官制度推进情况考核表"
     rows = {r["county"]: r for r in body["counties"]}
     assert len(rows) == 19
@@ -206,7 +211,7 @@ def check_workbook(content: bytes, city) -> None:
     assert labels["规上企业名录数"] == 4 and labels["逾期变更备案"] == 1
     assert labels["县局待预审"] == 2 and labels["预审通过待报送"] == 1
     assert labels["撤换建议未响应"] == 1 and labels["任期届满未续任"] == 1
-    assert round(labels["覆盖率"], 4) == 0.5
+    assert round(labels["覆盖率"], 4) == 0.5 and labels["集中备案完成率"] == 0.75
     assert labels["培训完成情况"] == "待人才服务上线后纳入"
     values = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
     late_id = city.scalar("SELECT filing_id FROM filing_ledger WHERE late = :t", t=True)
