@@ -290,8 +290,10 @@ def submit_over_http(deployment: Deployment, county: str, numbers: Iterable[int]
     return submit_forms(deployment, county, (filing_form(county, n) for n in numbers))
 
 
-def submit_forms(deployment: Deployment, county: str, forms: Iterable[dict]) -> list[str]:
-    """submit_over_http with the intake forms given."""
+def submit_forms(deployment: Deployment, county: str, forms: Iterable[dict], *,
+                 status: str = APPROVED) -> list[str]:
+    """submit_over_http with the intake forms given; `status` is the one each filing has
+    after its approval (a proactive filing outside a campaign is forwarded at once)."""
     ids = []
     session = requests.Session()
     base = deployment.county_url(county)
@@ -304,7 +306,7 @@ def submit_forms(deployment: Deployment, county: str, forms: Iterable[dict]) -> 
                             json={"decision": "approve", "comment": "材料齐全"},
                             headers=officer(county), timeout=HTTP_TIMEOUT)
         assert resp.status_code == 200, resp.text
-        assert resp.json()["status"] == APPROVED, resp.json()
+        assert resp.json()["status"] == status, resp.json()
         ids.append(filing["id"])
     session.close()
     return ids

@@ -22,7 +22,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from services.filing.domain import today
+from services.filing.domain import FORWARDED, today
 from tests.e2e.support import (HTTP_TIMEOUT, auth, city, filing_form, submit_forms, wait_for)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -66,11 +66,12 @@ def _seed(deployment, uscc: str) -> None:
     lookup's `filings`, `history`, `current_cqo`), a roster, a recommendation, a campaign."""
     form = filing_form(COUNTY, 1)
     form["enterprise"]["uscc"] = uscc
-    submit_forms(deployment, COUNTY, [form])
+    submit_forms(deployment, COUNTY, [form], status=FORWARDED)
     wait_for(lambda: deployment.ledger_total(uscc=uscc) == 1, 60, "filing accepted by the city")
     year = today().year
-    roster = ("统一社会信用代码,企业名称,县级区划代码,企业类别,年度\n"
-              f"{uscc},{form['enterprise']['name']},{COUNTY},industrial_above_scale,{year}\n")
+    roster = ("统一社会信用代码,企业名称,县级区划代码,企业类别,年度,联系人,联系电话,电子邮箱\n"
+              f"{uscc},{form['enterprise']['name']},{COUNTY},industrial_above_scale,{year},"
+              "张联络,13800138000,contact@example.cn\n")
     resp = requests.post(deployment.registry_url + "/roster", data=roster.encode("utf-8"),
                          headers={**city(), "Content-Type": "text/csv"}, timeout=HTTP_TIMEOUT)
     assert resp.status_code == 200 and resp.json()["accepted"] == 1, resp.text
