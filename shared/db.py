@@ -10,10 +10,11 @@ import json
 import logging
 import re
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Table, create_engine, event, insert, text
+from sqlalchemy import DateTime, Table, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -91,7 +92,37 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = 20,
     return engine
 
 
+class _UtcSQLiteDateTime(sqlite.DATETIME):
+    """`DateTime(timezone=True)` on SQLite: stored as UTC text, read back aware (UTC) as
+    PostgreSQL reads back timestamptz, so that a value has one type (and one JSON
+    form, "...+00:00") on both databases. Naive values are taken as UTC, as before."""
+
+    def bind_processor(self, dialect):
+        process = super().bind_processor(dialect)
+        if not self.timezone:
+            return process
+
+        def bind(value):
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            return process(value)
+        return bind
+
+    def result_processor(self, dialect, coltype):
+        process = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return process
+
+        def result(value):
+            value = process(value)
+            return value.replace(tzinfo=timezone.utc) if value is not None else None
+        return result
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    # per engine (the dialect instance), before any statement is compiled
+    engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: _UtcSQLiteDateTime}
+
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
         # pysqlite's own transaction handling defers BEGIN; take control so that

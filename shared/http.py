@@ -35,12 +35,13 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect
+from werkzeug.routing import Map, RequestRedirect
+from werkzeug.routing.converters import IntegerConverter
 from werkzeug.wrappers import Request, Response
 
 from shared.errors import CqoError, ValidationFailed
 from shared.jsontext import json_default
-from shared.openapi import spec_dict
+from shared.openapi import PATH_INT_MAX, spec_dict
 
 log = logging.getLogger(__name__)
 
@@ -270,12 +271,18 @@ def read_json(request: Request, max_bytes: int = DEFAULT_MAX_BYTES, *,
         raise _bad_json(f"请求体不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列）") from None
     except ValueError:
         raise _bad_json("请求体不是有效的 JSON（不允许 NaN 或 Infinity）") from None
+    _refuse_unstorable(data)
+    return data
+
+
+def _refuse_unstorable(data) -> None:
+    """422 for text no database can store (PostgreSQL refuses NUL, UTF-8 lone surrogates),
+    before it reaches a query as a filter or a row."""
     bad = [path for path, value in _strings(data, "") if _UNSTORABLE.search(value)]
     if bad:
         raise ValidationFailed("提交的内容含有无法保存的字符（空字符或无效的 Unicode 代理项）",
                                code="VALIDATION_FAILED",
                                details={"errors": {p or "_schema": ["含有无法保存的字符"] for p in bad}})
-    return data
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -309,6 +316,7 @@ def load_json(request: Request, schema, max_bytes: int = DEFAULT_MAX_BYTES, **kw
 def load_query(request: Request, schema, **kwargs):
     """Query-string parameters through a schema (single values; lists stay lists)."""
     args = {k: (v if len(v) > 1 else v[0]) for k, v in request.args.lists()}
+    _refuse_unstorable(args)
     return load(schema, args, **kwargs)
 
 
@@ -349,7 +357,25 @@ def _is_client_error(exc) -> bool:
     return isinstance(exc, HTTPException) and (exc.code or 500) < 500
 
 
+class BoundedIntegerConverter(IntegerConverter):
+    """`<int:...>` with a ceiling: an id beyond what the databases store (64-bit) matches
+    no route (404) instead of reaching a query (500). `<int(max=...):...>` narrows it."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=PATH_INT_MAX, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min,
+                         max=PATH_INT_MAX if max is None else max, signed=signed)
+
+
 class ProblemWebServer(WebServer):
+    def make_url_map(self):
+        # nameko's, with the bounded `int` converter (converters bind when a rule is added)
+        url_map = Map(converters={"int": BoundedIntegerConverter})
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            url_map.add(rule)
+        return url_map
+
     def setup(self):
         super().setup()
         containers_log = logging.getLogger("nameko.containers")

@@ -29,6 +29,7 @@ ERROR_RESPONSES = {
     "NotFound": ("404", "未找到请求的资源"),
     "Conflict": ("409", "与现有数据冲突"),
     "PayloadTooLarge": ("413", "请求体过大"),
+    "UnsupportedMediaType": ("415", "不支持的请求内容类型"),
     "ValidationFailed": ("422", "提交的数据未通过校验（errors 按字段列出原因）"),
     "InternalError": ("500", "服务器内部错误"),
 }
@@ -48,22 +49,29 @@ PROBLEM_SCHEMA = {
         "errors": {"type": "object", "additionalProperties": {
             "type": "array", "items": {"type": "string"}}},
         "error_id": {"type": "string", "description": "500 错误的日志编号"},
+        "details": {"type": "object", "description": "与错误代码相关的补充信息（如出错的位置）"},
     },
 }
 
+# the ceiling of `<int:...>` path values (shared.http.BoundedIntegerConverter): the
+# largest id a 64-bit column (PostgreSQL bigint, SQLite INTEGER) holds
+PATH_INT_MAX = 2**63 - 1
+
 _RULE_PARAM = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 _CONVERTER_SCHEMAS = {
-    "int": {"type": "integer"}, "float": {"type": "number"},
+    "int": {"type": "integer", "minimum": 0, "maximum": PATH_INT_MAX}, "float": {"type": "number"},
     "uuid": {"type": "string", "format": "uuid"}, "path": {"type": "string"},
 }
 
 
-def api_doc(summary: str, *, request=None, response=None, query=None, tags=(),
+def api_doc(summary: str, *, request=None, response=None, query=None, path=None, tags=(),
             description: str | None = None, status: int = 200, errors=()):
     """Describe an HTTP entrypoint. `request`/`response`: a marshmallow Schema (class or
     instance, e.g. `Out(many=True)`) sent as JSON, or a raw OpenAPI content dict (for CSV,
-    XLSX...). `query`: a Schema of query parameters. `errors`: extra statuses (404, 409)."""
-    doc = dict(summary=summary, request=request, response=response, query=query,
+    XLSX...). `query`: a Schema of query parameters. `path`: a Schema of the path
+    parameters the entrypoint validates (their pattern, length...; 422 when they fail).
+    `errors`: extra statuses (404, 409)."""
+    doc = dict(summary=summary, request=request, response=response, query=query, path=path,
                tags=list(tags), description=description, status=status, errors=tuple(errors))
 
     def decorate(fn):
@@ -82,6 +90,10 @@ def werkzeug_path(rule: str) -> tuple[str, list[dict]]:
         schema = dict(_CONVERTER_SCHEMAS.get(conv or "string", {"type": "string"}))
         if conv == "any" and args:
             schema["enum"] = [a.strip().strip("'\"") for a in args.split(",")]
+        elif conv == "int" and args:  # <int(min=2000, max=2100):year>
+            bounds = dict(a.replace(" ", "").split("=", 1) for a in args.split(",") if "=" in a)
+            schema.update({key: int(bounds[arg]) for arg, key in (("min", "minimum"), ("max", "maximum"))
+                           if arg in bounds})
         params.append({"in": "path", "name": name, "required": True, "schema": schema})
         return "{" + name + "}"
 
@@ -90,6 +102,10 @@ def werkzeug_path(rule: str) -> tuple[str, list[dict]]:
 
 def _is_schema(value) -> bool:
     return isinstance(value, Schema) or (isinstance(value, type) and issubclass(value, Schema))
+
+
+def _schema_instance(value) -> Schema:
+    return value() if isinstance(value, type) else value
 
 
 def _content(value, media_type="application/json") -> dict:
@@ -111,6 +127,10 @@ def _operation(method_name: str, fn, http_method: str, path_params: list[dict]) 
     if doc.get("tags"):
         op["tags"] = doc["tags"]
     params = list(path_params)
+    if doc.get("path") is not None:  # the schema's fields replace the converters' bare types
+        documented = set(_schema_instance(doc["path"]).fields)
+        params = [p for p in params if p["name"] not in documented]
+        params.append({"in": "path", "schema": doc["path"]})
     if doc.get("query") is not None:
         params.append({"in": "query", "schema": doc["query"]})
     if params:
@@ -126,8 +146,8 @@ def _operation(method_name: str, fn, http_method: str, path_params: list[dict]) 
     if roles:
         statuses |= {"401", "403"}
     if doc.get("request") is not None:
-        statuses |= {"400", "413", "422"}
-    if doc.get("query") is not None:
+        statuses |= {"400", "413", "415", "422"}
+    if doc.get("query") is not None or doc.get("path") is not None:
         statuses.add("422")
     if path_params:
         statuses.add("404")

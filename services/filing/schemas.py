@@ -16,6 +16,7 @@ from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES, juris
 from shared.domain.qualification import EDUCATION_LEVELS, TITLE_LEVELS
 from shared.errors import CqoError
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
+from shared.validators.uscc import PATTERN as USCC_PATTERN
 
 from services.filing import domain
 
@@ -33,6 +34,9 @@ def _choices(mapping: dict) -> str:
 # JSON allows "\u0000" and lone surrogates ("\ud800"); PostgreSQL and UTF-8 do not
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# the same rules as the OpenAPI document states them (JSON Schema `pattern`)
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+_NO_CONTROL_MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 class Text(fields.String):
@@ -47,6 +51,10 @@ class Text(fields.String):
         super().__init__(**kwargs)
         self.max_length, self.allow_blank = max_length, allow_blank
         self.control = _CONTROL_MULTILINE if multiline else _CONTROL
+        # documented (OpenAPI) as checked; a validator's own pattern (metadata) wins
+        self.metadata = {"maxLength": max_length, **({} if allow_blank else {"minLength": 1}),
+                         "pattern": _NO_CONTROL_MULTILINE if multiline else _NO_CONTROL,
+                         **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
@@ -59,6 +67,10 @@ class Text(fields.String):
         if len(text) > self.max_length:
             raise self.make_error("too_long", max=self.max_length)
         return text
+
+    def _validate(self, value):
+        if value is not None:  # a blank allowed as absent (None) has nothing to check
+            super()._validate(value)
 
 
 class Choice(Text):
@@ -184,11 +196,12 @@ def _check_phone(value: str) -> None:
 
 class EnterpriseIn(StrictSchema):
     uscc = Text(required=True, max_length=40, validate=_check_uscc,
-                metadata={"description": "统一社会信用代码（18位）"})
+                metadata={"description": "统一社会信用代码（18位）", "pattern": USCC_PATTERN})
     name = Text(required=True, max_length=200, validate=validate.Length(
         min=2, error="企业名称至少 2 个字符"), metadata={"description": "企业名称"})
     county = Text(required=True, max_length=20, validate=_check_county,
-                  metadata={"description": "企业所在县（市、区）代码（GB/T 2260，6位）"})
+                  metadata={"description": "企业所在县（市、区）代码（GB/T 2260，6位）",
+                            "pattern": r"^[0-9]{6}$"})
     category = Choice(CATEGORIES, required=True, metadata={"description": "企业类别"})
 
     @post_load
@@ -203,7 +216,7 @@ class CqoIn(StrictSchema):
     id_number = Text(required=True, max_length=40, load_only=True,
                      metadata={"description": "证件号码（仅在本县加密保存，不向外传输明文）"})
     phone = Text(required=True, max_length=30, validate=_check_phone,
-                 metadata={"description": "联系电话"})
+                 metadata={"description": "联系电话", "pattern": PHONE.pattern})
     email = fields.Email(load_default=None, allow_none=True,
                          error_messages={**_BASE, "invalid": "不是有效的电子邮箱地址"},
                          validate=[validate.Length(max=200, error="长度不能超过 200 个字符"),
@@ -341,6 +354,8 @@ class CommaList(fields.Field):
     def __init__(self, mapping: dict, **kwargs):
         super().__init__(**kwargs)
         self.mapping = mapping
+        one = "(" + "|".join(re.escape(k) for k in mapping) + ")"
+        self.metadata = {"type": "string", "pattern": f"^{one}(,{one})*$", **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         values = value if isinstance(value, list) else [value]
@@ -371,7 +386,7 @@ class FilingQuery(StrictSchema):
     channel = Choice(CHANNELS)
     campaign_year = QueryInt(validate=_range(2000, 2100))
     category = Choice(CATEGORIES)
-    uscc = Text(max_length=40, validate=_check_uscc)
+    uscc = Text(max_length=40, validate=_check_uscc, metadata={"pattern": USCC_PATTERN})
     submitted_from = QueryDay(metadata={"description": "首次提交日期起（含）"})
     submitted_to = QueryDay(metadata={"description": "首次提交日期止（含）"})
     late = QueryBool(metadata={"description": "市局认定逾期的备案"})

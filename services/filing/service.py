@@ -141,7 +141,7 @@ class FilingService(HttpBase):
 
     @http("GET", "/api/v1/campaign")
     @requires("enterprise", "county_officer", "city_officer", "admin")
-    @api_doc("当前集中报送活动", response=CampaignOut, tags=[TAG_CAMPAIGN],
+    @api_doc("当前集中报送活动", response=CampaignOut, tags=[TAG_CAMPAIGN], errors=(404,),
              description="市局发布的年度集中报送活动（第十三条）中正在进行的一个；没有时返回 404。")
     def current_campaign(self, request):
         return self.app.current_campaign()

@@ -9,15 +9,14 @@ _REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
 _DATE = {"invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
 
 
-def _text(max_length: int, name: str):
+def _text(max_length: int, name: str) -> list:
     def check(value: str) -> None:
-        if not value.strip():
-            raise ValidationError(f"{name}不能为空")
-        if len(value) > max_length:
-            raise ValidationError(f"{name}不能超过{max_length}个字符")
         if "\x00" in value:
             raise ValidationError(f"{name}包含不允许的字符")
-    return check
+    # declarative validators, so that the OpenAPI document shows them (minLength,
+    # maxLength, pattern): not blank ("" is Length's to report), at most max_length
+    return [validate.Length(min=1, max=max_length, error=f"{name}应为1到{max_length}个字符"),
+            validate.Regexp(r"^$|^\s*\S", error=f"{name}不能为空"), check]
 
 
 

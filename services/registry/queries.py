@@ -39,7 +39,8 @@ def _sql_case(column: str, names: dict[str, str]) -> str:
     return f"CASE {column} {whens} ELSE {column} END"
 
 
-_PG_APPOINTMENT = ", ".join(c for c in _APPOINTMENT_COLUMNS if c != "id")
+_DOCUMENT_APPOINTMENT = tuple(c for c in _APPOINTMENT_COLUMNS if c != "id")
+_PG_APPOINTMENT = ", ".join(_DOCUMENT_APPOINTMENT)
 _PG_LEDGER = ", ".join(c for c in _LEDGER_COLUMNS if c not in ("reasons", "findings"))
 
 # The hot lookup (GET /enterprises/{uscc}) on PostgreSQL: one prepared statement, and the
@@ -98,21 +99,24 @@ def _pg_document(cursor, info: dict, uscc: str) -> tuple[str, str, str] | None:
     return cursor.fetchone()
 
 
+def _columns(model, names) -> list:
+    return [model.__table__.c[name] for name in names]
+
+
 def _enterprise_document(conn, uscc: str) -> tuple[str, str, str] | None:
-    """(uscc, county, JSON document without county_name) or None."""
+    """(uscc, county, JSON document without county_name) or None. The columns are read
+    through their types (booleans, dates, aware times), so that the document has the
+    JSON types of PostgreSQL's (true, not 1; "...+00:00")."""
     row = conn.execute(select(Enterprise.uscc, Enterprise.name, Enterprise.county,
                               Enterprise.category).where(Enterprise.uscc == uscc)).mappings().first()
     if row is None:
         return None
-    history = [dict(h) for h in conn.execute(text(
-        f"SELECT {_PG_APPOINTMENT} FROM appointments WHERE uscc = :uscc "
-        f"ORDER BY {_HISTORY_ORDER}"), {"uscc": uscc}).mappings()]
-    for appointment in history:
-        for key in ("is_decision_level", "appointed_by_top_manager"):
-            appointment[key] = bool(appointment[key])
-    filings = [_ledger_dict(f) for f in conn.execute(text(
-        f"SELECT {', '.join(_LEDGER_COLUMNS)} FROM filing_ledger WHERE uscc = :uscc "
-        f"ORDER BY {_LEDGER_ORDER}"), {"uscc": uscc}).mappings()]
+    history = [dict(h) for h in conn.execute(
+        select(*_columns(Appointment, _DOCUMENT_APPOINTMENT))
+        .where(Appointment.uscc == uscc).order_by(text(_HISTORY_ORDER))).mappings()]
+    filings = [_ledger_dict(f) for f in conn.execute(
+        select(*_columns(LedgerEntry, _LEDGER_COLUMNS))
+        .where(LedgerEntry.uscc == uscc).order_by(text(_LEDGER_ORDER))).mappings()]
     current = next((a for a in history if a["ended_on"] is None), None)
     document = {**row, "current_cqo": current, "history": history, "filings": filings}
     return row["uscc"], row["county"], json.dumps(document, ensure_ascii=False, default=json_default)

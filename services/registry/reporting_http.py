@@ -17,6 +17,7 @@ from shared.openapi import api_doc
 from services.registry import assessment, progress
 from services.registry.reporting_schemas import (AssessmentOut, AssessmentQuery,
                                                  CampaignProgressOut)
+from services.registry.schemas import CAMPAIGN_YEAR
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TAG_PROGRESS, TAG_REPORTS = "集中备案", "考核报表"
@@ -32,7 +33,7 @@ def attachment(filename: str) -> str:
 class ReportingEndpoints:
     """Mix-in of RegistryService: progress and assessment endpoints."""
 
-    @http("GET", "/api/v1/campaigns/<int:year>/progress")
+    @http("GET", f"/api/v1/campaigns/<{CAMPAIGN_YEAR}:year>/progress")
     @requires("county_officer", "city_officer", "admin")
     @api_doc("年度集中备案进度（第十三条）", response=CampaignProgressOut, tags=[TAG_PROGRESS],
              errors=[404], description=(

@@ -242,8 +242,12 @@ class _CsvSource(_Source):
             line = data[start:] if end < 0 else data[start:end]
             start = len(data) if end < 0 else end + 1
             self._carry, self.header_line = data[start:], line_no
-            cells = next(csv.reader([line.decode("utf-8", "surrogateescape").rstrip("\r")],
-                                    delimiter=self.delimiter), [])
+            try:
+                cells = next(csv.reader([line.decode("utf-8", "surrogateescape").rstrip("\r")],
+                                        delimiter=self.delimiter), [])
+            except csv.Error:  # e.g. a lone carriage return inside the line
+                raise RosterFileError(f"CSV 第{line_no}行格式有误（行内有单独的回车符或引号不成对）",
+                                      code="ROSTER_CSV_MALFORMED", status=400) from None
             yield line_no, cells
             if start >= len(data):
                 return

@@ -242,8 +242,9 @@ class RosterEndpoints:
     @requires("city_officer", "admin")
     @api_doc("导入规模以上企业名录（第四条）", query=RosterImportQuery, response=RosterImportOut,
              tags=[TAG_ROSTER], errors=[400, 413, 415, 422], request={
-                 "multipart/form-data": {"schema": {"type": "object", "properties": {
-                     "file": {"type": "string", "format": "binary"}}}},
+                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                     "file": {"type": "string", "format": "binary",
+                              "description": "名录文件（CSV 或 XLSX）"}}}},
                  "text/csv": {"schema": {"type": "string", "format": "binary"}},
                  XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
              description=(

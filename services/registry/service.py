@@ -31,8 +31,9 @@ from services.registry import campaigns, intake, progress, queries, trust
 from services.registry.reporting_http import ReportingEndpoints
 from services.registry.oversight_http import OversightEndpoints
 from services.registry.roster_http import RosterEndpoints
-from services.registry.schemas import (AwardCheckOut, AwardCheckQuery, CampaignIn, CampaignOut,
-                                       EnterpriseOut, LedgerPageOut, LedgerQuery)
+from services.registry.schemas import (CAMPAIGN_YEAR, AwardCheckOut, AwardCheckQuery, CampaignIn,
+                                       CampaignOut, EnterpriseOut, LedgerPageOut, LedgerQuery,
+                                       UsccPath)
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 CONSUMER = "registry.intake"
@@ -119,14 +120,14 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
     @http("GET", "/api/v1/enterprises/<string:uscc>")
     @requires(*ALL_ROLES)
     @api_doc("查询企业首席质量官备案信息（在任人员、任职历史、备案记录）", response=EnterpriseOut,
-             tags=["备案登记"], errors=[404])
+             path=UsccPath, tags=["备案登记"], errors=[404])
     def get_enterprise(self, request, uscc):
         return Response(queries.enterprise(self.db, request.principal, uscc), content_type=JSON_TYPE)
 
     @http("GET", "/api/v1/enterprises/<string:uscc>/award-check")
     @requires(*ALL_ROLES)
     @api_doc("评优核查：企业是否有在任的已备案首席质量官（第十六条）", query=AwardCheckQuery,
-             response=AwardCheckOut, tags=["备案登记"], errors=[404])
+             response=AwardCheckOut, path=UsccPath, tags=["备案登记"], errors=[404])
     def award_check(self, request, uscc):
         on = load_query(request, AwardCheckQuery).get("on")
         with self.db.unit_of_work() as uow:
@@ -150,7 +151,7 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
         with self.db.unit_of_work() as uow:
             return json_response(campaigns.open_campaign(uow, request.principal, data), status=201)
 
-    @http("POST", "/api/v1/campaigns/<int:year>/close")
+    @http("POST", f"/api/v1/campaigns/<{CAMPAIGN_YEAR}:year>/close")
     @requires("city_officer", "admin")
     @api_doc("结束年度集中备案", response=CampaignOut, tags=["集中备案"], errors=[404, 409])
     def close_campaign(self, request, year):

@@ -13,6 +13,10 @@ from shared.errors import ValidationFailed
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, Z, S, V
 _VALUE = {c: i for i, c in enumerate(CHARSET)}
+_CLASS = "[0-9A-HJ-NPQRTUWXY]"  # CHARSET as a regular-expression class
+# the shape of a normalised code, for documents (OpenAPI) and shape-only filters; the
+# check characters are validate_uscc's
+PATTERN = f"^{_CLASS}{{2}}[0-9]{{6}}{_CLASS}{{10}}$"
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, ... 28
 ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 

@@ -97,12 +97,16 @@ class Deployment:
 
     `env` goes to every process, `process_env` to single ones ({"registry": {...},
     "filing_130921": {...}}), e.g. a small BATCH_CHUNK_SIZE for one county.
+    `database="sqlite"` gives each process a SQLite file in `workdir` instead.
     """
 
     def __init__(self, broker: infra.Broker, postgres_url: str, workdir: Path, *,
                  counties=("130921",), services=("registry",), env: dict | None = None,
                  process_env: dict | None = None, amqp_uri: str | None = None,
-                 tag: str = "e2e"):
+                 tag: str = "e2e", database: str = "postgresql"):
+        if database not in ("postgresql", "sqlite"):
+            raise ValueError(f"unknown database: {database}")
+        postgres_url = postgres_url if database == "postgresql" else None
         self.broker, self.postgres_url, self.workdir = broker, postgres_url, Path(workdir)
         self.counties = tuple(counties)
         run = uuid.uuid4().hex[:8]
@@ -148,7 +152,7 @@ class Deployment:
             for db in self._dbs.values():
                 db.dispose()
             self.broker.delete_vhost(self.vhost)
-            for spec in self.stack.specs:
+            for spec in self.stack.specs if self.postgres_url else ():
                 infra.drop_schema(self.postgres_url, self.schema(spec.name))
 
     def log_tails(self, lines: int = 40) -> str:
@@ -163,7 +167,10 @@ class Deployment:
     # databases, read directly (what the services' HTTP APIs do not show)
     def db(self, name: str) -> Database:
         if name not in self._dbs:
-            self._dbs[name] = Database(self.postgres_url, schema=self.schema(name), pool_size=2)
+            if self.postgres_url:
+                self._dbs[name] = Database(self.postgres_url, schema=self.schema(name), pool_size=2)
+            else:  # the process's own file (shared.stack.Stack)
+                self._dbs[name] = Database(f"sqlite:///{self.stack.workdir / (name + '.db')}")
         return self._dbs[name]
 
     def registry_db(self) -> Database:
@@ -280,11 +287,17 @@ def filing_form(county: str, n: int, *, kind: str = "establishment") -> dict:
 
 def submit_over_http(deployment: Deployment, county: str, numbers: Iterable[int]) -> list[str]:
     """Enterprises file and the county officer approves, through the county's HTTP API."""
+    return submit_forms(deployment, county, (filing_form(county, n) for n in numbers))
+
+
+def submit_forms(deployment: Deployment, county: str, forms: Iterable[dict], *,
+                 status: str = APPROVED) -> list[str]:
+    """submit_over_http with the intake forms given; `status` is the one each filing has
+    after its approval (a proactive filing outside a campaign is forwarded at once)."""
     ids = []
     session = requests.Session()
     base = deployment.county_url(county)
-    for n in numbers:
-        form = filing_form(county, n)
+    for form in forms:
         resp = session.post(base + "/filings", json=form,
                             headers=enterprise(form["enterprise"]["uscc"]), timeout=HTTP_TIMEOUT)
         assert resp.status_code == 201, resp.text
@@ -293,7 +306,7 @@ def submit_over_http(deployment: Deployment, county: str, numbers: Iterable[int]
                             json={"decision": "approve", "comment": "材料齐全"},
                             headers=officer(county), timeout=HTTP_TIMEOUT)
         assert resp.status_code == 200, resp.text
-        assert resp.json()["status"] == APPROVED, resp.json()
+        assert resp.json()["status"] == status, resp.json()
         ids.append(filing["id"])
     session.close()
     return ids

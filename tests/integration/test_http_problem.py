@@ -142,6 +142,14 @@ def test_domain_errors(base_url):
     assert body["errors"] == {"count": ["数量必须为正数"]}
 
 
+def test_path_ids_beyond_64_bits_match_no_route(base_url):
+    # issue 8, defect 9: such an id reached the query (500); now no route matches (404)
+    assert requests.get(base_url + f"/api/v1/items/{2**63 - 1}", headers=CITY).status_code == 200
+    for huge in (2**63, 10**30):
+        assert_problem(requests.get(base_url + f"/api/v1/items/{huge}", headers=CITY),
+                       404, "NOT_FOUND")
+
+
 def test_schema_validation_is_422_per_field(base_url):
     resp = requests.post(base_url + ITEMS, json={"name": "", "count": "many", "kind": "z",
                                                  "extra": 1}, headers=COUNTY)
@@ -218,7 +226,9 @@ def test_openapi_document(base_url):
     assert set(create["responses"]) >= {"201", "400", "401", "403", "404", "413", "422", "500"}
     assert create["responses"]["422"] == {"$ref": "#/components/responses/ValidationFailed"}
     get_item = paths["/api/v1/items/{item_id}"]["get"]
-    assert get_item["parameters"][0]["schema"] == {"type": "integer"}
+    # bounded as the converter matches (shared.http.BoundedIntegerConverter)
+    assert get_item["parameters"][0]["schema"] == {"type": "integer", "minimum": 0,
+                                                   "maximum": 2**63 - 1}
     coverage = paths["/api/v1/coverage"]["get"]
     assert coverage["parameters"] == [{"in": "query", "name": "year", "required": True,
                                        "schema": {"type": "integer"}}]
