@@ -21,7 +21,8 @@ class OutboxMessage(MessagingBase):
     __tablename__ = "outbox_messages"
 
     seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
-    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # the AMQP limit: an answer's id embeds the id of the message it answers
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
     exchange: Mapped[str] = mapped_column(String(100))
     routing_key: Mapped[str] = mapped_column(String(255))
     payload: Mapped[str] = mapped_column(Text)  # JSON text

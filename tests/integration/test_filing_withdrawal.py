@@ -31,6 +31,16 @@ CITY_RULES = {"severities": {"QUAL_EDUCATION_CONFIRM": "blocking"}}
 JUNIOR_COLLEGE = {"cqo__education_level": "junior_college", "cqo__title_level": "none"}
 
 
+@pytest.fixture
+def fast_teardown():
+    """Replaces nameko's autouse fixture of that name for this module. It makes every
+    consumer created during a test stop consuming when that test ends; here the city
+    restarted by one test serves the next ones, and the next `stop_registry` would wait
+    forever for its exited consumer thread to cancel its consumer. The containers are
+    stopped before their vhost goes (see `env`), so there is nothing to speed up."""
+    yield
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def env(request, broker, run_id, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"withdrawal_{request.param}")
