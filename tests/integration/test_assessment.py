@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from services.registry import assessment, recommendations
 from services.registry.models import RosterEntry
 from shared.auth import Principal
-from shared.cli import app
+from cqo.cli import app
 from tests.integration import filing_support as fs
 from tests.integration.reporting_support import site
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from services.filing.domain import today
 from services.registry import assessment
 from services.registry.models import RosterEntry
-from shared.cli import app
+from cqo.cli import app
 from tests.integration import filing_support as fs
 from tests.integration.reporting_support import CAMPAIGN_YEAR, campaign_body, site
 

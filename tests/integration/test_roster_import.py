@@ -279,7 +279,7 @@ def test_cli_roster_import_exit_codes_and_rejects_file(db, db_config, amqp_uri, 
     import yaml
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from cqo.cli import app
 
     config = tmp_path / "registry.yaml"
     config.write_text(yaml.safe_dump({"AMQP_URI": amqp_uri, **db_config}), encoding="utf-8")
@@ -339,7 +339,7 @@ def test_cli_in_a_process_of_its_own_loads_on_a_writer_thread(db, db_config, amq
     env = {**os.environ, "COLUMNS": "200", "ROSTER_CHUNK_ROWS": "2500"}
 
     def run():
-        return subprocess.run([sys.executable, "-m", "shared.cli", "roster", "import", str(file),
+        return subprocess.run([sys.executable, "-m", "cqo.cli", "roster", "import", str(file),
                                "--config", str(config)], env=env, capture_output=True, text=True, timeout=300)
 
     first = run()

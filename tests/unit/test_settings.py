@@ -17,7 +17,7 @@ from services.registry.service import check_settings, counties_on_this_broker, w
 from services.registry.terms import OversightSettings
 from shared.config import SettingError, structured
 from shared.domain.qualification import RuleSet, rules_from_config
-from shared.service_support import load_service_config
+from cqo.service_support import load_service_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ALL = ("registry", "filing", "talent", "notify")

@@ -41,8 +41,8 @@ from rich.table import Table
 
 from shared.auth import issue_token
 from shared.contracts import jurisdiction
-from shared.runner import PortInUse, probe_port
-from shared.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
+from cqo.runner import PortInUse, probe_port
+from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
 from shared.validators import make_resident_id, make_uscc
 
 COUNTIES = ("130921", "130922")          # 沧县, 青县

@@ -1,6 +1,6 @@
 """`cqo report coverage`: coverage of the above-scale roster by filed CQOs (art. 4), from
 the registry's database, as `GET /api/v1/coverage(/export)` gives it to an officer.
-`cqo report assessment` is the annual assessment report (shared.cli_assessment)."""
+`cqo report assessment` is the annual assessment report (cqo.cli_assessment)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli_assessment import assessment
-from shared.cli_roster import registry_database
+from cqo.cli_assessment import assessment
+from cqo.cli_roster import registry_database
 
 report_app = typer.Typer(help="报表：覆盖率（第四条）、年度考核（第十六条）。", no_args_is_help=True)
 report_app.command("assessment")(assessment)

@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 
 from shared.config import ENV_VAR
-from shared.runner import PortInUse, probe_port
+from cqo.runner import PortInUse, probe_port
 
 CITY_PORTS = {"registry": 8001, "talent": 8002, "notify": 8003}
 FIRST_COUNTY_PORT = 8011
@@ -102,7 +102,7 @@ class Stack:
         self._save()
 
     def _spawn(self, spec: ProcessSpec) -> None:
-        args = [sys.executable, "-m", "shared.cli", "serve", spec.service]
+        args = [sys.executable, "-m", "cqo.cli", "serve", spec.service]
         if spec.county:
             args += ["--county", spec.county]
         log = open(self.workdir / f"{spec.name}.log", "ab")
@@ -241,7 +241,7 @@ def _write_private(path: Path, data) -> None:
 def _settings_in_environment(service: str) -> dict:
     """The variables the service's config reads that are set in this environment: they
     go into the record, so a restart from another shell gets the same settings."""
-    from shared.service_support import default_config_path
+    from cqo.service_support import default_config_path
 
     names = {m.group("name") for m in ENV_VAR.finditer(default_config_path(service).read_text(
         encoding="utf-8"))}

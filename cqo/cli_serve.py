@@ -25,25 +25,25 @@ def serve(
     if processes > 1:
         import sys
 
-        from shared.runner import supervise
-        from shared.service_support import load_service_config
+        from cqo.runner import supervise
+        from cqo.service_support import load_service_config
 
         cfg = load_service_config(service, config, overrides={"COUNTY_CODE": county})
         address = str(cfg.get("WEB_SERVER_ADDRESS", ""))
         if port is not None:
             address = f"{address.rsplit(':', 1)[0] or '127.0.0.1'}:{port}"
-        child = [sys.executable, "-m", "shared.cli", "serve", service]
+        child = [sys.executable, "-m", "cqo.cli", "serve", service]
         for flag, value in (("--county", county), ("--config", config), ("--port", port)):
             if value is not None:
                 child += [flag, str(value)]
         raise typer.Exit(supervise(child, processes, address or None))
-    # shared.cli has monkey-patched already when the process started as `cqo serve`;
+    # cqo.cli has monkey-patched already when the process started as `cqo serve`;
     # this covers a caller that invokes the command some other way
     import eventlet
 
     eventlet.monkey_patch()
-    from shared.runner import PortInUse, run
-    from shared.service_support import load_service_config, service_module
+    from cqo.runner import PortInUse, run
+    from cqo.service_support import load_service_config, service_module
 
     try:
         module = service_module(service)

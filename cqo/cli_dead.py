@@ -19,7 +19,7 @@ CONFIG = typer.Option(None, "--config", help="服务配置文件（默认为服�
 
 def _database(service: str, county: Optional[str], config: Optional[Path]):
     from shared.db import database_from_config
-    from shared.service_support import load_service_config
+    from cqo.service_support import load_service_config
 
     cfg = load_service_config(service, config, overrides={"COUNTY_CODE": county})
     default = f"var/{service}_{county}.db" if county else f"var/{service}.db"

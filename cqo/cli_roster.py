@@ -36,7 +36,7 @@ def registry_database(config: Optional[Path]) -> Iterator:
     from shared.contracts import use_jurisdiction
     from shared.db import database_from_config
     from shared.migrate import upgrade
-    from shared.service_support import load_service_config
+    from cqo.service_support import load_service_config
     from shared.validators.divisions import Jurisdiction
 
     cfg = load_service_config("registry", config)

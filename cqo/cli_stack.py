@@ -35,8 +35,8 @@ def up(
                                     min=0, max=50000, help="所有端口加上的偏移量（同一台机器上运行多个服务栈时使用）"),
 ) -> None:
     """启动市级服务与各县备案服务，等待全部就绪。"""
-    from shared.stack import Stack, StackError
-    from shared.runner import PortInUse
+    from cqo.stack import Stack, StackError
+    from cqo.runner import PortInUse
 
     stack = Stack(workdir, amqp_uri=amqp_uri, counties=_counties(counties), services=ALL_CITY,
                   database_url=database_url, port_offset=port_offset)
@@ -86,7 +86,7 @@ def status(workdir: Path = typer.Option(DEFAULT_DIR, "--dir")) -> None:
 
 
 def _load(workdir: Path):
-    from shared.stack import Stack, StackError
+    from cqo.stack import Stack, StackError
 
     try:
         return Stack.load(workdir)
@@ -106,8 +106,8 @@ def _stop_one(stack, name: str) -> None:
 
 
 def _start_one(stack, name: str, wait: float) -> None:
-    from shared.runner import PortInUse
-    from shared.stack import StackError
+    from cqo.runner import PortInUse
+    from cqo.stack import StackError
 
     try:
         with console.status(f"正在启动 {name}…"):
@@ -150,7 +150,7 @@ def restart_one(name: str = NAME, workdir: Path = typer.Option(DEFAULT_DIR, "--d
 
 
 def _check_name(stack, name: str) -> None:
-    from shared.stack import StackError
+    from cqo.stack import StackError
 
     try:
         stack.spec(name)

@@ -1,4 +1,4 @@
-"""`cqo demo` (= `make demo`): registered in shared/cli.py; the work is in shared.demo."""
+"""`cqo demo` (= `make demo`): registered in cqo/cli.py; the work is in cqo.demo."""
 from __future__ import annotations
 
 import os
@@ -30,7 +30,7 @@ def demo(
     """演示：启动市局与两个县的服务，完成一轮年度集中备案，打印各县统计表，然后停止全部服务。"""
     from rich.console import Console
 
-    from shared.demo import DemoOptions, run
+    from cqo.demo import DemoOptions, run
 
     # piped output (make, CI, tests) gets a table wide enough for its Chinese columns
     console = Console()

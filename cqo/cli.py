@@ -1,4 +1,4 @@
-"""The `cqo` command (console script `cqo = "shared.cli:main"`).
+"""The `cqo` command (console script `cqo = "cqo.cli:main"`).
 
 Each area lives in its own module (a typer sub-app or one command function) and is
 listed below in COMMANDS with one line. Modules are imported only when their command
@@ -24,14 +24,14 @@ from typer.core import TyperGroup  # noqa: E402
 
 # --- commands: one line each, "module:attribute" (a typer.Typer or a command function) ---
 COMMANDS = {
-    "check": "shared.cli_check:check_app",
-    "token": "shared.cli_token:token",
-    "serve": "shared.cli_serve:serve",
-    "stack": "shared.cli_stack:stack_app",
-    "dead": "shared.cli_dead:dead_app",
-    "roster": "shared.cli_roster:roster_app",
-    "report": "shared.cli_report:report_app",
-    "demo": "shared.cli_demo:demo",
+    "check": "cqo.cli_check:check_app",
+    "token": "cqo.cli_token:token",
+    "serve": "cqo.cli_serve:serve",
+    "stack": "cqo.cli_stack:stack_app",
+    "dead": "cqo.cli_dead:dead_app",
+    "roster": "cqo.cli_roster:roster_app",
+    "report": "cqo.cli_report:report_app",
+    "demo": "cqo.cli_demo:demo",
 }
 
 
@@ -75,5 +75,5 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":  # python -m shared.cli
+if __name__ == "__main__":  # python -m cqo.cli
     main()

@@ -31,7 +31,7 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
     if suffix not in FORMATS:
         console.print(f"[red]输出文件应以 {' 或 '.join(FORMATS)} 结尾：{out}[/]")
         raise typer.Exit(2)
-    from shared.cli_roster import registry_database  # config, jurisdiction, policy, migrations
+    from cqo.cli_roster import registry_database  # config, jurisdiction, policy, migrations
     from shared.errors import CqoError
     from services.registry import assessment as use_case
 

@@ -1,4 +1,4 @@
-"""`cqo token`: print a bearer token (registered in shared/cli.py).
+"""`cqo token`: print a bearer token (registered in cqo/cli.py).
 
 The secret is the one the services use: CQO_AUTH_SECRET when set (services read it as
 AUTH_SECRET), otherwise the development secret in the keys folder (`--keys-dir`, else
