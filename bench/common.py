@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from cqo.demo import redact
-from shared.testing import infra
+from tests.support import infra
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # as cqo.cli does
 ROOT = Path(__file__).resolve().parents[1]

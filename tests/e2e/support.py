@@ -27,10 +27,10 @@ from services.filing.use_cases import FilingApp, Settings, wire_message
 from shared.auth import issue_token
 from shared.db import Database
 from shared.messaging import topology
-from shared.testing import polling
+from tests.support import polling
 from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack
-from shared.testing import infra
-from shared.testing.factories import resident_id_for, uscc_for
+from tests.support import infra
+from tests.support.factories import resident_id_for, uscc_for
 
 SECRET = "e2e-fault-secret-0123456789-abcdefghijklmnopq"
 HTTP_TIMEOUT = 30

@@ -24,7 +24,7 @@ import requests
 
 from services.filing.domain import FORWARDED, filing_message_id
 from shared.messaging import topology
-from shared.testing.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tests.e2e.support import (Deployment, officer, seed_approved, submit_over_http, tcp_ports,
                                wait_for, wire_of)
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from services.registry import coverage, roster
 from services.registry.models import Appointment, RosterEntry
 from cqo.cli import app
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 from tests.integration.registry_support import token
 from tests.integration.test_roster_import import csv_bytes, row
 

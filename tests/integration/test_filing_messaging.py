@@ -10,7 +10,7 @@ from services.filing.use_cases import batch_message_check
 from shared.contracts import FilingMessageSchema
 from shared.keys import Keys
 from shared.personal_data import id_hmac, unseal
-from shared.testing.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tests.integration import filing_support as fs
 from tests.integration.filing_support import (COUNTY, assert_problem, enterprise, filing_payload,
                                               new_uscc, officer)

@@ -9,7 +9,7 @@ from services.registry.models import LedgerEntry
 from services.registry.service import MIGRATIONS
 from shared.keys import Keys
 from shared.migrate import upgrade
-from shared.testing.factories import filing_message, uscc_for
+from tests.support.factories import filing_message, uscc_for
 
 pytestmark = pytest.mark.integration
 COUNTY = "130921"

@@ -14,7 +14,7 @@ from services.registry.models import RosterEntry, RosterImport
 from services.registry.roster import RosterFileError
 from services.registry.service import MIGRATIONS
 from shared.migrate import upgrade
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from services.registry import coverage, roster
 from services.registry.roster import (BlockChecker, Columns, RosterFileError, RowChecker,
                                       detect_format, uscc_is_valid, usccs_are_valid)
 from shared.errors import ValidationFailed
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 from shared.validators.uscc import CHARSET, complete_uscc, validate_uscc
 
 HEADER = ["统一社会信用代码", "企业名称", "县级区划代码", "企业类别", "年度", "联系人", "联系电话", "电子邮箱"]
