@@ -160,7 +160,7 @@ def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
 
 def to_json(report: dict) -> str:
     """The report as GET /reports/assessment answers it."""
-    from services.registry.reporting_schemas import AssessmentOut  # it documents this module
+    from services.registry.reporting_schemas import AssessmentOut# it documents this module
 
     return json.dumps(AssessmentOut().dump(report), ensure_ascii=False, indent=2)
 

@@ -3,7 +3,7 @@ list (documented in the registry's OpenAPI)."""
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.registry.domain.oversight import STATUS_NAMES
-from services.registry.schemas import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
+from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
 
 _REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
 _DATE = {"invalid": "不是有效的日期（应为 YYYY-MM-DD）"}

@@ -15,8 +15,7 @@ from shared.auth import requires
 from shared.http import http, json_response, load_query
 from shared.openapi import api_doc
 from services.registry import assessment, progress
-from services.registry.reporting_schemas import (AssessmentOut, AssessmentQuery,
-                                                 CampaignProgressOut)
+from services.registry.reporting_schemas import AssessmentOut, AssessmentQuery, CampaignProgressOut
 from services.registry.schemas import CAMPAIGN_YEAR
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -1,17 +1,10 @@
 """HTTP schemas of campaign progress and the annual assessment (documented in OpenAPI,
 with the Chinese column names officers read)."""
+
 from marshmallow import Schema, fields, validate
 
 from services.registry import assessment, progress
-
-
-def _int(key: str, table: dict) -> fields.Integer:
-    return fields.Integer(metadata={"description": table[key]})
-
-
-def _rate(key: str, table: dict) -> fields.Float:
-    return fields.Float(allow_none=True, metadata={
-        "description": f"{table[key]}（0～1 的小数；名录为空时为 null）"})
+from services.registry.schema_fields import count_field, rate_field
 
 
 _COMPLETION_ON = ("完成率统计日：集中备案截止日（市局提前结束的，为结束之日），尚未截止的为统计日期；"
@@ -24,23 +17,23 @@ _P = progress.COLUMNS
 class ProgressRowOut(Schema):
     county = fields.String(metadata={"description": _P["county"]})
     county_name = fields.String(metadata={"description": _P["county_name"]})
-    roster_size = _int("roster_size", _P)
-    covered = _int("covered", _P)
-    coverage_rate = _rate("coverage_rate", _P)
-    active_cqo = _int("active_cqo", _P)
-    filed = _int("filed", _P)
-    completed = _int("completed", _P)
-    completed_in_campaign = _int("completed_in_campaign", _P)
-    completed_already = _int("completed_already", _P)
-    completion_rate = _rate("completion_rate", _P)
-    filed_off_roster = _int("filed_off_roster", _P)
-    pending = _int("pending", _P)
-    submitted = _int("submitted", _P)
-    approved = _int("approved", _P)
-    returned = _int("returned", _P)
-    forwarded = _int("forwarded", _P)
-    waiting = _int("waiting", _P)
-    rejected = _int("rejected", _P)
+    roster_size = count_field("roster_size", _P)
+    covered = count_field("covered", _P)
+    coverage_rate = rate_field("coverage_rate", _P)
+    active_cqo = count_field("active_cqo", _P)
+    filed = count_field("filed", _P)
+    completed = count_field("completed", _P)
+    completed_in_campaign = count_field("completed_in_campaign", _P)
+    completed_already = count_field("completed_already", _P)
+    completion_rate = rate_field("completion_rate", _P)
+    filed_off_roster = count_field("filed_off_roster", _P)
+    pending = count_field("pending", _P)
+    submitted = count_field("submitted", _P)
+    approved = count_field("approved", _P)
+    returned = count_field("returned", _P)
+    forwarded = count_field("forwarded", _P)
+    waiting = count_field("waiting", _P)
+    rejected = count_field("rejected", _P)
     reported_at = fields.DateTime(allow_none=True, metadata={
         "description": _P["reported_at"] + "（县局未报送进度时为 null）"})
 
@@ -98,24 +91,24 @@ class LateChangeOut(Schema):
 class AssessmentRowOut(Schema):
     county = fields.String(metadata={"description": _A["county"]})
     county_name = fields.String(metadata={"description": _A["county_name"]})
-    roster_size = _int("roster_size", _A)
-    covered = _int("covered", _A)
-    coverage_rate = _rate("coverage_rate", _A)
-    active_cqo = _int("active_cqo", _A)
-    filed = _int("filed", _A)
-    completed = _int("completed", _A)
-    completed_in_campaign = _int("completed_in_campaign", _A)
-    completed_already = _int("completed_already", _A)
-    completion_rate = _rate("completion_rate", _A)
-    filed_off_roster = _int("filed_off_roster", _A)
-    pending = _int("pending", _A)
-    submitted = _int("submitted", _A)
-    approved = _int("approved", _A)
-    returned = _int("returned", _A)
-    forwarded = _int("forwarded", _A)
-    waiting = _int("waiting", _A)
-    rejected = _int("rejected", _A)
-    late_changes = _int("late_changes", _A)
+    roster_size = count_field("roster_size", _A)
+    covered = count_field("covered", _A)
+    coverage_rate = rate_field("coverage_rate", _A)
+    active_cqo = count_field("active_cqo", _A)
+    filed = count_field("filed", _A)
+    completed = count_field("completed", _A)
+    completed_in_campaign = count_field("completed_in_campaign", _A)
+    completed_already = count_field("completed_already", _A)
+    completion_rate = rate_field("completion_rate", _A)
+    filed_off_roster = count_field("filed_off_roster", _A)
+    pending = count_field("pending", _A)
+    submitted = count_field("submitted", _A)
+    approved = count_field("approved", _A)
+    returned = count_field("returned", _A)
+    forwarded = count_field("forwarded", _A)
+    waiting = count_field("waiting", _A)
+    rejected = count_field("rejected", _A)
+    late_changes = count_field("late_changes", _A)
     recommendations_open = fields.Integer(allow_none=True, metadata={"description": _A["recommendations_open"]})
     recommendations_unanswered = fields.Integer(allow_none=True, metadata={
         "description": _A["recommendations_unanswered"]})

@@ -22,7 +22,7 @@ from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
 from shared.openapi import api_doc
 from services.registry import coverage, roster
-from services.registry.schemas import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
+from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
