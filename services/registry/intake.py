@@ -35,7 +35,7 @@ from services.registry.domain.register import (
     ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, WITHDRAWN, Current, Decision,
     Reason, decide, ends_on, late_reason)
 from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
-from services.registry import recommendations  # art. 10: a change settles them
+from services.registry.oversight import recommendations  # art. 10: a change settles them
 from services.registry import trust
 
 log = logging.getLogger(__name__)

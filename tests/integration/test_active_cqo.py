@@ -12,7 +12,8 @@ import requests
 from nameko.containers import ServiceContainer
 from sqlalchemy import select, text
 
-from services.registry import active_cqo, terms
+from services.registry import active_cqo
+from services.registry.oversight import terms
 from services.registry.domain import active_cqo as rules
 from services.registry.models import Appointment, RosterEntry
 from services.registry.service import RegistryService

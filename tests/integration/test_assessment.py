@@ -12,7 +12,8 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from services.registry import assessment, recommendations
+from services.registry import assessment
+from services.registry.oversight import recommendations
 from services.registry.models import RosterEntry
 from shared.auth import Principal
 from cqo.cli import app

@@ -8,7 +8,7 @@ import requests
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
-from services.registry import overdue
+from services.registry.oversight import overdue
 from services.registry.domain import oversight as rules
 from services.registry.models import AuditEntry, Recommendation
 from tests.support.factories import uscc_for

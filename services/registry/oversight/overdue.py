@@ -27,9 +27,9 @@ from shared.db import UnitOfWork
 from services.registry import active_cqo
 from services.registry.domain import oversight as rules
 from services.registry.models import Appointment, Enterprise, LedgerEntry, Recommendation
-from services.registry.oversight_schemas import OVERDUE_KINDS, OverdueOut
-from services.registry.recommendations import issuer_name, open_as_of, unanswered_as_of
-from services.registry.terms import county_name
+from services.registry.oversight.schemas import OVERDUE_KINDS, OverdueOut
+from services.registry.oversight.recommendations import issuer_name, open_as_of, unanswered_as_of
+from services.registry.oversight.terms import county_name
 
 COUNT_KEYS = ("late_changes", "recommendations_open", "recommendations_unanswered", "lapsed_terms")
 _out = OverdueOut()

@@ -12,8 +12,8 @@ from nameko.timer import Timer
 from shared.auth import requires
 from shared.http import http, json_response, load_json, load_query
 from shared.openapi import api_doc
-from services.registry import overdue, recommendations, terms
-from services.registry.oversight_schemas import (AnswerIn, ConcludeIn, OverdueOut, OverdueQuery,
+from services.registry.oversight import overdue, recommendations, terms
+from services.registry.oversight.schemas import (AnswerIn, ConcludeIn, OverdueOut, OverdueQuery,
                                                  RecommendationIn, RecommendationOut,
                                                  RecommendationPageOut, RecommendationQuery,
                                                  TermCheckOut, TermPageOut, TermQuery)

@@ -28,8 +28,8 @@ from shared.validators.uscc import validate_uscc
 from services.registry.domain import oversight as rules
 from services.registry.models import (Appointment, AuditEntry, Enterprise, Recommendation,
                                       RecommendationEvent)
-from services.registry.oversight_schemas import RecommendationOut, RecommendationPageOut
-from services.registry.terms import announce, county_name, now_utc
+from services.registry.oversight.schemas import RecommendationOut, RecommendationPageOut
+from services.registry.oversight.terms import announce, county_name, now_utc
 
 log = logging.getLogger(__name__)
 _out = RecommendationOut()
