@@ -43,7 +43,7 @@ def coverage_command(
         config: Optional[Path] = typer.Option(None, "--config", help="registry 服务配置文件（默认为服务自带配置）")
 ) -> None:
     """首席质量官覆盖率：各县（市、区）、各企业类别及全市的名录企业数、已覆盖数、覆盖率和未覆盖原因。"""
-    from services.registry import coverage
+    from services.registry.roster import coverage, coverage_export
     from shared.errors import CqoError
 
     day = _date(as_of) or coverage.today()
@@ -64,11 +64,11 @@ def coverage_command(
                 return
             out.parent.mkdir(parents=True, exist_ok=True)
             if suffix == ".xlsx":
-                data = coverage.write_xlsx(out, db, year, day, county=county)
+                data = coverage_export.write_xlsx(out, db, year, day, county=county)
                 rows = len(data["counties"])
             else:
                 with open(out, "w", encoding="utf-8-sig", newline="") as handle:
-                    rows = coverage.write_csv(handle, db, year, day, table=table_kind, county=county)
+                    rows = coverage_export.write_csv(handle, db, year, day, table=table_kind, county=county)
     except CqoError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(1)

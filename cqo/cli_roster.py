@@ -32,7 +32,7 @@ def registry_database(config: Optional[Path]) -> Iterator:
     """The registry's database from its config, migrated as the service would on start,
     with the deployment's jurisdiction and coverage policy applied."""
     import services.registry
-    from services.registry import coverage
+    from services.registry.roster import coverage
     from shared.contracts import use_jurisdiction
     from shared.db import database_from_config
     from shared.migrate import upgrade
@@ -70,7 +70,7 @@ def import_command(
 
     退出码：0 全部导入；1 部分行被拒绝（其余已导入）；2 文件整体无法导入（未做任何修改）。
     """
-    from services.registry import roster
+    from services.registry.roster import importing
     from shared.errors import CqoError
 
     rejected: list[dict] = []
@@ -96,7 +96,7 @@ def import_command(
             def progress(done: int, total: int | None) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = roster.import_roster(db, stream, source=file.name, actor=_actor(), year=year,
+            report = importing.import_roster(db, stream, source=file.name, actor=_actor(), year=year,
                                           progress=progress, on_reject=on_reject)
     except CqoError as exc:
         console.print(f"[red]导入失败，名录未作任何修改：{exc.message}[/]")
@@ -128,7 +128,7 @@ def import_command(
 @roster_app.command("template")
 def template_command(out: Path = typer.Option(..., "--out", help="输出文件：.csv 或 .xlsx")) -> None:
     """生成名录导入模板（表头及一行示例）。"""
-    from services.registry.roster import template_rows
+    from services.registry.roster.listing import template_rows
 
     rows = template_rows()
     suffix = out.suffix.lower()
@@ -156,10 +156,10 @@ def template_command(out: Path = typer.Option(..., "--out", help="输出文件�
 def imports_command(config: Optional[Path] = CONFIG,
                     limit: int = typer.Option(20, "--limit", min=1, max=1000)) -> None:
     """最近的名录导入记录（谁、何时、哪个文件、结果）。"""
-    from services.registry import roster
+    from services.registry.roster import listing
 
     with registry_database(config) as db:
-        records = roster.list_imports(db, limit=limit)
+        records = listing.list_imports(db, limit=limit)
     if not records:
         console.print("还没有导入过名录")
         return

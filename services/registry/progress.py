@@ -36,7 +36,8 @@ from shared.auth import Principal
 from shared.contracts import CampaignProgressSchema, jurisdiction
 from shared.db import UnitOfWork
 from shared.errors import CqoError, Forbidden, NotFound
-from services.registry import active_cqo, coverage, trust
+from services.registry import active_cqo, trust
+from services.registry.roster import coverage
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING
 from services.registry.intake import IntakeContext, now_utc
 from services.registry.models import (Appointment, Campaign, CountyProgress, Enterprise,

@@ -30,7 +30,7 @@ from shared.validators.divisions import Jurisdiction
 from services.registry import campaigns, intake, progress, queries, trust
 from services.registry.reporting_http import ReportingEndpoints
 from services.registry.oversight.endpoints import OversightEndpoints
-from services.registry.roster_http import RosterEndpoints
+from services.registry.roster.endpoints import RosterEndpoints
 from services.registry.schemas import CAMPAIGN_YEAR, AwardCheckOut, AwardCheckQuery, CampaignIn, CampaignOut, EnterpriseOut, LedgerPageOut, LedgerQuery, UsccPath
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"

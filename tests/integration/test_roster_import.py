@@ -9,9 +9,9 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select, text
 
-from services.registry import roster
+from services.registry.roster import importing, import_report, layout
 from services.registry.models import RosterEntry, RosterImport
-from services.registry.roster import RosterFileError
+from services.registry.roster.file_source import RosterFileError
 from services.registry.service import MIGRATIONS
 from shared.migrate import upgrade
 from tests.support.factories import uscc_for
@@ -50,8 +50,8 @@ def xlsx_bytes(rows: list[list], header=HEADER, *, title=None) -> bytes:
     return buffer.getvalue()
 
 
-def import_bytes(db, content: bytes, name="roster.csv", **kw) -> roster.ImportReport:
-    return roster.import_roster(db, io.BytesIO(content), source=name, actor="test", **kw)
+def import_bytes(db, content: bytes, name="roster.csv", **kw) -> import_report.ImportReport:
+    return importing.import_roster(db, io.BytesIO(content), source=name, actor="test", **kw)
 
 
 def snapshot(db) -> list[tuple]:
@@ -225,7 +225,7 @@ def varied_rows(year: int, first: int, count: int) -> list[list]:
 
 def stored_as(rows: list[list], optional: tuple) -> list[tuple]:
     """What the roster holds after importing `rows` from a file of that shape (snapshot order)."""
-    return sorted((r[4], r[0], r[1], r[2], roster.CATEGORY_VALUES[r[3]],
+    return sorted((r[4], r[0], r[1], r[2], layout.CATEGORY_VALUES[r[3]],
                    *(value or None if column in optional else None for column, value in zip(OPTIONAL, r[5:])))
                   for r in rows)
 

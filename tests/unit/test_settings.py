@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from services.filing.service import progress_interval
-from services.registry import coverage, trust
+from services.registry.roster import coverage
+from services.registry import trust
 from services.registry.service import check_settings, counties_on_this_broker, waiting_timeout
 from services.registry.oversight.terms import OversightSettings
 from shared.config import SettingError, structured

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 from urllib.parse import quote
 
-from marshmallow import Schema, fields, validate
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
@@ -21,8 +20,9 @@ from shared.auth import requires
 from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
 from shared.openapi import api_doc
-from services.registry import coverage, roster
-from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
+from services.registry.roster import coverage, importing, listing, coverage_export
+from services.registry.roster.schemas import CoverageExportQuery, CoverageOut, CoverageQuery, RosterImportOut, RosterImportQuery, RosterImportRecordOut, RosterPageOut, RosterQuery
+
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -30,162 +30,6 @@ CSV_TYPE = "text/csv; charset=utf-8"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes; config ROSTER_MAX_UPLOAD_BYTES
 _RAW_TYPES = {"", "text/csv", "application/csv", "text/plain", "text/tab-separated-values",
               "application/vnd.ms-excel", XLSX_TYPE, "application/octet-stream"}
-
-
-
-# --- schemas ---------------------------------------------------------------------------------
-class RosterImportQuery(Schema):
-    year = fields.Integer(validate=validate.Range(min=roster.MIN_YEAR, max=roster.MAX_YEAR,
-                                                  error="年度应在2000到2100之间"),
-                          metadata={"description": "文件中没有年度列（或某行年度为空）时使用的年度；"
-                                                   "指定后，年度与之不同的行被拒绝"})
-    filename = fields.String(validate=validate.Length(max=300),
-                             metadata={"description": "原始文件名（请求体直接上传文件时）"})
-
-
-class RejectedRowOut(Schema):
-    line = fields.Integer(metadata={"description": "行号（与在 Excel 中打开时的行号一致）"})
-    uscc = fields.String()
-    name = fields.String()
-    reasons = fields.List(fields.String())
-
-
-class RosterImportOut(Schema):
-    import_id = fields.Integer()
-    source = fields.String()
-    format = fields.String()
-    encoding = fields.String(allow_none=True)
-    sha256 = fields.String()
-    header_line = fields.Integer()
-    ignored_columns = fields.List(fields.String())
-    years = fields.List(fields.Integer())
-    total_rows = fields.Integer()
-    accepted = fields.Integer()
-    inserted = fields.Integer()
-    updated = fields.Integer()
-    unchanged = fields.Integer()
-    rejected = fields.Integer()
-    rejected_rows = fields.List(fields.Nested(RejectedRowOut))
-    rejected_rows_truncated = fields.Boolean()
-    summary = fields.String()
-
-
-class RosterQuery(PageQuery):
-    year = fields.Integer(required=True, validate=validate.Range(
-        min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
-    county = fields.String(validate=COUNTY_FILTER)
-    category = fields.String(validate=validate.OneOf(list(roster.ROSTER_CATEGORIES), error="企业类别无效"))
-    uscc = fields.String(validate=USCC_FILTER)
-
-
-class RosterEntryOut(Schema):
-    year = fields.Integer()
-    uscc = fields.String()
-    name = fields.String()
-    county = fields.String()
-    county_name = fields.String()
-    category = fields.String()
-    category_name = fields.String()
-    contact_person = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-
-
-class RosterPageOut(PageOut):
-    items = fields.List(fields.Nested(RosterEntryOut))
-
-
-class RosterImportRecordOut(Schema):
-    import_id = fields.Integer()
-    at = fields.DateTime()
-    actor = fields.String()
-    source = fields.String()
-    sha256 = fields.String()
-    format = fields.String()
-    encoding = fields.String(allow_none=True)
-    years = fields.List(fields.Integer())
-    total_rows = fields.Integer()
-    accepted = fields.Integer()
-    inserted = fields.Integer()
-    updated = fields.Integer()
-    unchanged = fields.Integer()
-    rejected = fields.Integer()
-
-
-class CoverageQuery(PageQuery):
-    year = fields.Integer(required=True, validate=validate.Range(
-        min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
-    county = fields.String(validate=COUNTY_FILTER)
-    category = fields.String(validate=validate.OneOf(list(roster.ROSTER_CATEGORIES), error="企业类别无效"))
-    as_of = fields.Date(metadata={"description": "统计日期（默认今天，北京时间）"})
-    reason = fields.String(validate=validate.OneOf(list(coverage.REASONS), error="未覆盖原因无效"),
-                           metadata={"description": "只列出该原因的未覆盖企业"})
-
-
-class CoverageExportQuery(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(
-        min=roster.MIN_YEAR, max=roster.MAX_YEAR, error="年度应在2000到2100之间"))
-    format = fields.String(load_default="xlsx", validate=validate.OneOf(
-        ["csv", "xlsx"], error="导出格式应为 csv 或 xlsx"))
-    table = fields.String(load_default="summary", validate=validate.OneOf(
-        ["summary", "uncovered"], error="导出内容应为 summary（覆盖率汇总）或 uncovered（未覆盖企业）"),
-        metadata={"description": "CSV 只含一张表：summary 或 uncovered；XLSX 两张表都有"})
-    county = fields.String(validate=COUNTY_FILTER)
-    as_of = fields.Date()
-
-
-class CountsOut(Schema):
-    roster_size = fields.Integer(metadata={"description": "规上企业名录数"})
-    covered = fields.Integer(metadata={"description": "有在任已备案首席质量官的企业数"})
-    uncovered = fields.Integer()
-    rate = fields.Float(allow_none=True, metadata={"description": "覆盖率（0到1，名录为空时为 null）"})
-    never_filed = fields.Integer(metadata={"description": "从未备案"})
-    lapsed = fields.Integer(metadata={"description": "任期届满未续任"})
-    ended = fields.Integer(metadata={"description": "已撤销/离任"})
-
-
-class CategoryCountsOut(CountsOut):
-    category = fields.String()
-    category_name = fields.String()
-
-
-class CountyCoverageOut(CountsOut):
-    county = fields.String()
-    county_name = fields.String()
-    by_category = fields.Dict(keys=fields.String(), values=fields.Nested(CountsOut))
-
-
-class UncoveredOut(Schema):
-    uscc = fields.String()
-    name = fields.String()
-    county = fields.String()
-    county_name = fields.String()
-    category = fields.String()
-    category_name = fields.String()
-    reason = fields.String()
-    reason_name = fields.String()
-    last_cqo_name = fields.String(allow_none=True)
-    last_term_end = fields.Date(allow_none=True)
-    ended_on = fields.Date(allow_none=True)
-    end_reason = fields.String(allow_none=True)
-    contact_person = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-
-
-class UncoveredPageOut(PageOut):
-    items = fields.List(fields.Nested(UncoveredOut))
-
-
-class CoverageOut(Schema):
-    year = fields.Integer()
-    as_of = fields.Date()
-    lapsed_counts_as_coverage = fields.Boolean()
-    scope = fields.Dict()
-    total = fields.Nested(CountsOut)
-    by_category = fields.List(fields.Nested(CategoryCountsOut))
-    counties = fields.List(fields.Nested(CountyCoverageOut))
-    uncovered = fields.Nested(UncoveredPageOut)
 
 
 _import_out, _page_out, _records_out = RosterImportOut(), RosterPageOut(), RosterImportRecordOut(many=True)
@@ -256,7 +100,7 @@ class RosterEndpoints:
         params = load_query(request, RosterImportQuery)
         max_bytes = int(self.config.get("ROSTER_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD)
         content, filename, content_type = _upload(request, max_bytes)
-        report = roster.import_roster(
+        report = importing.import_roster(
             self.db, io.BytesIO(content), source=params.get("filename") or filename,
             actor=request.principal.subject or request.principal.role, year=params.get("year"),
             content_type=content_type)
@@ -268,14 +112,14 @@ class RosterEndpoints:
              description="县级监管人员只能查看本县（市、区）的名录。")
     def list_roster(self, request):
         filters = load_query(request, RosterQuery)
-        return json_response(_page_out.dump(roster.list_entries(self.db, request.principal, filters)))
+        return json_response(_page_out.dump(listing.list_entries(self.db, request.principal, filters)))
 
     @http("GET", "/api/v1/roster/imports")
     @requires("city_officer", "admin")
     @api_doc("名录导入记录（谁、何时、哪个文件、结果）", response=RosterImportRecordOut(many=True),
              tags=[TAG_ROSTER])
     def list_roster_imports(self, request):
-        return json_response(_records_out.dump(roster.list_imports(self.db)))
+        return json_response(_records_out.dump(listing.list_imports(self.db)))
 
     @http("GET", "/api/v1/coverage")
     @requires("county_officer", "city_officer", "admin")
@@ -307,7 +151,7 @@ class RosterEndpoints:
         q = load_query(request, CoverageExportQuery)
         county = _county_scope(request.principal, q.get("county"))
         as_of = q.get("as_of") or coverage.today()
-        content = coverage.export_bytes(self.db, q["year"], as_of, q["format"], table=q["table"],
+        content = coverage_export.export_bytes(self.db, q["year"], as_of, q["format"], table=q["table"],
                                         county=county)
         kind = "覆盖率" if q["format"] == "xlsx" or q["table"] == "summary" else "未覆盖企业"
         filename = f"{q['year']}年度首席质量官{kind}{'_' + county if county else ''}_{as_of:%Y%m%d}.{q['format']}"
