@@ -27,7 +27,7 @@ from shared.contracts import FILING_KINDS
 from shared.db import UnitOfWork
 from shared.errors import ValidationFailed
 from services.registry.roster import coverage
-from services.registry import progress
+from services.registry.campaigns import progress
 from services.registry.oversight import overdue
 from services.registry.models import Campaign, Enterprise, LedgerEntry
 

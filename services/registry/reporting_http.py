@@ -14,13 +14,13 @@ from werkzeug.wrappers import Response
 from shared.auth import requires
 from shared.http import http, json_response, load_query
 from shared.openapi import api_doc
-from services.registry import assessment, progress
-from services.registry.reporting_schemas import AssessmentOut, AssessmentQuery, CampaignProgressOut
-from services.registry.schemas import CAMPAIGN_YEAR
+from services.registry import assessment
+from services.registry.campaigns import progress
+from services.registry.reporting_schemas import AssessmentOut, AssessmentQuery
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-TAG_PROGRESS, TAG_REPORTS = "集中备案", "考核报表"
-_progress_out, _assessment_out = CampaignProgressOut(), AssessmentOut()
+TAG_REPORTS = "考核报表"
+_assessment_out = AssessmentOut()
 
 
 def attachment(filename: str) -> str:
@@ -31,21 +31,6 @@ def attachment(filename: str) -> str:
 
 class ReportingEndpoints:
     """Mix-in of RegistryService: progress and assessment endpoints."""
-
-    @http("GET", f"/api/v1/campaigns/<{CAMPAIGN_YEAR}:year>/progress")
-    @requires("county_officer", "city_officer", "admin")
-    @api_doc("年度集中备案进度（第十三条）", response=CampaignProgressOut, tags=[TAG_PROGRESS],
-             errors=[404], description=(
-                 "每个县（市、区）一行并附全市合计：规上企业名录数、有在任首席质量官的企业数、"
-                 "本年度集中备案已备案企业数、集中备案完成率（集中备案截止时——尚未截止的为今天——名录内"
-                 "有在任首席质量官的企业数÷名录数，分列本次集中备案的和此前已备案、无需变更的；名录外企业的"
-                 "集中备案另列，不计入完成率；名录为空时为 null）、县局待预审/预审通过待报送/退回（县局进度快照）、"
-                 "市局不予备案。列的中文名称见响应的 columns。市级监管人员看到全部县（市、区），"
-                 "县级监管人员只看到本县。"))
-    def campaign_progress(self, request, year):
-        with self.db.unit_of_work() as uow:
-            return json_response(_progress_out.dump(
-                progress.campaign_progress(uow, request.principal, year)))
 
     @http("GET", "/api/v1/reports/assessment")
     @requires("county_officer", "city_officer", "admin")

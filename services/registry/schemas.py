@@ -7,8 +7,6 @@ from shared.validators.uscc import PATTERN as USCC_PATTERN
 from services.registry.schema_fields import CATEGORY_FILTER, COUNTY_FILTER, PageOut, PageQuery, USCC_FILTER
 
 
-# the `<year>` of campaign routes: CampaignIn's years; any other has no campaign (404)
-CAMPAIGN_YEAR = "int(min=2000, max=2100)"
 EXAMPLE_USCC = "91130921MA0CQ00188"  # a valid code (check characters included)
 
 
@@ -110,26 +108,3 @@ class LedgerQuery(PageQuery):
 
 class LedgerPageOut(PageOut):
     items = fields.List(fields.Nested(LedgerEntryOut))
-
-
-class CampaignIn(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100,
-                                                                 error="年度应在2000到2100之间"))
-    notice_number = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    notice_text = fields.String(required=True, validate=validate.Length(min=1, max=20000))
-    opens_on = fields.Date(required=True)
-    closes_on = fields.Date(required=True)
-
-
-class CampaignOut(Schema):
-    year = fields.Integer()
-    notice_number = fields.String()
-    title = fields.String()
-    notice_text = fields.String()
-    opens_on = fields.Date()
-    closes_on = fields.Date()
-    status = fields.String()
-    opened_by = fields.String()
-    created_at = fields.DateTime()
-    closed_at = fields.DateTime(allow_none=True)

@@ -192,7 +192,7 @@ def test_campaign_notices_and_batch_submission(env):
 def _campaign_round(env, stack, probe):
     county, token = stack.county, officer(stack.county)
     assert_problem(stack.get("/campaign", token), 404)
-    opened = {"type": "campaign.opened", "campaign": {  # as services/registry/campaigns.py sends it
+    opened = {"type": "campaign.opened", "campaign": {  # as services/registry/campaigns/lifecycle.py sends it
         "year": 2026, "notice_number": "沧市监〔2026〕8号", "title": "2026年度首席质量官集中备案",
         "notice_text": "各县（市、区）市场监管局：……", "status": "open", "opened_by": "city_officer:x",
         "created_at": "2026-03-01T08:00:00+00:00", "closed_at": None,

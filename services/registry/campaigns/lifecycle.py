@@ -11,7 +11,7 @@ from shared.messaging import topology
 from shared.messaging.outbox import Outbox
 from services.registry.intake import now_utc
 from services.registry.models import Campaign
-from services.registry.schemas import CampaignOut
+from services.registry.campaigns.schemas import CampaignOut
 
 _out = CampaignOut()
 
