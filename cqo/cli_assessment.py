@@ -33,7 +33,7 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
         raise typer.Exit(2)
     from cqo.cli_roster import registry_database  # config, jurisdiction, policy, migrations
     from shared.errors import CqoError
-    from services.registry import assessment as use_case
+    from services.registry.reporting import assessment as use_case, columns, schemas, workbook
 
     try:
         with registry_database(config) as db, db.unit_of_work() as uow:
@@ -43,9 +43,9 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
         raise typer.Exit(1)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".xlsx":
-        out.write_bytes(use_case.to_xlsx(report))
+        out.write_bytes(workbook.to_xlsx(report))
     else:
-        out.write_text(use_case.to_json(report) + "\n", encoding="utf-8")
+        out.write_text(schemas.to_json(report) + "\n", encoding="utf-8")
 
     table = Table(title=report["title"] + f"（截至{report['as_of']:%Y年%m月%d日}）")
     table.add_column("县（市、区）", no_wrap=True, min_width=10)
@@ -60,4 +60,4 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
                       _number(row["recommendations_unanswered"]))
     console.print(table)
     console.print(f"已写入 {out}（{len(report['counties'])} 个县（市、区））")
-    console.print(use_case.TRAINING_NOTE)
+    console.print(columns.TRAINING_NOTE)

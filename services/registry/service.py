@@ -29,7 +29,7 @@ from shared.openapi import api_doc
 from shared.validators.divisions import Jurisdiction
 from services.registry.campaigns import progress
 from services.registry import intake, queries, trust
-from services.registry.reporting_http import ReportingEndpoints
+from services.registry.reporting.endpoints import ReportingEndpoints
 from services.registry.oversight.endpoints import OversightEndpoints
 from services.registry.roster.endpoints import RosterEndpoints
 from services.registry.schemas import AwardCheckOut, AwardCheckQuery, EnterpriseOut, LedgerPageOut, LedgerQuery, UsccPath

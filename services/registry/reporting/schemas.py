@@ -3,9 +3,10 @@ with the Chinese column names officers read)."""
 
 from marshmallow import Schema, fields, validate
 
-from services.registry import assessment
+from services.registry.reporting import columns
 from services.registry.schema_fields import count_field, rate_field
 from services.registry.campaigns.schemas import CampaignBriefOut, COMPLETION_ON
+import json
 
 
 class AssessmentQuery(Schema):
@@ -14,8 +15,8 @@ class AssessmentQuery(Schema):
                           metadata={"description": "考核年度"})
 
 
-_A = {key: header for key, header, _ in assessment.COLUMNS}
-_A.update({key: label for key, label, _ in assessment.COUNTY_INDICATORS})
+_A = {key: header for key, header, _ in columns.COLUMNS}
+_A.update({key: label for key, label, _ in columns.COUNTY_INDICATORS})
 
 
 class LateChangeOut(Schema):
@@ -79,3 +80,10 @@ class AssessmentOut(Schema):
     counties = fields.List(fields.Nested(AssessmentRowOut), metadata={"description": "各县（市、区）"})
     total = fields.Nested(AssessmentTotalOut, metadata={"description": "全市合计"})
     notes = fields.List(fields.String(), metadata={"description": "说明（含培训完成情况的纳入说明）"})
+
+
+def to_json(report: dict) -> str:
+    """The report as GET /reports/assessment answers it."""
+    from services.registry.reporting.schemas import AssessmentOut# it documents this module
+
+    return json.dumps(AssessmentOut().dump(report), ensure_ascii=False, indent=2)

@@ -14,9 +14,9 @@ from werkzeug.wrappers import Response
 from shared.auth import requires
 from shared.http import http, json_response, load_query
 from shared.openapi import api_doc
-from services.registry import assessment
+from services.registry.reporting import assessment, workbook
 from services.registry.campaigns import progress
-from services.registry.reporting_schemas import AssessmentOut, AssessmentQuery
+from services.registry.reporting.schemas import AssessmentOut, AssessmentQuery
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TAG_REPORTS = "考核报表"
@@ -53,5 +53,5 @@ class ReportingEndpoints:
         year = load_query(request, AssessmentQuery)["year"]
         with self.db.unit_of_work() as uow:
             report = assessment.build(uow, year, principal=request.principal)
-        return Response(assessment.to_xlsx(report), content_type=XLSX_TYPE, headers={
+        return Response(workbook.to_xlsx(report), content_type=XLSX_TYPE, headers={
             "Content-Disposition": attachment(f"{year}年度首席质量官考核表.xlsx")})
