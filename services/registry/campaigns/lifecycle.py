@@ -9,7 +9,7 @@ from shared.db import UnitOfWork
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
-from services.registry.intake import now_utc
+from services.registry.register.intake import now_utc
 from services.registry.models import Campaign
 from services.registry.campaigns.schemas import CampaignOut
 

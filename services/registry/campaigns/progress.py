@@ -39,7 +39,7 @@ from shared.errors import CqoError, Forbidden, NotFound
 from services.registry import active_cqo, trust
 from services.registry.roster import coverage
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING
-from services.registry.intake import IntakeContext, now_utc
+from services.registry.register.intake import IntakeContext, now_utc
 from services.registry.models import (Appointment, Campaign, CountyProgress, Enterprise,
                                       LedgerEntry, RosterEntry)
 

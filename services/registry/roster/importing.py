@@ -38,7 +38,7 @@ from typing import BinaryIO, Callable
 
 from shared.db import Database
 from shared.errors import ValidationFailed
-from services.registry.intake import now_utc
+from services.registry.register.intake import now_utc
 from services.registry.models import RosterImport
 from services.registry.roster.checks import BlockChecker, RowChecker, CsvLine, Seen, cell
 from services.registry.roster.loading import CHUNK_ROWS, GREEN_CHUNK_ROWS, SQLITE_CHUNK_ROWS, Hasher, PgLoader, SqliteLoader, Writer, threads_are_real

@@ -5,7 +5,7 @@ unit of work: the register rows, the ledger, the audit trail, the inbox mark and
 decision messages (outbox) commit together or not at all.
 
 A batch chunk decides hundreds of filings, so rows are read with SQLAlchemy Core into
-plain attribute bags and written in a handful of statements at the end (`_Register`),
+plain attribute bags and written in a handful of statements at the end (`LockedRegister`),
 not as ORM objects: the per-object bookkeeping was most of a chunk's cost.
 """
 from __future__ import annotations
@@ -16,27 +16,24 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import count
-from types import SimpleNamespace
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import select
 
-from shared.contracts import (DecisionBatchSchema, FilingMessageSchema, WithdrawalRequestSchema,
-                              decision_routing_key)
-from shared.db import UnitOfWork, insert_rows
+from shared.contracts import DecisionBatchSchema, FilingMessageSchema, WithdrawalRequestSchema, decision_routing_key
+from shared.db import UnitOfWork
 from shared.domain.qualification import RuleSet
 from shared.errors import CqoError
 from shared.messaging import dead, topology
 from shared.messaging.outbox import Outbox
 from shared.personal_data import IdCipher, id_hmac, unseal
 from shared.validators.person_id import validate_person_id
-from services.registry.domain.register import (
-    ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, WITHDRAWN, Current, Decision,
-    Reason, decide, ends_on, late_reason)
-from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
-from services.registry.oversight import recommendations  # art. 10: a change settles them
+from services.registry.domain.register import ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, WITHDRAWN, Current, Decision, Reason, decide, ends_on, late_reason
+from services.registry.models import LedgerEntry
+from services.registry.oversight import recommendations
 from services.registry import trust
+from services.registry.register.locked_register import Item, LEDGER, LockedRegister, Row
+
 
 log = logging.getLogger(__name__)
 ACTOR = "registry.intake"
@@ -105,15 +102,6 @@ def _identity(raw: dict) -> tuple[str, int] | None:
     return None
 
 
-@dataclass
-class _Item:
-    raw: dict
-    filing_id: str
-    version: int
-    data: dict | None = None          # loaded FilingMessageSchema
-    error: Decision | None = None     # why it cannot be decided on its merits
-
-
 def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str,
             message_id: str, user_id: str | None = None) -> dict[str, list[dict]]:
     """Decide every filing of one message; returns the decisions per county (also queued).
@@ -133,7 +121,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
     session = uow.session
     decisions: dict[str, list[dict]] = defaultdict(list)
 
-    register = _Register.lock(session, items, now)
+    register = LockedRegister.lock(session, items, now)
 
     # an enterprise's filings are applied in the order they reached the county
     items.sort(key=lambda i: (i.data["enterprise"]["uscc"] if i.data else "",
@@ -155,9 +143,9 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
     return dict(decisions)
 
 
-def _load(raw: dict, county: str, ctx: IntakeContext) -> _Item:
+def _load(raw: dict, county: str, ctx: IntakeContext) -> Item:
     filing_id, version = _identity(raw)
-    item = _Item(raw, filing_id, version)
+    item = Item(raw, filing_id, version)
     try:
         data = _filing_schema.load(raw)
     except ValidationError as exc:
@@ -197,185 +185,7 @@ def _flatten(messages, prefix="") -> str:
     return "；".join(p for p in parts if p)
 
 
-_ENTERPRISES = Enterprise.__table__
-_APPOINTMENTS = Appointment.__table__
-_LEDGER = LedgerEntry.__table__
-_AUDIT = AuditEntry.__table__
-# what deciding may change on rows that already exist (history is never rewritten)
-_APPOINTMENT_CHANGES = ("ended_on", "end_reason", "ended_by_filing_id", "cqo_name", "phone",
-                        "email", "position", "is_decision_level", "education_level",
-                        "title_level", "years_quality_work", "training_certificate")
-_LEDGER_CHANGES = ("outcome", "decided_at", "reasons", "findings", "late", "days_late",
-                   "deadline", "appointment_id", "payload")
-
-
-class _Row(SimpleNamespace):
-    """A register row as plain attributes: read with Core, or new (id None until written)."""
-
-
-class _Register:
-    """The enterprises of one message, locked, with what deciding needs loaded in a few
-    queries: current appointments, which had appointments before, the ledger rows of
-    the message's filings and the filings held for a predecessor. Kept up to date in
-    memory while the message's filings are applied; `flush` writes what changed in a
-    handful of statements (new appointments first, for the ids the ledger points to)."""
-
-    def __init__(self, session):
-        self.session = session
-        self.postgres = session.get_bind().dialect.name == "postgresql"
-        self.enterprises: dict[str, _Row] = {}
-        self.current: dict[str, _Row] = {}
-        self.with_history: set[str] = set()
-        self.ledger: dict[str, dict[int, _Row]] = defaultdict(dict)  # filing -> version -> row
-        self.waiting: dict[str, list[_Row]] = defaultdict(list)  # uscc -> rows held
-        self.accepted_on: dict[str, object] = {}  # uscc -> latest day accepted in this message
-        self.rejected_establishment: dict[str, bool] = {}  # uscc -> its ledger holds a refused one
-        self._new_appointments: list[_Row] = []
-        self._new_ledger: list[_Row] = []
-        self._changed_appointments: dict[int, _Row] = {}
-        self._changed_ledger: dict[int, _Row] = {}
-        self._audit: list[dict] = []
-        self._arrivals = count()
-
-    @classmethod
-    def lock(cls, session, items: list[_Item], now: datetime) -> "_Register":
-        """Create unknown enterprises, lock all of them in USCC order (no deadlocks), load."""
-        register = cls(session)
-        first: dict[str, dict] = {}
-        for item in items:
-            if item.data:
-                first.setdefault(item.data["enterprise"]["uscc"], item.data["enterprise"])
-        usccs = sorted(first)
-        if usccs:
-            insert_rows(session.connection(), _ENTERPRISES, [
-                {"uscc": u, "name": first[u]["name"], "county": first[u]["county"],
-                 "category": first[u]["category"], "created_at": now, "updated_at": now}
-                for u in usccs], skip_conflicts=True)
-            register.enterprises = {r.uscc: _Row(**r._mapping)
-                                    for r in session.execute(register.enterprises_locked(usccs))}
-            for r in session.execute(select(_APPOINTMENTS).where(
-                    _APPOINTMENTS.c.uscc.in_(usccs)).order_by(_APPOINTMENTS.c.id)):
-                register.with_history.add(r.uscc)
-                if r.ended_on is None:
-                    register.current[r.uscc] = _Row(**r._mapping)
-        wanted = _LEDGER.c.filing_id.in_(sorted({i.filing_id for i in items}))
-        if usccs:
-            wanted = or_(wanted, and_(_LEDGER.c.uscc.in_(usccs), _LEDGER.c.outcome == WAITING))
-        query = select(_LEDGER).where(wanted).order_by(_LEDGER.c.id)
-        if register.postgres:
-            # the held filings are settled from memory at the end: locked now, so that
-            # expire_waiting (SKIP LOCKED) cannot reject one in between
-            query = query.with_for_update()
-        for r in session.execute(query):
-            register._known_ledger(_Row(**r._mapping, appointment=None, arrival=(0, r.id)))
-        return register
-
-    def enterprises_locked(self, usccs: list[str]):
-        """The enterprises, locked in USCC order: the city works on one enterprise at a
-        time (DESIGN s. 3); SQLite's BEGIN IMMEDIATE already serialises every writer."""
-        query = select(_ENTERPRISES).where(_ENTERPRISES.c.uscc.in_(usccs)).order_by(_ENTERPRISES.c.uscc)
-        return query.with_for_update() if self.postgres else query
-
-    def _known_ledger(self, row: _Row) -> None:
-        self.ledger[row.filing_id][row.version] = row
-        if row.outcome == WAITING:
-            self.waiting[row.uscc].append(row)
-
-    # -- changes, written by flush --------------------------------------------------
-    def add_ledger(self, row: _Row) -> None:
-        row.arrival = (1, next(self._arrivals))
-        self._new_ledger.append(row)
-        self._known_ledger(row)
-
-    def ledger_changed(self, row: _Row) -> None:
-        if row.id is not None:
-            self._changed_ledger[row.id] = row
-
-    def add_appointment(self, row: _Row) -> None:
-        self._new_appointments.append(row)
-
-    def appointment_changed(self, row: _Row) -> None:
-        if row.id is not None:
-            self._changed_appointments[row.id] = row
-
-    def audit(self, **entry) -> None:
-        self._audit.append(entry)
-
-    def accepted(self, uscc: str, day) -> None:
-        self.accepted_on[uscc] = max(day, self.accepted_on.get(uscc, day))
-
-    def held(self, uscc: str) -> list[_Row]:
-        """Filings of the enterprise waiting for a predecessor, in the order to decide them."""
-        return sorted((r for r in self.waiting.get(uscc, ()) if r.outcome == WAITING),
-                      key=lambda r: (r.submitted_to_county_on, r.version, r.arrival))
-
-    def establishment_rejected(self, uscc: str) -> bool:
-        """The enterprise never had an appointment and the city refused an establishment of
-        it: a change, renewal, update or end has no predecessor on its way to wait for."""
-        if uscc in self.with_history:
-            return False
-        if uscc not in self.rejected_establishment:
-            self.rejected_establishment[uscc] = self.session.execute(select(_LEDGER.c.id).where(
-                _LEDGER.c.uscc == uscc, _LEDGER.c.kind == "establishment",
-                _LEDGER.c.outcome == REJECTED).limit(1)).first() is not None
-        return self.rejected_establishment[uscc]
-
-    def later_filing_applied(self, uscc: str, day) -> bool:
-        """An accepted filing that reached its county after `day` is already applied."""
-        if uscc in self.accepted_on and self.accepted_on[uscc] > day:
-            return True
-        if uscc not in self.with_history:
-            return False  # never had an appointment: nothing of it was accepted before
-        return self.session.execute(select(_LEDGER.c.id).where(
-            _LEDGER.c.uscc == uscc, _LEDGER.c.outcome == ACCEPTED,
-            _LEDGER.c.submitted_to_county_on > day).limit(1)).first() is not None
-
-    def update_enterprise(self, enterprise: _Row, changes: dict, now: datetime) -> None:
-        for key, (_, value) in changes.items():
-            setattr(enterprise, key, value)
-        enterprise.updated_at = now
-        # through the ORM entity: an Enterprise the session already holds (recommendations
-        # reads it) is updated in place instead of going stale
-        self.session.execute(update(Enterprise).where(Enterprise.uscc == enterprise.uscc)
-                             .values(updated_at=now, **{k: v for k, (_, v) in changes.items()}))
-
-    def flush(self) -> None:
-        conn = self.session.connection()
-        if self._new_appointments:
-            columns = [c.name for c in _APPOINTMENTS.columns if c.name != "id"]
-            inserted = insert_rows(conn, _APPOINTMENTS,
-                                   [{c: getattr(r, c) for c in columns} for r in self._new_appointments],
-                                   returning=("id", "filing_id", "filing_version"))
-            # a filing version creates at most one appointment: it names the new row
-            ids = {(filing_id, version): new_id for new_id, filing_id, version in inserted}
-            for row in self._new_appointments:
-                row.id = ids[(row.filing_id, row.filing_version)]
-        if self._changed_appointments:
-            conn.execute(update(_APPOINTMENTS).where(_APPOINTMENTS.c.id == bindparam("_id"))
-                         .values({c: bindparam(c) for c in _APPOINTMENT_CHANGES}),
-                         [{"_id": r.id, **{c: getattr(r, c) for c in _APPOINTMENT_CHANGES}}
-                          for r in self._changed_appointments.values()])
-        for row in (*self._new_ledger, *self._changed_ledger.values()):
-            if row.appointment is not None:
-                row.appointment_id = row.appointment.id
-        if self._new_ledger:
-            columns = [c.name for c in _LEDGER.columns if c.name != "id"]
-            insert_rows(conn, _LEDGER, [{c: getattr(r, c) for c in columns} for r in self._new_ledger])
-        if self._changed_ledger:
-            conn.execute(update(_LEDGER).where(_LEDGER.c.id == bindparam("_id"))
-                         .values({c: bindparam(c) for c in _LEDGER_CHANGES}),
-                         [{"_id": r.id, **{c: getattr(r, c) for c in _LEDGER_CHANGES}}
-                          for r in self._changed_ledger.values()])
-        if self._audit:
-            insert_rows(conn, _AUDIT, [
-                {**{k: v for k, v in e.items() if k != "appointment"},
-                 "appointment_id": e["appointment"].id if e["appointment"] is not None else None}
-                for e in self._audit])
-        self._new_appointments, self._new_ledger, self._audit = [], [], []
-        self._changed_appointments, self._changed_ledger = {}, {}
-
-
-def _receive_one(register: _Register, ctx, item: _Item, now) -> list[dict]:
+def _receive_one(register: LockedRegister, ctx, item: Item, now) -> list[dict]:
     versions = register.ledger[item.filing_id]
     seen = versions.get(item.version)
     if seen is not None:
@@ -406,7 +216,7 @@ def _receive_one(register: _Register, ctx, item: _Item, now) -> list[dict]:
     return answers
 
 
-def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | None]:
+def _apply(register: LockedRegister, ctx, data: dict, now) -> tuple[Decision, Row | None]:
     session, uscc = register.session, data["enterprise"]["uscc"]
     current = register.current.get(uscc)
     view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
@@ -449,7 +259,7 @@ def _apply(register: _Register, ctx, data: dict, now) -> tuple[Decision, _Row | 
     return decision, current
 
 
-def _follow_enterprise(register: _Register, data: dict, now) -> None:
+def _follow_enterprise(register: LockedRegister, data: dict, now) -> None:
     """The latest accepted filing (by the day it reached its county) carries the
     enterprise's current name, county, category. A move to another county is audited as
     `enterprise.moved`; appointments and ledger stay as they are (history is kept),
@@ -464,9 +274,9 @@ def _follow_enterprise(register: _Register, data: dict, now) -> None:
         _audit(register, now, action, enterprise.uscc, None, data, changes)
 
 
-def _new_appointment(ctx, data: dict, now) -> _Row:
+def _new_appointment(ctx, data: dict, now) -> Row:
     cqo, appt = data["cqo"], data["appointment"]
-    return _Row(
+    return Row(
         id=None, uscc=data["enterprise"]["uscc"], filing_id=data["filing_id"],
         filing_version=data["version"], cqo_name=cqo["name"], id_type=cqo["id_type"],
         id_hmac=cqo["id_hmac"], id_encrypted=ctx.cipher.encrypt(data["id_number"]),
@@ -485,7 +295,7 @@ _DETAIL_FIELDS = ("phone", "email", "position", "is_decision_level", "education_
                   "title_level", "years_quality_work", "training_certificate", "name")
 
 
-def _update_details(current: _Row, data: dict) -> dict:
+def _update_details(current: Row, data: dict) -> dict:
     changes = {}
     for key in _DETAIL_FIELDS:
         column = "cqo_name" if key == "name" else key
@@ -496,18 +306,18 @@ def _update_details(current: _Row, data: dict) -> dict:
     return changes
 
 
-def _audit(register: _Register, now, action, uscc, appointment, data, detail) -> None:
+def _audit(register: LockedRegister, now, action, uscc, appointment, data, detail) -> None:
     register.audit(at=now, actor=f"{ACTOR}:{data['county']}", action=action, uscc=uscc,
                    appointment=appointment, filing_id=data["filing_id"],
                    detail=json.dumps(detail, ensure_ascii=False, default=str))
 
 
-def _record(register: _Register, item: _Item, decision: Decision, now,
-            appointment: _Row | None = None) -> dict:
+def _record(register: LockedRegister, item: Item, decision: Decision, now,
+            appointment: Row | None = None) -> dict:
     source = item.data or item.raw
     enterprise = source.get("enterprise")
     enterprise = enterprise if isinstance(enterprise, dict) else {}
-    row = _Row(
+    row = Row(
         id=None, filing_id=item.filing_id, version=item.version,
         kind=str(source.get("kind") or "")[:16], channel=str(source.get("channel") or "")[:16],
         campaign_year=item.data.get("campaign_year") if item.data else None,
@@ -523,8 +333,8 @@ def _record(register: _Register, item: _Item, decision: Decision, now,
     return _answer(row)
 
 
-def _settle(register: _Register, row: _Row, decision: Decision, now,
-            appointment: _Row | None = None) -> None:
+def _settle(register: LockedRegister, row: Row, decision: Decision, now,
+            appointment: Row | None = None) -> None:
     reasons = list(decision.reasons)
     late = late_reason(decision)
     if late:
@@ -546,7 +356,7 @@ def _settle(register: _Register, row: _Row, decision: Decision, now,
         register.rejected_establishment[row.uscc] = True
 
 
-def _release_waiting(register: _Register, ctx, uscc: str, now) -> list[dict]:
+def _release_waiting(register: LockedRegister, ctx, uscc: str, now) -> list[dict]:
     """Decide the filings of this enterprise that were held for a predecessor."""
     answers = []
     while True:
@@ -592,16 +402,16 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
         raise WithdrawalRefused(f"撤回申请的县区“{county}”与路由键“{routing_key}”不一致",
                                 code="WITHDRAWAL_COUNTY_MISMATCH")
     session, now = uow.session, now_utc()
-    register = _Register(session)
+    register = LockedRegister(session)
     session.execute(register.enterprises_locked([data["uscc"]])).all()
-    query = select(_LEDGER).where(_LEDGER.c.filing_id == filing_id, _LEDGER.c.version == version)
+    query = select(LEDGER).where(LEDGER.c.filing_id == filing_id, LEDGER.c.version == version)
     if register.postgres:
         query = query.with_for_update()  # expire_waiting may hold it: wait, then read its outcome
     found = session.execute(query).first()
     if found is None:
         raise WithdrawalRefused(f"市局未收到备案 {filing_id} 的第{version}版，无法撤回",
                                 code="WITHDRAWAL_UNKNOWN_FILING")
-    row = _Row(**found._mapping, appointment=None, arrival=(0, found.id))
+    row = Row(**found._mapping, appointment=None, arrival=(0, found.id))
     if (row.county, row.uscc) != (county, data["uscc"]):
         raise WithdrawalRefused(f"备案 {filing_id} 不属于县区“{county}”的该企业，无法撤回",
                                 code="WITHDRAWAL_COUNTY_MISMATCH")
@@ -626,13 +436,13 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
 def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict]]:
     """Reject filings that waited for their predecessor longer than the timeout."""
     session, now = uow.session, now_utc()
-    register = _Register(session)
+    register = LockedRegister(session)
     decisions: dict[str, list[dict]] = defaultdict(list)
-    query = select(_LEDGER).where(_LEDGER.c.outcome == WAITING, _LEDGER.c.received_at < older_than)
+    query = select(LEDGER).where(LEDGER.c.outcome == WAITING, LEDGER.c.received_at < older_than)
     if register.postgres:
         query = query.with_for_update(skip_locked=True)
     for r in session.execute(query).all():
-        row = _Row(**r._mapping, appointment=None)
+        row = Row(**r._mapping, appointment=None)
         _settle(register, row, Decision.reject(
             "PREDECESSOR_TIMEOUT", "等待前序的岗位设立备案超时，未收到该企业的岗位设立备案，请先提交岗位设立备案"), now)
         decisions[row.county].append(_answer(row))
