@@ -5,5 +5,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml requirements.lock README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY cqo ./cqo
 RUN pip install --no-cache-dir "pip==26.3" && pip install --no-cache-dir -c requirements.lock .
 ENTRYPOINT ["cqo", "serve"]

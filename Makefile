@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: venv
-	$(PY) -m shared.cli demo
+	$(PY) -m cqo.cli demo
 
 test: venv
 	$(PY) -m pytest -q

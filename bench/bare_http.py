@@ -8,7 +8,7 @@ import sys  # noqa: E402
 
 from nameko.web.handlers import http  # noqa: E402
 
-from shared.runner import run  # noqa: E402
+from cqo.runner import run  # noqa: E402
 
 
 class BareService:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import requests
 
-from shared.demo import redact
-from shared.testing import infra
+from cqo.demo import redact
+from tests.support import infra
 
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # as shared.cli does
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # as cqo.cli does
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789-abcdefghijklmnop"
 
@@ -100,4 +100,4 @@ def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
 
 
 def serve_args(service: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "shared.cli", "serve", service, *extra]
+    return [sys.executable, "-m", "cqo.cli", "serve", service, *extra]

@@ -30,7 +30,7 @@ from shared.db import Database
 from shared.keys import Keys
 from shared.migrate import upgrade
 from shared.personal_data import IdCipher, generate_key
-from shared.testing.factories import filing_message, resident_id_for, uscc_for
+from tests.support.factories import filing_message, resident_id_for, uscc_for
 
 console = Console(stderr=True)
 COUNTY = "130921"

@@ -27,7 +27,7 @@ from shared.auth import issue_token
 from shared.db import Database
 from shared.migrate import upgrade
 from shared.personal_data import IdCipher, generate_key, mask_id
-from shared.testing.factories import resident_id_for, uscc_for
+from tests.support.factories import resident_id_for, uscc_for
 
 console = Console(stderr=True)
 COUNTIES = ["130921", "130922", "130923", "130924", "130925", "130926", "130927", "130928"]

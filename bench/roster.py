@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.common import isolated_infra
-from services.registry import coverage, roster
+from services.registry.roster import coverage, importing, import_report
 from services.registry.service import MIGRATIONS
 from shared.contracts import use_jurisdiction
 from shared.db import Database
@@ -106,10 +106,10 @@ def bare_copy(db: Database, path: Path) -> float:
         raw.close()
 
 
-def timed_import(db: Database, path: Path) -> tuple[float, roster.ImportReport]:
+def timed_import(db: Database, path: Path) -> tuple[float, import_report.ImportReport]:
     started = time.perf_counter()
     with open(path, "rb") as handle:
-        report = roster.import_roster(db, handle, source=path.name, actor="bench")
+        report = importing.import_roster(db, handle, source=path.name, actor="bench")
     return time.perf_counter() - started, report
 
 

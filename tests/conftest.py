@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from shared.db import Database
-from shared.testing import infra
+from tests.support import infra
 
 _RUN = infra.run_id()
 _schema_counter = itertools.count(1)

@@ -11,33 +11,30 @@ from pathlib import Path
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
-from werkzeug.wrappers import Response
 
-from shared.auth import requires
 from shared.config import invalid_setting
 from shared.contracts import WITHDRAWAL_ROUTING_KIND, jurisdiction, use_jurisdiction
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.domain.qualification import RuleSet, rules_from_config
-from shared.http import JSON_TYPE, HttpBase, http, json_response, load_json, load_query
+from shared.http import HttpBase
 from shared.keys import Keys
 from shared.messaging import topology
 from shared.messaging.consumer import consume
 from shared.messaging.dead import dead_letter_on_error
 from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
-from shared.openapi import api_doc
 from shared.validators.divisions import Jurisdiction
-from services.registry import campaigns, intake, progress, queries, trust
-from services.registry.reporting_http import ReportingEndpoints
-from services.registry.oversight_http import OversightEndpoints
-from services.registry.roster_http import RosterEndpoints
-from services.registry.schemas import (CAMPAIGN_YEAR, AwardCheckOut, AwardCheckQuery, CampaignIn,
-                                       CampaignOut, EnterpriseOut, LedgerPageOut, LedgerQuery,
-                                       UsccPath)
+from services.registry.campaigns import progress
+from services.registry.register import intake
+from services.registry import trust
+from services.registry.reporting.endpoints import ReportingEndpoints
+from services.registry.oversight.endpoints import OversightEndpoints
+from services.registry.roster.endpoints import RosterEndpoints
+from services.registry.campaigns.endpoints import CampaignEndpoints
+from services.registry.register.endpoints import RegisterEndpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 CONSUMER = "registry.intake"
-ALL_ROLES = ("enterprise", "county_officer", "city_officer", "admin")
 
 
 def counties_on_this_broker(config) -> list[str]:
@@ -84,7 +81,7 @@ class IntakeContextProvider(DependencyProvider):
         return self.context
 
 
-class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, HttpBase):
+class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, ReportingEndpoints, OversightEndpoints, HttpBase):
     name = "registry"
     api_title = "市级首席质量官备案登记服务"
     config = Config()
@@ -116,54 +113,6 @@ class RegistryService(RosterEndpoints, ReportingEndpoints, OversightEndpoints, H
         with self.db.unit_of_work() as uow:
             intake.expire_waiting(uow, intake.now_utc() - waiting_timeout(self.config))
             uow.commit()
-
-    @http("GET", "/api/v1/enterprises/<string:uscc>")
-    @requires(*ALL_ROLES)
-    @api_doc("查询企业首席质量官备案信息（在任人员、任职历史、备案记录）", response=EnterpriseOut,
-             path=UsccPath, tags=["备案登记"], errors=[404])
-    def get_enterprise(self, request, uscc):
-        return Response(queries.enterprise(self.db, request.principal, uscc), content_type=JSON_TYPE)
-
-    @http("GET", "/api/v1/enterprises/<string:uscc>/award-check")
-    @requires(*ALL_ROLES)
-    @api_doc("评优核查：企业是否有在任的已备案首席质量官（第十六条）", query=AwardCheckQuery,
-             response=AwardCheckOut, path=UsccPath, tags=["备案登记"], errors=[404])
-    def award_check(self, request, uscc):
-        on = load_query(request, AwardCheckQuery).get("on")
-        with self.db.unit_of_work() as uow:
-            return json_response(queries.award_check(uow, request.principal, uscc, on))
-
-    @http("GET", "/api/v1/filings")
-    @requires("county_officer", "city_officer", "admin")
-    @api_doc("备案台账（可筛选、分页）", query=LedgerQuery, response=LedgerPageOut, tags=["备案登记"])
-    def list_filings(self, request):
-        filters = load_query(request, LedgerQuery)
-        with self.db.unit_of_work() as uow:
-            return json_response(queries.ledger(uow, request.principal, filters))
-
-
-    @http("POST", "/api/v1/campaigns")
-    @requires("city_officer", "admin")
-    @api_doc("发布年度集中备案通告（第十三条）", request=CampaignIn, response=CampaignOut, status=201,
-             tags=["集中备案"], errors=[409])
-    def open_campaign(self, request):
-        data = load_json(request, CampaignIn)
-        with self.db.unit_of_work() as uow:
-            return json_response(campaigns.open_campaign(uow, request.principal, data), status=201)
-
-    @http("POST", f"/api/v1/campaigns/<{CAMPAIGN_YEAR}:year>/close")
-    @requires("city_officer", "admin")
-    @api_doc("结束年度集中备案", response=CampaignOut, tags=["集中备案"], errors=[404, 409])
-    def close_campaign(self, request, year):
-        with self.db.unit_of_work() as uow:
-            return json_response(campaigns.close_campaign(uow, request.principal, year))
-
-    @http("GET", "/api/v1/campaigns")
-    @requires(*ALL_ROLES)
-    @api_doc("年度集中备案列表", response=CampaignOut(many=True), tags=["集中备案"])
-    def list_campaigns(self, request):
-        with self.db.unit_of_work() as uow:
-            return json_response(campaigns.list_campaigns(uow))
 
 
 def build_service(config: dict) -> type:

@@ -7,6 +7,7 @@ Layout (1-based positions): 1 registration authority, 2 institution type,
 from __future__ import annotations
 
 import unicodedata
+from operator import mul
 from collections.abc import Container
 
 from shared.errors import ValidationFailed
@@ -114,3 +115,81 @@ def validate_uscc(code: str, *, field: str | None = None,
             code="USCC_CHECK", field=field,
             details={"position": 18, "expected": expected, "found": code[17]})
     return code
+
+_DIGITS = b"0123456789"
+
+
+# --- USCC check characters, fast -----------------------------------------------------------
+_ORG_VALUE = {c: _org_value(c) for c in CHARSET}
+_ORG_CHECK = {v: {10: "X", 11: "0"}.get(11 - v, str(11 - v)) for v in range(11)}
+
+
+def uscc_is_valid(code: str) -> bool:
+    """True only when validate_uscc accepts `code` unchanged (the checker asks
+    validate_uscc for the reason otherwise)."""
+    if len(code) != 18:
+        return False
+    value = _VALUE
+    try:
+        total = sum(map(mul, WEIGHTS, map(value.__getitem__, code[:17])))
+        check = value[code[17]]
+    except KeyError:
+        return False
+    if (31 - total % 31) % 31 != check or not code[2:8].isdigit():
+        return False
+    org = sum(map(mul, ORG_WEIGHTS, map(_ORG_VALUE.__getitem__, code[8:16])))
+    return _ORG_CHECK[org % 11] == code[16]
+
+
+# Whole columns of USCCs at once, with C-level operations only: the character at
+# position p of every code is one bytes object (joined[p::18]); a translation table per
+# position turns it into its weighted value modulo 31 (GB 32100) or 11 (GB 11714), one
+# byte per code; int.from_bytes() lays such a column out as one big integer, so adding
+# columns adds every code's lanes at once (no lane exceeds 255: at most eight values of
+# up to 30 are added before a lane is reduced again). A code is valid when its total,
+# check character included, is 0 modulo 31 and its organisation code's is 0 modulo 11.
+_B_CHARSET = CHARSET.encode()
+
+
+def _table(value_of) -> bytes:
+    table = bytearray(256)
+    for char in CHARSET:
+        table[ord(char)] = value_of(char)
+    return bytes(table)
+
+
+_GB32100 = [_table(lambda c, w=w: _VALUE[c] * w % 31) for w in WEIGHTS] + \
+    [_table(_VALUE.__getitem__)]                      # the check character, weight 1
+_ORG_CHECK_VALUE = {**{d: int(d) for d in "0123456789"}, "X": 10}
+_GB11714 = [_table(lambda c, w=w: _ORG_VALUE[c] % 11 * w % 11) for w in ORG_WEIGHTS] + \
+    [_table(lambda c: _ORG_CHECK_VALUE.get(c, 0))]          # 11 - sum, "0" for 11, "X" for 10
+_MOD31 = bytes(b % 31 for b in range(256))
+_MOD11 = bytes(b % 11 for b in range(256))
+
+
+def usccs_are_valid(codes: list[bytes]) -> bool:
+    """True only if every code is a valid USCC exactly as written (what validate_uscc
+    accepts unchanged)."""
+    n = len(codes)
+    if not n:
+        return True
+    if set(map(len, codes)) != {18}:
+        return False
+    joined = b"".join(codes)
+    if joined.translate(None, _B_CHARSET) or joined[16::18].translate(None, b"0123456789X"):
+        return False
+    columns = [joined[p::18] for p in range(18)]
+    if any(columns[p].translate(None, _DIGITS) for p in range(2, 8)):  # division code
+        return False
+    number, to_bytes, zero = int.from_bytes, int.to_bytes, bytes(n)
+
+    def lanes(positions, tables, modulo) -> int:
+        total = sum(number(columns[p].translate(tables[p]), "big") for p in positions)
+        return number(to_bytes(total, n, "big").translate(modulo), "big")
+
+    total = (lanes(range(0, 8), _GB32100, _MOD31) + lanes(range(8, 16), _GB32100, _MOD31)
+             + lanes(range(16, 18), _GB32100, _MOD31))
+    if to_bytes(total, n, "big").translate(_MOD31) != zero:
+        return False
+    org_tables = [None] * 8 + _GB11714                          # positions 8..16
+    return to_bytes(lanes(range(8, 17), org_tables, _MOD11), n, "big").translate(_MOD11) == zero

@@ -1,5 +1,5 @@
 """Helpers of the end-to-end fault tests: a whole deployment (the registry and county
-filing services as real `cqo serve` processes, started by shared.stack.Stack) on a vhost
+filing services as real `cqo serve` processes, started by cqo.stack.Stack) on a vhost
 and PostgreSQL schemas of its own, and the probes the tests read it with.
 
 Everything a test starts is stopped and removed by `Deployment.close()`: processes,
@@ -27,10 +27,10 @@ from services.filing.use_cases import FilingApp, Settings, wire_message
 from shared.auth import issue_token
 from shared.db import Database
 from shared.messaging import topology
-from shared.testing import polling
-from shared.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack
-from shared.testing import infra
-from shared.testing.factories import resident_id_for, uscc_for
+from tests.support import polling
+from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack
+from tests.support import infra
+from tests.support.factories import resident_id_for, uscc_for
 
 SECRET = "e2e-fault-secret-0123456789-abcdefghijklmnopq"
 HTTP_TIMEOUT = 30
@@ -169,7 +169,7 @@ class Deployment:
         if name not in self._dbs:
             if self.postgres_url:
                 self._dbs[name] = Database(self.postgres_url, schema=self.schema(name), pool_size=2)
-            else:  # the process's own file (shared.stack.Stack)
+            else:  # the process's own file (cqo.stack.Stack)
                 self._dbs[name] = Database(f"sqlite:///{self.stack.workdir / (name + '.db')}")
         return self._dbs[name]
 

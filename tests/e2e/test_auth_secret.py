@@ -14,8 +14,8 @@ import jwt
 import pytest
 import requests
 
-from shared.runner import probe_port
-from shared.stack import Stack
+from cqo.runner import probe_port
+from cqo.stack import Stack
 from tests.e2e.support import free_port_offset
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ PUBLISHED_SECRET = "cqo-development-secret-change-me-0123456789"
 
 
 def cqo(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "cqo.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -84,7 +84,7 @@ def test_refuses_to_start_without_a_secret_in_production(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CQO_AUTH_SECRET"}
     env.update(DEV_KEYS_DIR="", DATABASE_URL=f"sqlite:///{tmp_path / 'talent.db'}",
                WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
-    result = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "talent"], env=env,
+    result = subprocess.run([sys.executable, "-m", "cqo.cli", "serve", "talent"], env=env,
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     output = result.stdout + result.stderr

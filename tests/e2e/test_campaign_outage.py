@@ -1,5 +1,5 @@
 """A campaign opened while a county's filing service is down reaches that county when it
-comes back, and waits for a county whose service has not started yet (art. 13; issue 4), with the services as real processes (shared.stack.Stack):
+comes back, and waits for a county whose service has not started yet (art. 13; issue 4), with the services as real processes (cqo.stack.Stack):
 the notice waits in the county's durable queue `filing.<county>.notices`, the county
 applies it on start, tags its new filings with the campaign, and its progress snapshot
 reaches the city."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.demo import RESULT_FILE, STATE_FILE, demo_ports, service_processes
+from cqo.demo import RESULT_FILE, STATE_FILE, demo_ports, service_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def _closed_port() -> int:
 def run_demo(workdir: Path, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "CQO_DEMO_PORT_OFFSET"}
     full_env.update({"COLUMNS": "140", "PYTHONUNBUFFERED": "1", **env})
-    return subprocess.run([sys.executable, "-m", "shared.cli", "demo", "--dir", str(workdir)],
+    return subprocess.run([sys.executable, "-m", "cqo.cli", "demo", "--dir", str(workdir)],
                           cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 

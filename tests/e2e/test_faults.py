@@ -1,7 +1,7 @@
 """End-to-end fault tests of issue 3, with the services as real processes.
 
 The registry (city) and county filing services run as `cqo serve` processes started by
-shared.stack.Stack, each with its own PostgreSQL schema, on a RabbitMQ vhost of the
+cqo.stack.Stack, each with its own PostgreSQL schema, on a RabbitMQ vhost of the
 test's own. Faults are injected from outside, as an operator or the network would:
 SIGKILL, connections closed by the broker, a broker that cannot be reached, duplicate
 and malformed messages published straight onto `cqo.filings` / `cqo.decisions`.
@@ -24,7 +24,7 @@ import requests
 
 from services.filing.domain import FORWARDED, filing_message_id
 from shared.messaging import topology
-from shared.testing.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tests.e2e.support import (Deployment, officer, seed_approved, submit_over_http, tcp_ports,
                                wait_for, wire_of)
 

@@ -21,7 +21,7 @@ import pytest
 from services.filing.domain import FINAL_STATUSES, today
 from shared.messaging import topology
 from shared.personal_data import id_hmac, seal
-from shared.testing.factories import filing_message, uscc_for
+from tests.support.factories import filing_message, uscc_for
 from tests.e2e.support import (HTTP_TIMEOUT, Deployment, city, enterprise, filing_form, officer,
                                wait_for)
 from tests.support.pii import PiiAudit, id_cases, submit_id_numbers

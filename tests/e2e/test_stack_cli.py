@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from shared.stack import CITY_PORTS, FIRST_COUNTY_PORT
+from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT
 from tests.e2e.support import free_port_offset, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,7 @@ CITY = ("registry", "talent", "notify")
 
 def cqo_command() -> list[str]:
     script = shutil.which("cqo", path=os.path.dirname(sys.executable))
-    return [script] if script else [sys.executable, "-m", "shared.cli"]
+    return [script] if script else [sys.executable, "-m", "cqo.cli"]
 
 
 def run(args: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from services.filing.domain import today
 from services.filing.service import build_service
 from shared.auth import issue_token
 from shared.db import Database
-from shared.testing import infra, polling
+from tests.support import infra, polling
 from shared.validators import make_resident_id, make_uscc
 
 SECRET = "filing-test-secret-0123456789abcdefghijklmnop"

@@ -13,7 +13,7 @@ from nameko.containers import ServiceContainer
 from shared.auth import issue_token
 from shared.keys import Keys
 from shared.messaging import topology
-from shared.testing import factories
+from tests.support import factories
 
 SECRET = "registry-test-secret-0123456789-abcdef"
 

@@ -12,11 +12,12 @@ import requests
 from nameko.containers import ServiceContainer
 from sqlalchemy import select, text
 
-from services.registry import active_cqo, terms
+from services.registry import active_cqo
+from services.registry.oversight import terms
 from services.registry.domain import active_cqo as rules
 from services.registry.models import Appointment, RosterEntry
 from services.registry.service import RegistryService
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 from tests.integration.registry_support import registry_config, token
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,11 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from services.registry import assessment, recommendations
+from services.registry.reporting import columns, workbook
+from services.registry.oversight import recommendations
 from services.registry.models import RosterEntry
 from shared.auth import Principal
-from shared.cli import app
+from cqo.cli import app
 from tests.integration import filing_support as fs
 from tests.integration.reporting_support import site
 
@@ -175,11 +176,11 @@ def test_report_as_json_matches_the_register(world):
 
 
 def _summary_rows(sheet) -> dict[str, dict]:
-    header = [c.value for c in sheet[assessment.HEADER_ROW]]
-    assert header == [h for _, h, _ in assessment.COLUMNS]
-    keys = [k for k, _, _ in assessment.COLUMNS]
+    header = [c.value for c in sheet[workbook.HEADER_ROW]]
+    assert header == [h for _, h, _ in columns.COLUMNS]
+    keys = [k for k, _, _ in columns.COLUMNS]
     rows = {}
-    for row in sheet.iter_rows(min_row=assessment.HEADER_ROW + 1, values_only=True):
+    for row in sheet.iter_rows(min_row=workbook.HEADER_ROW + 1, values_only=True):
         if row[1] is None:
             break
         rows[row[0] or "total"] = dict(zip(keys, row))
@@ -206,8 +207,8 @@ def check_workbook(content: bytes, city) -> None:
     # every county's sheet: the indicators, then the late changes behind the number
     sheet = book[f"{A} 沧县"]
     labels = {sheet.cell(row=r, column=1).value: sheet.cell(row=r, column=2).value
-              for r in range(assessment.INDICATOR_FIRST_ROW,
-                             assessment.INDICATOR_FIRST_ROW + len(assessment.COUNTY_INDICATORS))}
+              for r in range(workbook.INDICATOR_FIRST_ROW,
+                             workbook.INDICATOR_FIRST_ROW + len(columns.COUNTY_INDICATORS))}
     assert labels["规上企业名录数"] == 4 and labels["逾期变更备案"] == 1
     assert labels["县局待预审"] == 2 and labels["预审通过待报送"] == 1
     assert labels["撤换建议未响应"] == 1 and labels["任期届满未续任"] == 1
@@ -217,7 +218,7 @@ def check_workbook(content: bytes, city) -> None:
     late_id = city.scalar("SELECT filing_id FROM filing_ledger WHERE late = :t", t=True)
     assert late_id in values and 40 in values
     assert any("人才服务" in str(v) for v in values)
-    assert book[f"{B} 青县"].cell(row=assessment.INDICATOR_FIRST_ROW, column=2).value == 3
+    assert book[f"{B} 青县"].cell(row=workbook.INDICATOR_FIRST_ROW, column=2).value == 3
 
 
 def test_report_as_xlsx_over_http(world):

@@ -183,7 +183,7 @@ def test_cqo_serve_refuses_a_bad_setting_with_one_clear_message(service, env, se
                if k not in ("BROKER_TRUST", "COUNTY_BROKER_USERS", "QUALIFICATION_RULES")}
     environ.update(env, WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}", DEV_KEYS_DIR=str(tmp_path / "keys"),
                    DATABASE_URL=f"sqlite:///{tmp_path / 's.db'}")
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "serve", service], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "cqo.cli", "serve", service], cwd=ROOT,
                           env=environ, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services.filing.domain import today
-from services.registry import assessment
+from services.registry.reporting import workbook
 from services.registry.models import RosterEntry
-from shared.cli import app
+from cqo.cli import app
 from tests.integration import filing_support as fs
 from tests.integration.reporting_support import CAMPAIGN_YEAR, campaign_body, site
 
@@ -107,10 +107,10 @@ def test_completion_in_the_assessment_report(world):
 
     xlsx = city.get(f"/api/v1/reports/assessment.xlsx?year={Y}")
     assert xlsx.status_code == 200
-    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))[assessment.SUMMARY_SHEET]
-    header = [c.value for c in sheet[assessment.HEADER_ROW]]
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))[workbook.SUMMARY_SHEET]
+    header = [c.value for c in sheet[workbook.HEADER_ROW]]
     rows = {r[0] or "total": dict(zip(header, r)) for r in
-            sheet.iter_rows(min_row=assessment.HEADER_ROW + 1, max_row=assessment.HEADER_ROW + 20,
+            sheet.iter_rows(min_row=workbook.HEADER_ROW + 1, max_row=workbook.HEADER_ROW + 20,
                             values_only=True)}
     assert rows[A]["集中备案完成率"] == 0.5 and rows[A]["名录外企业集中备案数"] == 4
     assert rows[A]["其中：本次集中备案"] == 1 and rows[A]["其中：此前已备案无需变更"] == 1

@@ -15,10 +15,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from services.registry import coverage, roster
+from services.registry.roster import coverage, importing
 from services.registry.models import Appointment, RosterEntry
-from shared.cli import app
-from shared.testing.factories import uscc_for
+from cqo.cli import app
+from tests.support.factories import uscc_for
 from tests.integration.registry_support import token
 from tests.integration.test_roster_import import csv_bytes, row
 
@@ -62,7 +62,7 @@ def world(registry):
     moved[0] = uscc_for("130921", 9)                    # the 2026 roster has M in 130922
     rows.append(moved)
     rows.append(row("130921", 1, year=2025))            # another year's roster
-    report = roster.import_roster(db, io.BytesIO(csv_bytes(rows)), source="roster.csv", actor="test")
+    report = importing.import_roster(db, io.BytesIO(csv_bytes(rows)), source="roster.csv", actor="test")
     assert report.accepted == 9
     return base, db
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from shared.cli import app
+from cqo.cli import app
 from shared.messaging.dead import list_dead_letters
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from services.filing.use_cases import batch_message_check
 from shared.contracts import FilingMessageSchema
 from shared.keys import Keys
 from shared.personal_data import id_hmac, unseal
-from shared.testing.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tests.integration import filing_support as fs
 from tests.integration.filing_support import (COUNTY, assert_problem, enterprise, filing_payload,
                                               new_uscc, officer)
@@ -192,7 +192,7 @@ def test_campaign_notices_and_batch_submission(env):
 def _campaign_round(env, stack, probe):
     county, token = stack.county, officer(stack.county)
     assert_problem(stack.get("/campaign", token), 404)
-    opened = {"type": "campaign.opened", "campaign": {  # as services/registry/campaigns.py sends it
+    opened = {"type": "campaign.opened", "campaign": {  # as services/registry/campaigns/lifecycle.py sends it
         "year": 2026, "notice_number": "沧市监〔2026〕8号", "title": "2026年度首席质量官集中备案",
         "notice_text": "各县（市、区）市场监管局：……", "status": "open", "opened_by": "city_officer:x",
         "created_at": "2026-03-01T08:00:00+00:00", "closed_at": None,

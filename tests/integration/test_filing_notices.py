@@ -9,7 +9,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from nameko.containers import ServiceContainer
 
-from services.registry import terms
+from services.registry.oversight import terms
 from services.registry.domain import oversight as rules
 from services.registry.service import RegistryService
 from tests.integration import filing_support as fs

@@ -18,7 +18,7 @@ from services.registry.service import RegistryService
 from shared.contracts import WithdrawalRequestSchema
 from shared.keys import Keys
 from shared.migrate import alembic_config, upgrade
-from shared.testing import factories
+from tests.support import factories
 from tests.integration import filing_support as fs
 from tests.integration.filing_support import COUNTY, assert_problem, enterprise, new_uscc, officer
 from tests.integration.registry_support import registry_config

@@ -10,7 +10,7 @@ from nameko.web.handlers import http
 from sqlalchemy import text
 
 from shared.dependencies import DatabaseProvider
-from shared.testing.infra import drop_schema
+from tests.support.infra import drop_schema
 
 pytestmark = pytest.mark.integration
 

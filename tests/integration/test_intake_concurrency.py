@@ -4,12 +4,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from services.registry import intake
+from services.registry.register import intake, locked_register
 from services.registry.models import LedgerEntry
 from services.registry.service import MIGRATIONS
 from shared.keys import Keys
 from shared.migrate import upgrade
-from shared.testing.factories import filing_message, uscc_for
+from tests.support.factories import filing_message, uscc_for
 
 pytestmark = pytest.mark.integration
 COUNTY = "130921"
@@ -38,7 +38,7 @@ def test_a_held_filing_being_released_is_not_expired_meanwhile(database, tmp_pat
     assert [d["outcome"] for d in held[COUNTY]] == ["waiting"]
 
     expired = {}
-    flush = intake._Register.flush
+    flush = locked_register.LockedRegister.flush
 
     swept = []
 
@@ -53,7 +53,7 @@ def test_a_held_filing_being_released_is_not_expired_meanwhile(database, tmp_pat
                 expiring.commit()
         flush(register)
 
-    monkeypatch.setattr(intake._Register, "flush", sweep_then_flush)
+    monkeypatch.setattr(locked_register.LockedRegister, "flush", sweep_then_flush)
     with database.unit_of_work() as releasing:
         answers = intake.receive(releasing, ctx, establishment, message_id="m-establishment",
                                  routing_key=f"filing.{COUNTY}.establishment")

@@ -20,14 +20,14 @@ from sqlalchemy.exc import OperationalError
 from shared.dependencies import DatabaseProvider
 from shared.errors import ValidationFailed
 from shared.messaging import topology
-from shared.testing import polling
+from tests.support import polling
 from shared.messaging.consumer import consume, raw_body
 from shared.messaging.dead import dead_letter_on_error, list_dead_letters, replay
 from shared.messaging.inbox import Inbox
 from shared.messaging.models import DeadLetter, OutboxMessage
 from shared.messaging.outbox import Outbox, OutboxRelay, OutboxRelayProvider
 from shared.migrate import upgrade
-from shared.testing.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from services.registry import coverage
+from services.registry.roster import coverage
 from services.registry.models import Appointment, AuditEntry, Enterprise, RosterEntry
 from tests.integration import filing_support as fs
 from tests.integration.reporting_support import site

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from services.registry import overdue
+from services.registry.oversight import overdue
 from services.registry.domain import oversight as rules
 from shared.contracts import jurisdiction
 from tests.integration.oversight_support import establish, get, post

@@ -8,10 +8,10 @@ import requests
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
-from services.registry import overdue
+from services.registry.oversight import overdue
 from services.registry.domain import oversight as rules
 from services.registry.models import AuditEntry, Recommendation
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 from tests.integration.oversight_support import Notices, establish, get, post
 from tests.integration.registry_support import token
 

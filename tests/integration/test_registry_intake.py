@@ -193,7 +193,7 @@ def test_an_unanswerable_batch_item_is_set_aside_and_the_rest_decided(registry):
 
     from shared.messaging import topology
     from shared.messaging.models import DeadLetter
-    from shared.testing import polling
+    from tests.support import polling
 
     county, _, db = registry
     good = [county.filing(n=40 + i, channel="campaign") for i in range(3)]

@@ -7,7 +7,7 @@ import requests
 from nameko.containers import ServiceContainer
 
 from services.registry.service import RegistryService
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 from tests.integration.registry_support import registry_config, token
 from tests.integration.test_roster_import import (HEADER, SHAPES, csv_bytes, row, shaped, snapshot, stored_as,
                                                   varied_rows, xlsx_bytes)

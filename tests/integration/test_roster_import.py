@@ -9,12 +9,12 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select, text
 
-from services.registry import roster
+from services.registry.roster import importing, import_report, layout
 from services.registry.models import RosterEntry, RosterImport
-from services.registry.roster import RosterFileError
+from services.registry.roster.file_source import RosterFileError
 from services.registry.service import MIGRATIONS
 from shared.migrate import upgrade
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +50,8 @@ def xlsx_bytes(rows: list[list], header=HEADER, *, title=None) -> bytes:
     return buffer.getvalue()
 
 
-def import_bytes(db, content: bytes, name="roster.csv", **kw) -> roster.ImportReport:
-    return roster.import_roster(db, io.BytesIO(content), source=name, actor="test", **kw)
+def import_bytes(db, content: bytes, name="roster.csv", **kw) -> import_report.ImportReport:
+    return importing.import_roster(db, io.BytesIO(content), source=name, actor="test", **kw)
 
 
 def snapshot(db) -> list[tuple]:
@@ -225,7 +225,7 @@ def varied_rows(year: int, first: int, count: int) -> list[list]:
 
 def stored_as(rows: list[list], optional: tuple) -> list[tuple]:
     """What the roster holds after importing `rows` from a file of that shape (snapshot order)."""
-    return sorted((r[4], r[0], r[1], r[2], roster.CATEGORY_VALUES[r[3]],
+    return sorted((r[4], r[0], r[1], r[2], layout.CATEGORY_VALUES[r[3]],
                    *(value or None if column in optional else None for column, value in zip(OPTIONAL, r[5:])))
                   for r in rows)
 
@@ -279,7 +279,7 @@ def test_cli_roster_import_exit_codes_and_rejects_file(db, db_config, amqp_uri, 
     import yaml
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from cqo.cli import app
 
     config = tmp_path / "registry.yaml"
     config.write_text(yaml.safe_dump({"AMQP_URI": amqp_uri, **db_config}), encoding="utf-8")
@@ -339,7 +339,7 @@ def test_cli_in_a_process_of_its_own_loads_on_a_writer_thread(db, db_config, amq
     env = {**os.environ, "COLUMNS": "200", "ROSTER_CHUNK_ROWS": "2500"}
 
     def run():
-        return subprocess.run([sys.executable, "-m", "shared.cli", "roster", "import", str(file),
+        return subprocess.run([sys.executable, "-m", "cqo.cli", "roster", "import", str(file),
                                "--config", str(config)], env=env, capture_output=True, text=True, timeout=300)
 
     first = run()

@@ -7,7 +7,7 @@ from dateutil.relativedelta import relativedelta
 from nameko.containers import ServiceContainer
 from sqlalchemy import func, select
 
-from services.registry import overdue, terms
+from services.registry.oversight import overdue, terms
 from services.registry.domain import oversight as rules
 from services.registry.models import Appointment, AuditEntry, TermReminder
 from services.registry.service import RegistryService

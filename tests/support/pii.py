@@ -42,7 +42,7 @@ import requests
 from kombu import Connection
 
 from shared.personal_data import mask_id
-from shared.testing.infra import Broker
+from tests.support.infra import Broker
 from shared.validators.person_id import gb11643_check_char
 
 HTTP_TIMEOUT = 30

@@ -194,7 +194,7 @@ def _cli(monkeypatch, args, secret=SECRET, keys_dir=None):
     import typer
     from typer.testing import CliRunner
 
-    from shared.cli_token import token
+    from cqo.cli_token import token
 
     if secret is None:
         monkeypatch.delenv("CQO_AUTH_SECRET", raising=False)
@@ -204,7 +204,7 @@ def _cli(monkeypatch, args, secret=SECRET, keys_dir=None):
         monkeypatch.setenv("DEV_KEYS_DIR", str(keys_dir))
     app = typer.Typer()
     app.command("token")(token)
-    app.command("noop")(lambda: None)  # keeps `token` a sub-command, as in shared.cli
+    app.command("noop")(lambda: None)  # keeps `token` a sub-command, as in cqo.cli
     return CliRunner().invoke(app, ["token", *args])
 
 
@@ -271,7 +271,7 @@ def test_cli_token_rejects_bad_combinations(monkeypatch, args, fragment):
 
 
 def test_parse_ttl():
-    from shared.cli_token import parse_ttl
+    from cqo.cli_token import parse_ttl
     assert parse_ttl("8h") == timedelta(hours=8) and parse_ttl("30m") == timedelta(minutes=30)
     assert parse_ttl("2d") == timedelta(days=2) and parse_ttl("12") == timedelta(hours=12)
 

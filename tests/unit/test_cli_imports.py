@@ -12,14 +12,14 @@ import sys
 import pytest
 
 HEAVY = ("nameko", "eventlet", "sqlalchemy", "kombu", "alembic", "services", "openpyxl",
-         "werkzeug", "rich", "shared.db", "shared.messaging", "shared.stack", "shared.demo",
-         "shared.cli_serve", "shared.cli_stack", "shared.cli_dead", "shared.cli_roster",
-         "shared.cli_report", "shared.cli_demo")
+         "werkzeug", "rich", "shared.db", "shared.messaging", "cqo.stack", "cqo.demo",
+         "cqo.cli_serve", "cqo.cli_stack", "cqo.cli_dead", "cqo.cli_roster",
+         "cqo.cli_report", "cqo.cli_demo")
 
 PROBE = """
 import json, sys
 sys.argv = ["cqo", *json.loads(sys.argv[1])]
-from shared.cli import main
+from cqo.cli import main
 try:
     main()
 except SystemExit as exc:
@@ -53,4 +53,4 @@ def test_light_commands_import_no_service_code(args, tmp_path):
 
 def test_a_service_command_still_loads_what_it_needs(tmp_path):
     code, modules = loaded_by(["dead", "--help"], tmp_path)
-    assert code == 0 and "shared.cli_dead" in modules
+    assert code == 0 and "cqo.cli_dead" in modules

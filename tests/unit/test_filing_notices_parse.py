@@ -3,7 +3,7 @@ import pytest
 
 from services.filing import notices
 from shared.errors import ValidationFailed
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 
 USCC = uscc_for("130921", 5)
 

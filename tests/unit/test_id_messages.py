@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from shared.cli import app
+from cqo.cli import app
 from shared.errors import ValidationFailed
 from shared.validators import ID_TYPE_NAMES, validate_person_id
 from tests.support.pii import IdCase, assert_not_shown, id_cases

@@ -13,7 +13,7 @@ from shared.messaging import dead
 from shared.messaging.consumer import Delivery, MessageDecodeError, RequeueMessage, decode_json
 from shared.messaging.dead import classify
 from shared.messaging.outbox import dumps
-from shared.testing.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 
 def test_outbox_json_is_compact_and_keeps_chinese():

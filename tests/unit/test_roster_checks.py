@@ -1,4 +1,4 @@
-"""Roster import checks (services/registry/roster.py) without a database: the fast
+"""Roster import checks (services/registry/roster/importing.py) without a database: the fast
 column-wise path must accept only what the row-by-row checker accepts, with the same
 canonical line; USCC check characters; headers, encodings, formats; coverage counts."""
 import codecs
@@ -10,11 +10,13 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from services.registry import coverage, roster
-from services.registry.roster import (BlockChecker, Columns, RosterFileError, RowChecker,
-                                      detect_format, uscc_is_valid, usccs_are_valid)
+from services.registry.roster import coverage, checks, file_source
+from services.registry.roster.checks import BlockChecker, RowChecker
+from services.registry.roster.layout import Columns
+from services.registry.roster.file_source import RosterFileError, detect_format
+from shared.validators.uscc import uscc_is_valid, usccs_are_valid
 from shared.errors import ValidationFailed
-from shared.testing.factories import uscc_for
+from tests.support.factories import uscc_for
 from shared.validators.uscc import CHARSET, complete_uscc, validate_uscc
 
 HEADER = ["统一社会信用代码", "企业名称", "县级区划代码", "企业类别", "年度", "联系人", "联系电话", "电子邮箱"]
@@ -101,7 +103,7 @@ def block(rows_: list[list[str]], ending="\n") -> bytes:
 
 
 def canonical(values: tuple) -> bytes:
-    return roster._Csv().line(values)
+    return checks.CsvLine().line(values)
 
 
 @given(st.lists(rows(0.15), min_size=1, max_size=30), st.sampled_from(["\n", "\r\n"]))
@@ -169,7 +171,7 @@ _PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za
 @given(st.text("ab1.-@_%+", max_size=14))
 @settings(max_examples=2000)
 def test_the_fast_email_pattern_is_the_plain_one(text):
-    assert bool(roster._EMAIL.fullmatch(text)) == bool(_PLAIN_EMAIL.fullmatch(text))
+    assert bool(checks.EMAIL.fullmatch(text)) == bool(_PLAIN_EMAIL.fullmatch(text))
     assert bool(BlockChecker._EMAILS.fullmatch(text.encode() + b"\n")) == bool(_PLAIN_EMAIL.fullmatch(text)) \
         or text == ""
 
@@ -234,7 +236,7 @@ def test_the_year_column_may_be_missing_when_a_year_is_given():
     ("统一社会信用代码".encode("gbk"), "gb18030"), ("统一".encode("utf-16"), "utf-16"),
 ])
 def test_encodings(head, expected):
-    assert roster._detect_encoding(head) == expected
+    assert file_source.detect_encoding(head) == expected
 
 
 def test_formats_by_content_not_by_name():
@@ -250,11 +252,11 @@ def test_formats_by_content_not_by_name():
 
 # --- coverage arithmetic -------------------------------------------------------------------------
 def test_counts_follow_the_lapsed_policy():
-    strict = coverage._counts(10, never_filed=3, lapsed=2, ended=1, lapsed_counts=False)
+    strict = coverage.coverage_counts(10, never_filed=3, lapsed=2, ended=1, lapsed_counts=False)
     assert (strict["covered"], strict["uncovered"], strict["rate"]) == (4, 6, 0.4)
-    lenient = coverage._counts(10, never_filed=3, lapsed=2, ended=1, lapsed_counts=True)
+    lenient = coverage.coverage_counts(10, never_filed=3, lapsed=2, ended=1, lapsed_counts=True)
     assert (lenient["covered"], lenient["uncovered"], lenient["rate"]) == (6, 4, 0.6)
-    assert coverage._counts(0, lapsed_counts=False)["rate"] is None
+    assert coverage.coverage_counts(0, lapsed_counts=False)["rate"] is None
 
 
 @pytest.mark.parametrize("value,expected", [(None, False), ("true", True), ("0", False), (True, True),

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from services.filing.service import progress_interval
-from services.registry import coverage, trust
+from services.registry.roster import coverage
+from services.registry import trust
 from services.registry.service import check_settings, counties_on_this_broker, waiting_timeout
-from services.registry.terms import OversightSettings
+from services.registry.oversight.terms import OversightSettings
 from shared.config import SettingError, structured
 from shared.domain.qualification import RuleSet, rules_from_config
-from shared.service_support import load_service_config
+from cqo.service_support import load_service_config
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ALL = ("registry", "filing", "talent", "notify")

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from services.registry.domain import oversight as rules
-from services.registry.terms import OversightSettings
+from services.registry.oversight.terms import OversightSettings
 
 END = date(2029, 1, 5)
 

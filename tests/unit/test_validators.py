@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from shared.cli import app
+from cqo.cli import app
 from shared.errors import Conflict, ValidationFailed
 from shared.validators import (
     ID_TYPE_NAMES,

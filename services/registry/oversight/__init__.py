@@ -1,0 +1,1 @@
+"""Oversight of filed CQOs (arts. 5, 10): terms and their reminders, replacement recommendations, the overdue list."""

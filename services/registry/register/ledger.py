@@ -1,0 +1,60 @@
+"""The filing ledger (art. 12): every decision of the city, filtered and paged in the caller's scope."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from shared.auth import Principal
+from shared.contracts import FILING_KINDS, OUTCOMES
+from shared.db import UnitOfWork
+from services.registry.models import Enterprise, LedgerEntry
+from services.registry.register.schemas import LedgerPageOut
+
+
+_page_out = LedgerPageOut()
+
+
+LEDGER_COLUMNS = (
+    "filing_id", "version", "kind", "channel", "campaign_year", "county", "uscc",
+    "submitted_to_county_on", "received_at", "decided_at", "outcome", "reasons", "findings",
+    "late", "days_late")
+
+
+LEDGER_ORDER = "received_at DESC, id DESC"
+
+
+def ledger_dict(row: dict) -> dict:
+    row = dict(row)
+    row.pop("id", None)
+    for key in ("reasons", "findings"):
+        if isinstance(row[key], str):
+            row[key] = json.loads(row[key] or "[]")
+    row["kind_name"] = FILING_KINDS.get(row["kind"], row["kind"])
+    row["outcome_name"] = OUTCOMES.get(row["outcome"], row["outcome"])
+    return row
+
+
+def ledger(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
+    query = select(LedgerEntry)
+    if principal.role == "county_officer":
+        query = query.where(LedgerEntry.county == principal.county)
+    for key in ("county", "uscc", "kind", "channel", "outcome", "late"):
+        if key in filters:
+            query = query.where(getattr(LedgerEntry, key) == filters[key])
+    if "category" in filters:
+        query = query.join(Enterprise, Enterprise.uscc == LedgerEntry.uscc).where(
+            Enterprise.category == filters["category"])
+    if "received_from" in filters:
+        query = query.where(LedgerEntry.received_at >= datetime.combine(filters["received_from"], time()))
+    if "received_to" in filters:
+        query = query.where(LedgerEntry.received_at <
+                            datetime.combine(filters["received_to"] + timedelta(days=1), time()))
+    total = uow.session.scalar(select(func.count()).select_from(query.subquery()))
+    page, per_page = filters["page"], filters["per_page"]
+    rows = uow.session.scalars(query.order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+    items = [ledger_dict({c: getattr(r, c) for c in LEDGER_COLUMNS}) for r in rows]
+    return _page_out.dump({"items": items, "total": total,
+                           "page": page, "per_page": per_page})

@@ -1,0 +1,57 @@
+"""HTTP entrypoints of campaign progress (art. 13) and the annual assessment report
+(art. 16), mixed into RegistryService (which provides `db`).
+
+The counties' progress snapshots arrive on the registry's intake queue
+(`filing.<county>.progress`) and are routed by `RegistryService.receive_filings` to
+`services.registry.progress.receive`.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from werkzeug.wrappers import Response
+
+from shared.auth import requires
+from shared.http import http, json_response, load_query
+from shared.openapi import api_doc
+from services.registry.reporting import assessment, workbook
+from services.registry.campaigns import progress
+from services.registry.reporting.schemas import AssessmentOut, AssessmentQuery
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TAG_REPORTS = "考核报表"
+_assessment_out = AssessmentOut()
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    fallback = filename.encode("ascii", "ignore").decode() or "report"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
+class ReportingEndpoints:
+    """Mix-in of RegistryService: progress and assessment endpoints."""
+
+    @http("GET", "/api/v1/reports/assessment")
+    @requires("county_officer", "city_officer", "admin")
+    @api_doc("年度政府质量工作考核表（第十六条）", query=AssessmentQuery, response=AssessmentOut,
+             tags=[TAG_REPORTS], description=(
+                 "各县（市、区）：覆盖率、集中备案完成情况、逾期变更备案、撤换建议未办结与未响应、"
+                 "任期届满未续任；培训完成情况待人才服务上线后纳入。县级监管人员只看到本县。"))
+    def assessment_report(self, request):
+        year = load_query(request, AssessmentQuery)["year"]
+        with self.db.unit_of_work() as uow:
+            report = assessment.build(uow, year, principal=request.principal)
+        return json_response(_assessment_out.dump(report))
+
+    @http("GET", "/api/v1/reports/assessment.xlsx")
+    @requires("county_officer", "city_officer", "admin")
+    @api_doc("年度考核表（Excel）：汇总表与各县（市、区）分表", query=AssessmentQuery,
+             response={XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+             tags=[TAG_REPORTS])
+    def assessment_workbook(self, request):
+        year = load_query(request, AssessmentQuery)["year"]
+        with self.db.unit_of_work() as uow:
+            report = assessment.build(uow, year, principal=request.principal)
+        return Response(workbook.to_xlsx(report), content_type=XLSX_TYPE, headers={
+            "Content-Disposition": attachment(f"{year}年度首席质量官考核表.xlsx")})
