@@ -32,7 +32,7 @@ def registry_database(config: Optional[Path]) -> Iterator:
     """The registry's database from its config, migrated as the service would on start,
     with the deployment's jurisdiction and coverage policy applied."""
     import services.registry
-    from services.registry.roster import coverage
+    from services.registry import active_cqo
     from shared.contracts import use_jurisdiction
     from shared.db import database_from_config
     from shared.migrate import upgrade
@@ -42,7 +42,7 @@ def registry_database(config: Optional[Path]) -> Iterator:
     cfg = load_service_config("registry", config)
     if cfg.get("JURISDICTION_CSV"):
         use_jurisdiction(Jurisdiction.from_csv(cfg["JURISDICTION_CSV"]))
-    coverage.set_policy(coverage.policy_from_config(cfg))
+    active_cqo.set_policy(active_cqo.policy_from_config(cfg))
     db = database_from_config(cfg, default_sqlite="var/registry.db")
     try:
         upgrade(db, Path(services.registry.__file__).parent / "migrations" / "versions")

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from services.registry import active_cqo
 from services.registry.roster import coverage, importing
 from services.registry.models import Appointment, RosterEntry
 from cqo.cli import app
@@ -123,12 +124,12 @@ def test_lapsed_terms_count_only_under_the_policy(world):
     lenient = {r["county"]: r for r in coverage.per_county(db, 2026, TODAY, lapsed_counts=True)}
     assert (strict["130921"]["covered"], lenient["130921"]["covered"]) == (2, 3)
     assert lenient["130921"]["lapsed"] == 1 and lenient["130921"]["uncovered"] == 2
-    coverage.set_policy(True)
+    active_cqo.set_policy(True)
     try:
         assert coverage.summary(db, 2026, TODAY)["total"]["covered"] == 5
         assert coverage.uncovered(db, 2026, TODAY, reason="lapsed")["total"] == 0
     finally:
-        coverage.set_policy(False)
+        active_cqo.set_policy(False)
 
 
 def test_county_officers_see_their_county_only(world):

@@ -10,6 +10,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from services.registry import active_cqo
 from services.registry.roster import coverage, checks, file_source
 from services.registry.roster.checks import BlockChecker, RowChecker
 from services.registry.roster.layout import Columns
@@ -262,4 +263,4 @@ def test_counts_follow_the_lapsed_policy():
 @pytest.mark.parametrize("value,expected", [(None, False), ("true", True), ("0", False), (True, True),
                                             ("no", False)])
 def test_policy_from_config(value, expected):
-    assert coverage.policy_from_config({"LAPSED_COUNTS_AS_COVERAGE": value}) is expected
+    assert active_cqo.policy_from_config({"LAPSED_COUNTS_AS_COVERAGE": value}) is expected

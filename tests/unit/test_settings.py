@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.filing.service import progress_interval
-from services.registry.roster import coverage
+from services.registry import active_cqo
 from services.registry import trust
 from services.registry.service import check_settings, counties_on_this_broker, waiting_timeout
 from services.registry.oversight.terms import OversightSettings
@@ -70,7 +70,7 @@ READERS = {
     "TERM_REMINDER_DAYS": (("registry",), "60,7", lambda c: OversightSettings.from_config(c).reminder_days, (60, 7)),
     "RECOMMENDATION_RESPONSE_DAYS": (("registry",), "45",
                                      lambda c: OversightSettings.from_config(c).response_days, 45),
-    "LAPSED_COUNTS_AS_COVERAGE": (("registry",), "true", coverage.policy_from_config, True),
+    "LAPSED_COUNTS_AS_COVERAGE": (("registry",), "true", active_cqo.policy_from_config, True),
 }
 
 

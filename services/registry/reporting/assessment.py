@@ -21,7 +21,7 @@ from shared.auth import Principal
 from shared.contracts import FILING_KINDS
 from shared.db import UnitOfWork
 from shared.errors import ValidationFailed
-from services.registry.roster import coverage
+from services.registry import active_cqo
 from services.registry.campaigns import progress
 from services.registry.oversight import overdue
 from services.registry.models import Campaign, Enterprise, LedgerEntry
@@ -103,7 +103,7 @@ def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
     for key in _OVERDUE_KEYS:
         total[key] = sum(c[key] for c in counties)
     notes = list(NOTES)
-    notes.insert(1, "任期届满未续任的首席质量官" + ("按本地政策计入覆盖。" if coverage.lapsed_counts_policy()
+    notes.insert(1, "任期届满未续任的首席质量官" + ("按本地政策计入覆盖。" if active_cqo.lapsed_counts_policy()
                                                  else "不计入覆盖（第五条）。"))
     if campaign is None:
         notes.insert(0, f"{year}年度未发布首席质量官集中备案通告，集中备案相关数字为0，完成率显示为“—”。")

@@ -31,8 +31,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import jurisdiction
 from shared.db import Database, UnitOfWork
 from services.registry import active_cqo
-from services.registry.active_cqo import (POLICY_KEY, lapsed_counts_policy,  # noqa: F401
-                                          policy_from_config, set_policy)
+from services.registry.active_cqo import lapsed_counts_policy
 from services.registry.roster.layout import ROSTER_CATEGORIES
 from services.registry.roster.listing import county_name
 

@@ -20,6 +20,7 @@ from shared.auth import requires
 from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
 from shared.openapi import api_doc
+from services.registry import active_cqo
 from services.registry.roster import coverage, importing, listing, coverage_export
 from services.registry.roster.schemas import CoverageExportQuery, CoverageOut, CoverageQuery, RosterImportOut, RosterImportQuery, RosterImportRecordOut, RosterPageOut, RosterQuery
 
@@ -41,7 +42,7 @@ class CoveragePolicyProvider(DependencyProvider):
     """Applies the deployment's LAPSED_COUNTS_AS_COVERAGE (default false) at start."""
 
     def setup(self):
-        coverage.set_policy(coverage.policy_from_config(self.container.config))
+        active_cqo.set_policy(active_cqo.policy_from_config(self.container.config))
 
 
 def attachment(filename: str) -> str:
