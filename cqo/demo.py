@@ -615,10 +615,10 @@ class Demo:
         self.step("汇总：按县区统计（数据来自各县备案服务与市局备案台账接口）")
         result = DemoResult(year=year, vhost=self.vhost.name, port_offset=offset)
         result.rows = [self._county_row(officers[c], city, c) for c in COUNTIES]
-        result.city_totals = {"accepted": city.total("/filings", outcome="accepted", per_page=1),
-                              "rejected": city.total("/filings", outcome="rejected", per_page=1),
-                              "late": city.total("/filings", late="true", per_page=1),
-                              "ledger": city.total("/filings", per_page=1)}
+        result.city_totals = {"accepted": city.total("/filings", outcome="accepted", page_size=1),
+                              "rejected": city.total("/filings", outcome="rejected", page_size=1),
+                              "late": city.total("/filings", late="true", page_size=1),
+                              "ledger": city.total("/filings", page_size=1)}
         self._print_table(result)
         result.consistent = self._print_checks(result)
         result.elapsed_s = round(time.monotonic() - self.started, 1)
@@ -853,9 +853,9 @@ class Demo:
             detail = api.call("GET", f"/filings/{f['id']}").json()
             if any(r["decision"] == "return" for r in detail["reviews"]):
                 row.returned += 1
-        row.city_accepted = city.total("/filings", county=county, outcome="accepted", per_page=1)
-        row.city_rejected = city.total("/filings", county=county, outcome="rejected", per_page=1)
-        row.city_late = city.total("/filings", county=county, late="true", per_page=1)
+        row.city_accepted = city.total("/filings", county=county, outcome="accepted", page_size=1)
+        row.city_rejected = city.total("/filings", county=county, outcome="rejected", page_size=1)
+        row.city_late = city.total("/filings", county=county, late="true", page_size=1)
         return row
 
     def _print_table(self, result: DemoResult) -> None:

@@ -59,6 +59,7 @@ TITLES = {
     "NOT_FOUND": "未找到请求的资源",
     "METHOD_NOT_ALLOWED": "不支持该请求方法",
     "CONFLICT": "与现有数据冲突",
+    "PAGE_SIZE_CONFLICT": "每页条数参数相互矛盾",
     "BAD_JSON": "请求体不是有效的 JSON",
     "PAYLOAD_TOO_LARGE": "请求体过大",
     "UNSUPPORTED_MEDIA_TYPE": "不支持的请求内容类型",

@@ -2,7 +2,8 @@
 
 An entrypoint is documented by `@api_doc(...)` (summary, marshmallow schemas, tags);
 `@requires(...)` (shared.auth) marks it as needing a bearer token. Undecorated
-entrypoints still appear, with their docstring's first line as summary.
+entrypoints still appear, with their docstring's first line as summary. A query schema
+may name in `api_errors` the statuses other than 422 its loading answers.
 """
 from __future__ import annotations
 
@@ -149,6 +150,8 @@ def _operation(method_name: str, fn, http_method: str, path_params: list[dict]) 
         statuses |= {"400", "413", "415", "422"}
     if doc.get("query") is not None or doc.get("path") is not None:
         statuses.add("422")
+    if doc.get("query") is not None:  # what else loading it may answer (shared.paging: 400)
+        statuses |= {str(s) for s in getattr(doc["query"], "api_errors", ())}
     if path_params:
         statuses.add("404")
     responses = {status: ok}

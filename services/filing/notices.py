@@ -21,12 +21,12 @@ from shared.auth import Principal
 from shared.db import Database
 from shared.errors import CqoError, Forbidden, ValidationFailed
 from shared.messaging.inbox import Inbox
+from shared.paging import PageOut
 from shared.validators import validate_uscc
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
 from services.filing.models import Notice
-from services.filing.schemas import (MAX_PAGE_SIZE, QueryInt, StrictSchema, Text, _check_uscc,
-                                     _range)
+from services.filing.schemas import PageQuery, StrictSchema, Text, _check_uscc
 
 CAMPAIGN_TYPES = ("campaign.opened", "campaign.closed")
 TYPE_NAMES = {
@@ -135,15 +135,13 @@ def store(db: Database, county: str, consumer: str, message_id: str | None, body
 
 # -- reading ---------------------------------------------------------------------------------
 
-class NoticeQuery(StrictSchema):
+class NoticeQuery(StrictSchema, PageQuery):
     error_messages = {"type": "查询参数无效", "unknown": "未知的查询参数"}
 
     type = Text(max_length=TYPE_MAX, metadata={"description": "通知类型，如 recommendation.issued；"
                                                              "以“.”结尾表示该类全部，如 term."})
     uscc = Text(max_length=40, validate=_check_uscc, metadata={"description": "企业（县级监管人员）",
                                                                "pattern": USCC_PATTERN})
-    page = QueryInt(load_default=1, validate=_range(1, 1_000_000))
-    page_size = QueryInt(load_default=50, validate=_range(1, MAX_PAGE_SIZE))
 
     @pre_load
     def _blank_is_absent(self, data, **kwargs):
@@ -170,11 +168,8 @@ class NoticeOut(Schema):
     data = fields.Dict(metadata={"description": "市局发来的通知原文"})
 
 
-class NoticePageOut(Schema):
+class NoticePageOut(PageOut):
     items = fields.List(fields.Nested(NoticeOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
 
 
 def list_notices(db: Database, county: str, principal: Principal, query: Mapping) -> dict:

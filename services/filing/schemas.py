@@ -15,6 +15,7 @@ from marshmallow import (RAISE, Schema, ValidationError, fields, post_load, pre_
 from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES, jurisdiction
 from shared.domain.qualification import EDUCATION_LEVELS, TITLE_LEVELS
 from shared.errors import CqoError
+from shared.paging import PageOut, page_query
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
@@ -378,7 +379,12 @@ class QueryDay(fields.Date):
     default_error_messages = {**_BASE, "invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
 
 
-class FilingQuery(StrictSchema):
+# the county's listings (filings, notices): 50 a page, at most 200
+PageQuery = page_query(default=50, maximum=MAX_PAGE_SIZE, integer=QueryInt,
+                       range_error="应在 {min} 到 {max} 之间")
+
+
+class FilingQuery(StrictSchema, PageQuery):
     error_messages = {"type": "查询参数无效", "unknown": "未知的查询参数"}
 
     status = CommaList(domain.STATUS_NAMES, metadata={"description": "状态，可用逗号分隔多个"})
@@ -391,8 +397,6 @@ class FilingQuery(StrictSchema):
     submitted_to = QueryDay(metadata={"description": "首次提交日期止（含）"})
     late = QueryBool(metadata={"description": "市局认定逾期的备案"})
     batch_id = fields.UUID(error_messages={**_BASE, "invalid_uuid": "不是有效的批次编号"})
-    page = QueryInt(load_default=1, validate=_range(1, 1_000_000))
-    page_size = QueryInt(load_default=50, validate=_range(1, MAX_PAGE_SIZE))
 
     @post_load
     def _normalise(self, data, **kwargs):
@@ -539,11 +543,8 @@ class FilingDetailOut(FilingSummaryOut):
     decisions = fields.List(fields.Nested(DecisionOut))
 
 
-class FilingPageOut(Out):
+class FilingPageOut(Out, PageOut):
     items = fields.List(fields.Nested(FilingSummaryOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
 
 
 class BatchOut(Out):

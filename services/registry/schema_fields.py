@@ -2,9 +2,10 @@
 
 import re
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from shared.contracts import CATEGORIES
+from shared.paging import page_query
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
 
@@ -17,24 +18,8 @@ USCC_FILTER = [validate.Length(equal=18, error="统一社会信用代码应为18
 CATEGORY_FILTER = validate.OneOf(list(CATEGORIES), error="企业类别无效")
 
 
-MAX_PAGE = 1_000_000  # page * per_page stays far below any OFFSET limit (64-bit)
-
-
-class PageQuery(Schema):
-    """`page` and `per_page` of every paginated registry listing."""
-
-    page = fields.Integer(load_default=1, validate=validate.Range(
-        min=1, max=MAX_PAGE, error=f"页码应在1到{MAX_PAGE}之间"))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(
-        min=1, max=500, error="每页条数应在1到500之间"))
-
-
-class PageOut(Schema):
-    """The paging part of every paginated registry answer; subclasses add `items`."""
-
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
+# the registry's listings: `page_size` (and its old name `per_page`), 50 a page, at most 500
+PageQuery = page_query(default=50, maximum=500, alias=True)
 
 
 def count_field(key: str, table: dict) -> fields.Integer:

@@ -189,7 +189,7 @@ class Deployment:
 
     # the services over HTTP
     def ledger(self, **filters) -> dict:
-        params = {"per_page": 1, **filters}
+        params = {"page_size": 1, **filters}
         resp = requests.get(self.registry_url + "/filings", params=params, headers=city(),
                             timeout=HTTP_TIMEOUT)
         assert resp.status_code == 200, resp.text

@@ -424,6 +424,6 @@ def test_two_counties_batch_concurrently_without_cross_talk(deploy):
         assert {f["county"] for f in listing["items"]} == {county}
         assert listing["total"] == per_county
         # a county officer sees only the own county in the city's ledger too
-        ledger = requests.get(d.registry_url + "/filings", params={"per_page": 500},
+        ledger = requests.get(d.registry_url + "/filings", params={"page_size": 500},
                               headers=officer(county), timeout=30).json()
         assert ledger["total"] == per_county and {e["county"] for e in ledger["items"]} == {county}

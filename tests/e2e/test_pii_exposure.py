@@ -90,7 +90,7 @@ def test_no_id_number_in_clear_in_logs_answers_or_messages(deployment, broker):
             for filing_id in filings:
                 status(filing_id)
             resp = audit.request("GET", d.registry_url + "/filings", headers=city(),
-                                 params={"county": COUNTY, "per_page": 100})
+                                 params={"county": COUNTY, "page_size": 100})
             assert resp.status_code == 200, audit.redact(resp.text)
             wait_for(lambda: d.queue_depth(topology.decisions_queue(COUNTY).name) == 0, SETTLE_S,
                      "the county to take every decision")

@@ -41,7 +41,7 @@ def award(base, n, on=None) -> dict:
 
 
 def uncovered(base, on: date) -> set[str]:
-    body = _get(base, "/api/v1/coverage", year=YEAR, as_of=on.isoformat(), per_page=500).json()
+    body = _get(base, "/api/v1/coverage", year=YEAR, as_of=on.isoformat(), page_size=500).json()
     return {item["uscc"]: item["reason"] for item in body["uncovered"]["items"]}
 
 

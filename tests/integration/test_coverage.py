@@ -97,7 +97,7 @@ def test_coverage_per_county_category_and_city(world):
     assert uncovered[uscc_for("130921", 4)]["last_cqo_name"] is None
     only = get(base, "/api/v1/coverage", year=2026, as_of=TODAY.isoformat(), reason="never_filed").json()
     assert [i["uscc"] for i in only["uncovered"]["items"]] == [uscc_for("130921", 4), uscc_for("130922", 2)]
-    paged = get(base, "/api/v1/coverage", year=2026, as_of=TODAY.isoformat(), per_page=3, page=2).json()
+    paged = get(base, "/api/v1/coverage", year=2026, as_of=TODAY.isoformat(), page_size=3, page=2).json()
     assert len(paged["uncovered"]["items"]) == 1 and paged["uncovered"]["total"] == 4
 
 

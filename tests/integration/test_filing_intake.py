@@ -240,6 +240,25 @@ def test_listing_filters_and_scopes(stack):
     assert_problem(stack.get("/filings", officer(), params={"colour": "red"}), 422)
 
 
+def test_the_county_pages_as_before(stack):
+    # the registry took the county's names (page, page_size); the county's paging is unchanged:
+    # 50 a page, at most 200, and no per_page (the registry's old name) in or out
+    for _ in range(2):
+        stack.file()
+    for path in ("/filings", "/notices"):
+        body = stack.get(path, officer()).json()
+        assert set(body) == {"items", "total", "page", "page_size"}
+        assert (body["page"], body["page_size"]) == (1, 50)
+    page = stack.get("/filings", officer(), params={"page_size": 1, "page": 2}).json()
+    assert (len(page["items"]), page["page"], page["page_size"]) == (1, 2, 1)
+    assert stack.get("/filings", officer(), params={"page_size": 200}).status_code == 200
+    problem = assert_problem(stack.get("/filings", officer(), params={"page_size": 201}), 422)
+    assert problem["errors"] == {"page_size": ["应在 1 到 200 之间"]}
+    for path in ("/filings", "/notices"):
+        problem = assert_problem(stack.get(path, officer(), params={"per_page": 1}), 422)
+        assert problem["errors"] == {"per_page": ["未知的查询参数"]}
+
+
 def test_detail_scope_and_the_id_number_never_leaves_in_clear(stack, tmp_path_factory):
     uscc = new_uscc()
     body = filing_payload(uscc)

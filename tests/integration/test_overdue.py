@@ -79,7 +79,7 @@ def test_overdue_counts_and_items_per_county(registry):
     only = get(base, "/api/v1/overdue", params={"as_of": as_of.isoformat(), "kind": "lapsed_term",
                                                 "county": "130921"}).json()
     assert [i["kind"] for i in only["items"]] == ["lapsed_term"]
-    paged = get(base, "/api/v1/overdue", params={"as_of": as_of.isoformat(), "per_page": 1, "page": 2}).json()
+    paged = get(base, "/api/v1/overdue", params={"as_of": as_of.isoformat(), "page_size": 1, "page": 2}).json()
     assert paged["total"] == 4 and len(paged["items"]) == 1
     assert get(base, "/api/v1/overdue", params={"as_of": "2029-02-30"}).status_code == 422
 

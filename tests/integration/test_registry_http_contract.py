@@ -33,9 +33,11 @@ def _post(base, path, body, role="city_officer", **kw):
 
 # -- defect 9: 500 on large numbers ------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/api/v1/terms", "/api/v1/filings", "/api/v1/coverage?year=2026",
-                                  "/api/v1/roster?year=2026", "/api/v1/recommendations",
-                                  "/api/v1/overdue"])
+LISTINGS = ["/api/v1/terms", "/api/v1/filings", "/api/v1/coverage?year=2026",
+            "/api/v1/roster?year=2026", "/api/v1/recommendations", "/api/v1/overdue"]
+
+
+@pytest.mark.parametrize("path", LISTINGS)
 def test_a_page_beyond_the_last_possible_is_422(registry, path):
     _, base, _ = registry
     sep = "&" if "?" in path else "?"
@@ -43,6 +45,52 @@ def test_a_page_beyond_the_last_possible_is_422(registry, path):
         body = _problem(get(base, f"{path}{sep}page={page}"), 422, "VALIDATION_FAILED")
         assert list(body["errors"]) == ["page"], body
     assert get(base, f"{path}{sep}page=1000000").status_code == 200  # the last allowed page
+
+
+# -- paging: page_size, as at the county; per_page, its old name, still accepted ----------------
+
+def _envelope(body: dict) -> dict:
+    return body["uncovered"] if "uncovered" in body else body  # coverage nests its page
+
+
+def test_the_ledger_pages_by_page_size_or_by_its_old_name_per_page(registry):
+    county, base, _ = registry
+    for n in (61, 62, 63):
+        filing = county.filing(n=n)
+        county.publish(filing)
+        county.decision_of(filing)
+    default = get(base, "/api/v1/filings").json()
+    assert (default["total"], default["page_size"], default["per_page"]) == (3, 50, 50)
+    pages = {}
+    for query in ("page_size=2", "per_page=2", "page_size=2&per_page=2", "page_size=2&per_page=02"):
+        for page in (1, 2):
+            body = get(base, f"/api/v1/filings?{query}&page={page}").json()
+            # the answer names the size both ways: clients read per_page
+            assert (body["total"], body["page"], body["page_size"], body["per_page"]) == (3, page, 2, 2)
+            pages.setdefault(page, set()).add(tuple(e["filing_id"] for e in body["items"]))
+    (first,), (second,) = pages[1], pages[2]  # the same pages whichever name gave the size
+    assert len(first) == 2 and len(second) == 1 and not set(first) & set(second)
+
+
+@pytest.mark.parametrize("path", LISTINGS)
+def test_every_listing_takes_page_size_and_per_page_and_refuses_two_sizes(registry, path):
+    _, base, _ = registry
+    sep = "&" if "?" in path else "?"
+    default = 200 if path == "/api/v1/overdue" else 50
+    for query, size in (("", default), ("page_size=7", 7), ("per_page=7", 7),
+                        ("page_size=7&per_page=7", 7)):
+        resp = get(base, f"{path}{sep}{query}")
+        assert resp.status_code == 200, resp.text
+        page = _envelope(resp.json())
+        assert (page["page"], page["page_size"], page["per_page"]) == (1, size, size), query
+    body = _problem(get(base, f"{path}{sep}page_size=7&per_page=8"), 400, "PAGE_SIZE_CONFLICT")
+    assert body["title"] == "每页条数参数相互矛盾"
+    assert "page_size=7" in body["detail"] and "per_page=8" in body["detail"] and "已弃用" in body["detail"]
+    assert list(body["errors"]) == ["page_size"]
+    assert body["details"] == {"page_size": 7, "per_page": 8}
+    # the old name keeps its bounds
+    body = _problem(get(base, f"{path}{sep}per_page=0"), 422, "VALIDATION_FAILED")
+    assert list(body["errors"]) == ["per_page"]
 
 
 def test_an_id_beyond_64_bits_is_not_found(registry):
@@ -148,8 +196,15 @@ def test_the_document_states_what_the_endpoints_check(registry):
 
     for path in ("/api/v1/filings", "/api/v1/terms", "/api/v1/recommendations", "/api/v1/roster",
                  "/api/v1/coverage", "/api/v1/overdue"):
-        page = next(p for p in paths[path]["get"]["parameters"] if p["name"] == "page")
-        assert page["schema"]["maximum"] == 1_000_000, path
+        listing = paths[path]["get"]
+        params = {p["name"]: p for p in listing["parameters"]}
+        assert params["page"]["schema"]["maximum"] == 1_000_000, path
+        # page_size, and per_page as its deprecated alias; two sizes that differ: 400
+        assert "deprecated" not in params["page_size"]
+        assert params["per_page"]["deprecated"] is True
+        assert "page_size" in params["per_page"]["description"]
+        assert params["per_page"]["schema"]["maximum"] == params["page_size"]["schema"]["maximum"]
+        assert listing["responses"]["400"] == {"$ref": "#/components/responses/BadRequest"}
     (rec_id,) = paths["/api/v1/recommendations/{rec_id}"]["get"]["parameters"]
     assert rec_id["schema"]["maximum"] == 2**63 - 1
     (year,) = paths["/api/v1/campaigns/{year}/close"]["post"]["parameters"]

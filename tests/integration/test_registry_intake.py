@@ -130,7 +130,7 @@ def test_lookup_is_scoped_to_the_caller(registry):
     ledger = get(base, "/api/v1/filings?county=130921&outcome=accepted", "county_officer",
                  county="130921").json()
     assert ledger["total"] == 1 and ledger["items"][0]["kind_name"] == "岗位设立"
-    assert get(base, "/api/v1/filings?per_page=0").status_code == 422
+    assert get(base, "/api/v1/filings?page_size=0").status_code == 422
 
 
 def test_a_late_older_update_does_not_overwrite_newer_details(registry):

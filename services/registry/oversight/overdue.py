@@ -160,7 +160,7 @@ def report(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
         county = principal.county
     counties = per_county(uow, as_of, counties=[county] if county else None)
     found = items(uow, as_of, county=county, kind=filters.get("kind"))
-    page, per_page = filters["page"], filters["per_page"]
+    page, page_size = filters["page"], filters["page_size"]
     return _out.dump({"as_of": as_of, "counties": counties, "total": len(found),
-                      "items": found[(page - 1) * per_page:page * per_page],
-                      "page": page, "per_page": per_page})
+                      "items": found[(page - 1) * page_size:page * page_size],
+                      "page": page, "page_size": page_size})

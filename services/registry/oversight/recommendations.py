@@ -245,11 +245,11 @@ def list_recommendations(uow: UnitOfWork, principal: Principal, filters: dict) -
         query = query.where(Recommendation.status == status)
     session = uow.session
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page, per_page = filters["page"], filters["per_page"]
+    page, page_size = filters["page"], filters["page_size"]
     rows = session.execute(query.order_by(Recommendation.issued_at.desc(), Recommendation.id.desc())
-                           .offset((page - 1) * per_page).limit(per_page)).all()
+                           .offset((page - 1) * page_size).limit(page_size)).all()
     return _page_out.dump({"items": [_view(r, e, as_of) for r, e in rows], "total": total,
-                           "page": page, "per_page": per_page, "as_of": as_of})
+                           "page": page, "page_size": page_size, "as_of": as_of})
 
 
 def answer(uow: UnitOfWork, principal: Principal, rec_id: int, text: str) -> dict:

@@ -2,8 +2,10 @@
 list (documented in the registry's OpenAPI)."""
 from marshmallow import Schema, ValidationError, fields, validate
 
+from shared.paging import AliasedPageOut, page_query
+
 from services.registry.domain.oversight import STATUS_NAMES
-from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
+from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageQuery
 
 _REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
 _DATE = {"invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
@@ -105,7 +107,7 @@ class RecommendationOut(RecommendationItemOut):
     events = fields.List(fields.Nested(RecommendationEventOut))
 
 
-class RecommendationPageOut(PageOut):
+class RecommendationPageOut(AliasedPageOut):
     items = fields.List(fields.Nested(RecommendationItemOut))
     as_of = fields.Date()
 
@@ -138,7 +140,7 @@ class TermOut(Schema):
     reminders = fields.List(fields.Integer(), metadata={"description": "已发出的届满提醒（提前天数）"})
 
 
-class TermPageOut(PageOut):
+class TermPageOut(AliasedPageOut):
     as_of = fields.Date()
     items = fields.List(fields.Nested(TermOut))
 
@@ -156,13 +158,11 @@ OVERDUE_KINDS = {"late_change": "变更逾期报送", "recommendation_unanswered
                  "lapsed_term": "任期届满未续任"}
 
 
-class OverdueQuery(PageQuery):
+class OverdueQuery(page_query(default=200, maximum=1000, alias=True)):
     county = fields.String(validate=COUNTY_FILTER)
     as_of = fields.Date(error_messages=_DATE, metadata={"description": "统计截止日（默认今天）"})
     kind = fields.String(validate=validate.OneOf(list(OVERDUE_KINDS), error="类型应为 " + "、".join(
         f"{k}（{v}）" for k, v in OVERDUE_KINDS.items()) + " 之一"))
-    per_page = fields.Integer(load_default=200, validate=validate.Range(
-        min=1, max=1000, error="每页条数应在1到1000之间"))
 
 
 class OverdueCountsOut(Schema):
@@ -191,7 +191,7 @@ class OverdueItemOut(Schema):
     appointment_id = fields.Integer(allow_none=True)
 
 
-class OverdueOut(PageOut):
+class OverdueOut(AliasedPageOut):
     as_of = fields.Date()
     counties = fields.List(fields.Nested(OverdueCountsOut))
     items = fields.List(fields.Nested(OverdueItemOut))

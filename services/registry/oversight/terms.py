@@ -242,9 +242,9 @@ def list_terms(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
         query = query.where(Appointment.uscc == filters["uscc"])
     session = uow.session
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page, per_page = filters["page"], filters["per_page"]
+    page, page_size = filters["page"], filters["page_size"]
     rows = session.execute(query.order_by(Appointment.term_end, Appointment.id)
-                           .offset((page - 1) * per_page).limit(per_page)).all()
+                           .offset((page - 1) * page_size).limit(page_size)).all()
     reminders: dict[int, list[int]] = {}
     ids = [r[0].id for r in rows]
     if ids:
@@ -262,4 +262,4 @@ def list_terms(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
             "days_left": rules.days_left(appointment.term_end, as_of), "status": state,
             "status_name": TERM_STATUS_NAMES[state], "lapsed_on": appointment.lapsed_on,
             "reminders": reminders.get(appointment.id, [])})
-    return {"as_of": as_of, "items": items, "total": total, "page": page, "per_page": per_page}
+    return {"as_of": as_of, "items": items, "total": total, "page": page, "page_size": page_size}

@@ -52,9 +52,9 @@ def ledger(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
         query = query.where(LedgerEntry.received_at <
                             datetime.combine(filters["received_to"] + timedelta(days=1), time()))
     total = uow.session.scalar(select(func.count()).select_from(query.subquery()))
-    page, per_page = filters["page"], filters["per_page"]
+    page, page_size = filters["page"], filters["page_size"]
     rows = uow.session.scalars(query.order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
-                               .offset((page - 1) * per_page).limit(per_page)).all()
+                               .offset((page - 1) * page_size).limit(page_size)).all()
     items = [ledger_dict({c: getattr(r, c) for c in LEDGER_COLUMNS}) for r in rows]
     return _page_out.dump({"items": items, "total": total,
-                           "page": page, "per_page": per_page})
+                           "page": page, "page_size": page_size})

@@ -3,8 +3,9 @@
 from marshmallow import Schema, fields, validate
 
 from shared.contracts import CHANNELS, FILING_KINDS, OUTCOMES
+from shared.paging import AliasedPageOut
 from shared.validators.uscc import PATTERN as USCC_PATTERN
-from services.registry.schema_fields import CATEGORY_FILTER, COUNTY_FILTER, PageOut, PageQuery, USCC_FILTER
+from services.registry.schema_fields import CATEGORY_FILTER, COUNTY_FILTER, PageQuery, USCC_FILTER
 
 
 EXAMPLE_USCC = "91130921MA0CQ00188"  # a valid code (check characters included)
@@ -106,5 +107,5 @@ class LedgerQuery(PageQuery):
     received_to = fields.Date()
 
 
-class LedgerPageOut(PageOut):
+class LedgerPageOut(AliasedPageOut):
     items = fields.List(fields.Nested(LedgerEntryOut))

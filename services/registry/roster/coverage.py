@@ -275,14 +275,14 @@ def _with_latest(conn, rows: list[dict], as_of: date) -> list[dict]:
 
 def uncovered(db_or_uow, year: int, as_of: date | None = None, *, county: str | None = None,
               category: str | None = None, reason: str | None = None, page: int = 1,
-              per_page: int = 50, lapsed_counts: bool | None = None,
+              page_size: int = 50, lapsed_counts: bool | None = None,
               counts: dict | None = None) -> dict:
     """A page of the roster enterprises without an active filed CQO, with why.
     `counts`: the summary's "total" of the same scope, if the caller has it already."""
     as_of = as_of or today()
     lapsed_counts = lapsed_counts_policy() if lapsed_counts is None else lapsed_counts
     if reason == "lapsed" and lapsed_counts:
-        return {"items": [], "total": 0, "page": page, "per_page": per_page}
+        return {"items": [], "total": 0, "page": page, "page_size": page_size}
     if counts is None:
         counts = summary(db_or_uow, year, as_of, county=county, category=category,
                          lapsed_counts=lapsed_counts)["total"]
@@ -290,11 +290,11 @@ def uncovered(db_or_uow, year: int, as_of: date | None = None, *, county: str | 
     statement, params = _statement(
         _uncovered_sql(county, category, reason, paged=True), as_of=as_of, year=year,
         county=county, category=category, covered_state=1 if lapsed_counts else 2,
-        limit=per_page, offset=(page - 1) * per_page)
+        limit=page_size, offset=(page - 1) * page_size)
     with _connection(db_or_uow) as conn:
         rows = [dict(r) for r in conn.execute(statement, params).mappings()]
         items = _with_latest(conn, rows, as_of)
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 def iter_uncovered(db_or_uow, year: int, as_of: date, *, county: str | None = None,

@@ -136,7 +136,7 @@ class RosterEndpoints:
         data = coverage.summary(self.db, q["year"], as_of, county=county, category=q.get("category"))
         data["uncovered"] = coverage.uncovered(
             self.db, q["year"], as_of, county=county, category=q.get("category"),
-            reason=q.get("reason"), page=q["page"], per_page=q["per_page"],
+            reason=q.get("reason"), page=q["page"], page_size=q["page_size"],
             lapsed_counts=data["lapsed_counts_as_coverage"], counts=data["total"])
         return json_response(_coverage_out.dump(data))
 

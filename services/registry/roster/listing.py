@@ -27,13 +27,13 @@ def list_entries(db: Database, principal: Principal, filters: dict) -> dict:
         query = query.where(RosterEntry.category == filters["category"])
     if filters.get("uscc"):
         query = query.where(RosterEntry.uscc == filters["uscc"])
-    page, per_page = filters["page"], filters["per_page"]
+    page, page_size = filters["page"], filters["page_size"]
     with db.unit_of_work() as uow:
         total = uow.session.scalar(select(func.count()).select_from(query.subquery()))
         found = uow.session.scalars(query.order_by(RosterEntry.county, RosterEntry.uscc)
-                                    .offset((page - 1) * per_page).limit(per_page)).all()
+                                    .offset((page - 1) * page_size).limit(page_size)).all()
         items = [entry_dict(e) for e in found]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 def entry_dict(entry: RosterEntry) -> dict:

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from shared.paging import AliasedPageOut
+
 from services.registry.roster import coverage, layout
-from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageOut, PageQuery
+from services.registry.schema_fields import COUNTY_FILTER, USCC_FILTER, PageQuery
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ class RosterEntryOut(Schema):
     email = fields.String(allow_none=True)
 
 
-class RosterPageOut(PageOut):
+class RosterPageOut(AliasedPageOut):
     items = fields.List(fields.Nested(RosterEntryOut))
 
 
@@ -147,7 +149,7 @@ class UncoveredOut(Schema):
     email = fields.String(allow_none=True)
 
 
-class UncoveredPageOut(PageOut):
+class UncoveredPageOut(AliasedPageOut):
     items = fields.List(fields.Nested(UncoveredOut))
 
 
