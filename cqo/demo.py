@@ -28,17 +28,17 @@ import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import requests
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared import clock
 from shared.auth import issue_token
 from shared.contracts import jurisdiction
 from cqo.runner import PortInUse, probe_port
@@ -505,7 +505,7 @@ class Demo:
         self.refused: dict[str, int] = {c: 0 for c in COUNTIES}
         self.people = People()
         self.cross_filing: dict | None = None  # the duplicate establishment in the other county
-        self.today = _today()
+        self.today = clock.today()
         self.started = time.monotonic()
 
     def say(self, text: str = "") -> None:
@@ -895,11 +895,6 @@ class Demo:
             self.say(f"[green]✓[/] 核对一致：各县的市局通过、不予备案、逾期变更件数与市局备案台账逐县相符"
                      f"（市局台账共 {city['ledger']} 条决定）")
         return ok
-
-
-def _today() -> date:
-    """Calendar dates are Asia/Shanghai dates (DESIGN.md section 4), as the services use."""
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def run(options: DemoOptions, console: Console | None = None) -> int:

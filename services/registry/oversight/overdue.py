@@ -21,11 +21,11 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from shared import clock
 from shared.auth import Principal
 from shared.contracts import FILING_KINDS, jurisdiction
 from shared.db import UnitOfWork
 from services.registry import active_cqo
-from services.registry.domain import oversight as rules
 from services.registry.models import Appointment, Enterprise, LedgerEntry, Recommendation
 from services.registry.oversight.schemas import OVERDUE_KINDS, OverdueOut
 from services.registry.oversight.recommendations import issuer_name, open_as_of, unanswered_as_of
@@ -152,7 +152,7 @@ def items(uow: UnitOfWork, as_of: date, *, county: str | None = None,
 
 def report(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     """GET /overdue: the counts per county in the caller's scope and the items, paged."""
-    as_of = filters.get("as_of") or rules.today()
+    as_of = filters.get("as_of") or clock.today()
     county = filters.get("county")
     if county is not None:
         principal.require_county(county)

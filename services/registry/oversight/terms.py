@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared import clock
 from shared.auth import Principal
 from shared.contracts import jurisdiction
 from shared.db import Database, UnitOfWork
@@ -57,10 +58,6 @@ class OversightSettings:
         return cls(reminder_days=rules.parse_thresholds(config.get("TERM_REMINDER_DAYS")),
                    response_days=rules.parse_response_days(config.get("RECOMMENDATION_RESPONSE_DAYS")),
                    check_interval_s=interval)
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def county_name(code: str) -> str:
@@ -103,8 +100,8 @@ def check_terms(db: Database, as_of: date | None = None, *,
     """Mark lapsed terms and raise due reminders as of `as_of` (default: today in
     Asia/Shanghai). Returns what it did: {"as_of", "candidates", "lapsed",
     "reminders": {"90": n, "30": n}}."""
-    as_of = as_of or rules.today()
-    now = now or now_utc()
+    as_of = as_of or clock.today()
+    now = now or clock.now_utc()
     horizon = as_of + timedelta(days=max(thresholds))
     with db.unit_of_work() as uow:  # what might need doing: one read, no locks
         candidates = uow.session.execute(
@@ -221,7 +218,7 @@ TERM_STATUS_NAMES = {"expiring": "即将届满", "lapsed": "已届满未续任"}
 def list_terms(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     """Terms in force ending within `within_days` of `as_of` (expiring) and terms that
     have passed their end without renewal (lapsed, as of `as_of`), scoped to the caller."""
-    as_of = filters.get("as_of") or rules.today()
+    as_of = filters.get("as_of") or clock.today()
     county = filters.get("county")
     if county is not None:
         principal.require_county(county)

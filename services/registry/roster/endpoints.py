@@ -16,6 +16,7 @@ from urllib.parse import quote
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from shared import clock
 from shared.auth import requires
 from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
@@ -132,7 +133,7 @@ class RosterEndpoints:
     def get_coverage(self, request):
         q = load_query(request, CoverageQuery)
         county = _county_scope(request.principal, q.get("county"))
-        as_of = q.get("as_of") or coverage.today()
+        as_of = q.get("as_of") or clock.today()
         data = coverage.summary(self.db, q["year"], as_of, county=county, category=q.get("category"))
         data["uncovered"] = coverage.uncovered(
             self.db, q["year"], as_of, county=county, category=q.get("category"),
@@ -151,7 +152,7 @@ class RosterEndpoints:
     def export_coverage(self, request):
         q = load_query(request, CoverageExportQuery)
         county = _county_scope(request.principal, q.get("county"))
-        as_of = q.get("as_of") or coverage.today()
+        as_of = q.get("as_of") or clock.today()
         content = coverage_export.export_bytes(self.db, q["year"], as_of, q["format"], table=q["table"],
                                         county=county)
         kind = "覆盖率" if q["format"] == "xlsx" or q["table"] == "summary" else "未覆盖企业"
