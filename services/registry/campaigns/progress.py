@@ -33,7 +33,7 @@ from sqlalchemy.orm import aliased
 
 from shared import clock
 from shared.auth import Principal
-from shared.contracts import CampaignProgressSchema, jurisdiction
+from shared.contracts import CampaignProgressSchema, county_name, jurisdiction
 from shared.db import UnitOfWork
 from shared.errors import CqoError, Forbidden, NotFound
 from services.registry import active_cqo, trust
@@ -135,13 +135,6 @@ def _visible_counties(principal: Principal | None, extra: set[str]) -> list[str]
             raise Forbidden("当前角色无权查看各县（市、区）进度", code="AUTH_FORBIDDEN")
         counties = {principal.county}
     return sorted(counties)
-
-
-def county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -23,13 +23,12 @@ from sqlalchemy import func, select
 
 from shared import clock
 from shared.auth import Principal
-from shared.contracts import FILING_KINDS, jurisdiction
+from shared.contracts import FILING_KINDS, county_name, jurisdiction
 from shared.db import UnitOfWork
 from services.registry import active_cqo
 from services.registry.models import Appointment, Enterprise, LedgerEntry, Recommendation
 from services.registry.oversight.schemas import OVERDUE_KINDS, OverdueOut
 from services.registry.oversight.recommendations import issuer_name, open_as_of, unanswered_as_of
-from services.registry.oversight.terms import county_name
 
 COUNT_KEYS = ("late_changes", "recommendations_open", "recommendations_unanswered", "lapsed_terms")
 _out = OverdueOut()

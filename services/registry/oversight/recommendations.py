@@ -23,6 +23,7 @@ from sqlalchemy import func, or_, select
 
 from shared import clock
 from shared.auth import Principal
+from shared.contracts import county_name
 from shared.db import UnitOfWork
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.validators.uscc import validate_uscc
@@ -30,7 +31,7 @@ from services.registry.domain import oversight as rules
 from services.registry.models import (Appointment, AuditEntry, Enterprise, Recommendation,
                                       RecommendationEvent)
 from services.registry.oversight.schemas import RecommendationOut, RecommendationPageOut
-from services.registry.oversight.terms import announce, county_name
+from services.registry.oversight.terms import announce
 
 log = logging.getLogger(__name__)
 _out = RecommendationOut()

@@ -29,9 +29,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import clock
 from shared.auth import Principal
-from shared.contracts import jurisdiction
+from shared.contracts import county_name
 from shared.db import Database, UnitOfWork
-from shared.errors import CqoError
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
 from services.registry.domain import oversight as rules
@@ -58,13 +57,6 @@ class OversightSettings:
         return cls(reminder_days=rules.parse_thresholds(config.get("TERM_REMINDER_DAYS")),
                    response_days=rules.parse_response_days(config.get("RECOMMENDATION_RESPONSE_DAYS")),
                    check_interval_s=interval)
-
-
-def county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
 
 
 def notice_routing_key(county: str) -> str:

@@ -28,12 +28,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shared import clock
-from shared.contracts import jurisdiction
+from shared.contracts import county_name, jurisdiction
 from shared.db import Database, UnitOfWork
 from services.registry import active_cqo
 from services.registry.active_cqo import lapsed_counts_policy
 from services.registry.roster.layout import ROSTER_CATEGORIES
-from services.registry.roster.listing import county_name
 
 
 REASONS = {"never_filed": "从未备案", "lapsed": "任期届满未续任", "ended": "已撤销/离任"}

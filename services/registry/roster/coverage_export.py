@@ -7,8 +7,8 @@ from datetime import date
 from typing import IO
 
 from shared import clock
+from shared.contracts import county_name
 from services.registry.active_cqo import lapsed_counts_policy
-from services.registry.roster.listing import county_name
 from services.registry.roster.coverage import coverage_counts, iter_uncovered, summary
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from shared.auth import Principal
-from shared.contracts import jurisdiction
+from shared.contracts import county_name
 from shared.db import Database
-from shared.errors import CqoError
 from shared.validators.uscc import make_uscc
 from services.registry.models import RosterEntry, RosterImport
 from services.registry.roster.layout import COLUMNS, LINE_FIELDS, ROSTER_CATEGORIES
@@ -41,13 +40,6 @@ def entry_dict(entry: RosterEntry) -> dict:
             "county_name": county_name(entry.county), "category": entry.category,
             "category_name": ROSTER_CATEGORIES.get(entry.category, entry.category),
             "contact_person": entry.contact_person, "phone": entry.phone, "email": entry.email}
-
-
-def county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
 
 
 def list_imports(db: Database, limit: int = 50) -> list[dict]:
