@@ -35,8 +35,9 @@ from shared import clock
 from shared.auth import Principal
 from shared.contracts import CampaignProgressSchema, county_name, jurisdiction
 from shared.db import UnitOfWork
-from shared.errors import CqoError, Forbidden, NotFound
+from shared.errors import CqoError, NotFound
 from services.registry import active_cqo, trust
+from services.registry.counties import county_scope
 from services.registry.roster import coverage
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING
 from services.registry.register.intake import IntakeContext
@@ -129,12 +130,9 @@ class Figures:
 
 
 def _visible_counties(principal: Principal | None, extra: set[str]) -> list[str]:
-    counties = {d.code for d in jurisdiction()} | extra
-    if principal is not None and not principal.city_wide:
-        if principal.role != "county_officer":
-            raise Forbidden("当前角色无权查看各县（市、区）进度", code="AUTH_FORBIDDEN")
-        counties = {principal.county}
-    return sorted(counties)
+    """No principal (the CLI): every county."""
+    own = None if principal is None else county_scope(principal, None)
+    return [own] if own is not None else sorted({d.code for d in jurisdiction()} | extra)
 
 
 def _rate(part: int, whole: int) -> float | None:

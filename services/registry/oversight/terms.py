@@ -33,6 +33,7 @@ from shared.contracts import county_name
 from shared.db import Database, UnitOfWork
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
+from services.registry.counties import county_scope
 from services.registry.domain import oversight as rules
 from services.registry.models import Appointment, AuditEntry, Enterprise, TermReminder
 
@@ -211,11 +212,7 @@ def list_terms(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     """Terms in force ending within `within_days` of `as_of` (expiring) and terms that
     have passed their end without renewal (lapsed, as of `as_of`), scoped to the caller."""
     as_of = filters.get("as_of") or clock.today()
-    county = filters.get("county")
-    if county is not None:
-        principal.require_county(county)
-    elif principal.role == "county_officer":
-        county = principal.county
+    county = county_scope(principal, filters.get("county"))
     in_force = or_(Appointment.ended_on.is_(None), Appointment.ended_on > as_of)
     expiring = and_(Appointment.term_end >= as_of,
                     Appointment.term_end <= as_of + timedelta(days=filters["within_days"]))

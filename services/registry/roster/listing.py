@@ -7,6 +7,7 @@ from shared.auth import Principal
 from shared.contracts import county_name
 from shared.db import Database
 from shared.validators.uscc import make_uscc
+from services.registry.counties import county_scope
 from services.registry.models import RosterEntry, RosterImport
 from services.registry.roster.layout import COLUMNS, LINE_FIELDS, ROSTER_CATEGORIES
 
@@ -14,11 +15,7 @@ from services.registry.roster.layout import COLUMNS, LINE_FIELDS, ROSTER_CATEGOR
 # --- reading the roster -------------------------------------------------------------------
 def list_entries(db: Database, principal: Principal, filters: dict) -> dict:
     """A page of one year's roster, scoped to what the caller may see."""
-    county = filters.get("county")
-    if principal.role == "county_officer":
-        if county is not None and county != principal.county:
-            principal.require_county(county)
-        county = principal.county
+    county = county_scope(principal, filters.get("county"))
     query = select(RosterEntry).where(RosterEntry.year == filters["year"])
     if county:
         query = query.where(RosterEntry.county == county)
