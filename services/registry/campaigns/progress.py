@@ -27,14 +27,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from shared import clock
 from shared.auth import Principal
 from shared.contracts import CampaignProgressSchema, county_name, jurisdiction
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, conflict_insert
 from shared.errors import CqoError, NotFound
 from services.registry import active_cqo, trust
 from services.registry.counties import county_scope
@@ -96,11 +94,10 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
         raise ProgressRejected(f"进度快照的县区“{county}”与路由键“{routing_key}”不一致",
                                code="PROGRESS_COUNTY_MISMATCH")
     session, now = uow.session, clock.now_utc()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     counts = json.dumps(data["counts"], ensure_ascii=False, sort_keys=True)
     # the first snapshot of a (county, year) inserts; later ones lock the row and replace
     # it only when newer (arrival order means nothing: several workers, redeliveries)
-    inserted = session.execute(insert(CountyProgress).values(
+    inserted = session.execute(conflict_insert(session)(CountyProgress).values(
         county=county, year=data["year"], as_of=data["as_of"], counts=counts,
         message_id=message_id, received_at=now).on_conflict_do_nothing()).rowcount
     if inserted:

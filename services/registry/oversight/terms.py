@@ -24,13 +24,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import clock
 from shared.auth import Principal
 from shared.contracts import county_name
-from shared.db import Database, UnitOfWork
+from shared.db import Database, UnitOfWork, conflict_insert
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
 from services.registry.counties import county_scope
@@ -68,10 +66,6 @@ def announce(uow: UnitOfWork, county: str, payload: dict, message_id: str) -> No
     """A notice to one county's filing service (and through it, the enterprise)."""
     Outbox.add(uow, topology.NOTICES.name, notice_routing_key(county), payload,
                message_id=message_id)
-
-
-def _insert(session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _lock_enterprise(session, uscc: str) -> Enterprise | None:
@@ -183,7 +177,7 @@ def raise_reminder(uow: UnitOfWork, appointment_id: int, uscc: str, days: int, a
         return False
     message_id = f"term:{appointment_id}:expiring:{days}"
     inserted = session.execute(
-        _insert(session)(TermReminder).values(
+        conflict_insert(session)(TermReminder).values(
             appointment_id=appointment_id, days=days, uscc=uscc, term_end=appointment.term_end,
             as_of=as_of, raised_at=now, message_id=message_id)
         .on_conflict_do_nothing()).rowcount
