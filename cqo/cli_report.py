@@ -44,9 +44,10 @@ def coverage_command(
 ) -> None:
     """首席质量官覆盖率：各县（市、区）、各企业类别及全市的名录企业数、已覆盖数、覆盖率和未覆盖原因。"""
     from services.registry.roster import coverage, coverage_export
+    from shared import clock
     from shared.errors import CqoError
 
-    day = _date(as_of) or coverage.today()
+    day = _date(as_of) or clock.today()
     if table_kind not in ("summary", "uncovered"):
         raise typer.BadParameter("--table 应为 summary 或 uncovered")
     suffix = out.suffix.lower() if out else None

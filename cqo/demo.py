@@ -28,19 +28,19 @@ import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import requests
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared import clock
 from shared.auth import issue_token
-from shared.contracts import jurisdiction
+from shared.contracts import county_name
 from cqo.runner import PortInUse, probe_port
 from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
 from shared.validators import make_resident_id, make_uscc
@@ -419,9 +419,8 @@ class People:
 
 def company(county: str, index: int, seq: int) -> Company:
     short, category = COMPANIES[county][index]
-    county_name = jurisdiction().name(county)
     uscc = make_uscc("9", "1", county, "MA" + f"{seq:05d}" + "X")
-    return Company(f"{county_name}{short}有限公司", uscc, county, category)
+    return Company(f"{county_name(county)}{short}有限公司", uscc, county, category)
 
 
 def bad_check_char(uscc: str) -> str:
@@ -505,7 +504,7 @@ class Demo:
         self.refused: dict[str, int] = {c: 0 for c in COUNTIES}
         self.people = People()
         self.cross_filing: dict | None = None  # the duplicate establishment in the other county
-        self.today = _today()
+        self.today = clock.today()
         self.started = time.monotonic()
 
     def say(self, text: str = "") -> None:
@@ -517,9 +516,6 @@ class Demo:
     # tokens
     def token(self, role: str, **claims) -> str:
         return issue_token(self.secret, role, ttl=timedelta(hours=1), **claims)
-
-    def county_name(self, county: str) -> str:
-        return jurisdiction().name(county)
 
     def run(self) -> int:
         """The whole demo; always stops what it started."""
@@ -595,7 +591,7 @@ class Demo:
                            port_offset=offset,
                            extra_env={"CQO_AUTH_SECRET": self.secret, "LOG_LEVEL": "INFO"})
         labels = {"registry": "市局备案登记服务（registry）",
-                  **{f"filing_{c}": f"{self.county_name(c)}备案服务（filing_{c}）" for c in COUNTIES}}
+                  **{f"filing_{c}": f"{county_name(c)}备案服务（filing_{c}）" for c in COUNTIES}}
         try:
             with self.console.status("正在启动 3 个服务进程（首次启动会建库）…"):
                 self.stack.start(wait=60, on_ready=lambda s: self.say(
@@ -605,7 +601,7 @@ class Demo:
 
         city = Api(self.stack.spec("registry").base_url, self.token("city_officer"), "市局备案登记服务")
         officers = {c: Api(self.stack.spec(f"filing_{c}").base_url,
-                           self.token("county_officer", county=c), f"{self.county_name(c)}备案服务")
+                           self.token("county_officer", county=c), f"{county_name(c)}备案服务")
                     for c in COUNTIES}
 
         self._open_campaign(city, officers, year)
@@ -665,10 +661,10 @@ class Demo:
                     resp = api.call("GET", "/campaign", expect=(200, 404))
                     if resp.status_code == 200 and resp.json()["year"] == year:
                         seen.add(county)
-                        self.say(f"  [green]✓[/] {self.county_name(county)}已收到通告（经消息服务器 cqo.notices）")
+                        self.say(f"  [green]✓[/] {county_name(county)}已收到通告（经消息服务器 cqo.notices）")
                 if len(seen) < len(officers):
                     if time.monotonic() > deadline:
-                        missing = "、".join(self.county_name(c) for c in officers if c not in seen)
+                        missing = "、".join(county_name(c) for c in officers if c not in seen)
                         raise DemoError(f"30 秒内{missing}未收到市局的集中备案通告：请检查消息服务器"
                                         f"和日志 {self.workdir}/registry.log")
                     time.sleep(0.2)
@@ -676,7 +672,7 @@ class Demo:
     # 5-6. establishments, review, batch, decisions
     def _file(self, county: str, api_base: str, firm: Company, body: dict, *,
               method: str = "POST", path: str = "/filings", note: str = "") -> dict | None:
-        api = Api(api_base, self.token("enterprise", uscc=firm.uscc), f"{self.county_name(county)}备案服务")
+        api = Api(api_base, self.token("enterprise", uscc=firm.uscc), f"{county_name(county)}备案服务")
         resp = api.call(method, path, json=body, expect=(200, 201, 409, 422))
         if resp.status_code in (200, 201):
             return resp.json()
@@ -725,7 +721,7 @@ class Demo:
                 if got is not None:
                     filed[county].append(got)
             ok = len(filed[county])
-            self.say(f"  {self.county_name(county)}：{len(firms[county])} 家企业提交，受理 {ok} 件，"
+            self.say(f"  {county_name(county)}：{len(firms[county])} 家企业提交，受理 {ok} 件，"
                      f"受理失败 {self.refused[county]} 件")
             warned = [f for f in filed[county] if f["findings"]]
             for f in warned[:2]:
@@ -740,7 +736,7 @@ class Demo:
                     comment = "任命书应由企业最高管理者（法定代表人）签发（第五条），请重新签发任命书后修改重报"
                     api.call("POST", f"/filings/{f['id']}/review",
                              json={"decision": "return", "comment": comment})
-                    self.say(f"  {self.county_name(county)}退回 {f['enterprise_name']}：{escape(comment)}")
+                    self.say(f"  {county_name(county)}退回 {f['enterprise_name']}：{escape(comment)}")
                     body = filing_body("establishment", firm, people[county][RETURNED],
                                        appointed_on=appointed,
                                        letter=f"{firm.name[:2]}质任〔{appointed.year}〕2号")
@@ -752,7 +748,7 @@ class Demo:
             pending = api.call("GET", "/filings", params={"status": "submitted", "page_size": 200}).json()
             for f in pending["items"]:
                 api.call("POST", f"/filings/{f['id']}/review", json={"decision": "approve"})
-            self.say(f"  {self.county_name(county)}预审通过 {pending['total']} 件")
+            self.say(f"  {county_name(county)}预审通过 {pending['total']} 件")
 
         self._batch_and_wait(officers, "四、县局集中报送，市局审核备案（经消息服务器异步往返）")
         return firms, people
@@ -778,14 +774,14 @@ class Demo:
                            county=other)
         got = self._file(other, self._base(other), firm, body)
         if got is not None:
-            self.say(f"  {firm.name}（已在{self.county_name(origin)}备案）在{self.county_name(other)}设厂后，"
-                     f"又向{self.county_name(other)}提交岗位设立备案；{self.county_name(other)}没有其备案记录，予以受理")
+            self.say(f"  {firm.name}（已在{county_name(origin)}备案）在{county_name(other)}设厂后，"
+                     f"又向{county_name(other)}提交岗位设立备案；{county_name(other)}没有其备案记录，予以受理")
             self.cross_filing = got
         for county, api in officers.items():
             pending = api.call("GET", "/filings", params={"status": "submitted", "page_size": 200}).json()
             for f in pending["items"]:
                 api.call("POST", f"/filings/{f['id']}/review", json={"decision": "approve"})
-            self.say(f"  {self.county_name(county)}预审通过 {pending['total']} 件")
+            self.say(f"  {county_name(county)}预审通过 {pending['total']} 件")
         self._batch_and_wait(officers, "六、县局再次集中报送，等待市局决定")
         self._show_decisions(officers)
 
@@ -793,7 +789,7 @@ class Demo:
         self.step(title)
         for county, api in officers.items():
             batch = api.call("POST", "/batches", json={}).json()
-            self.say(f"  {self.county_name(county)}集中报送 {batch['count']} 件"
+            self.say(f"  {county_name(county)}集中报送 {batch['count']} 件"
                      f"（批次 {batch['batch_id'][:8]}，{batch['chunks']} 条消息）")
         begin = time.monotonic()
         deadline = begin + self.o.decision_timeout
@@ -804,13 +800,13 @@ class Demo:
                 if not any(left.values()):
                     break
                 if time.monotonic() > deadline:
-                    missing = "，".join(f"{self.county_name(c)} {n} 件" for c, n in left.items() if n)
+                    missing = "，".join(f"{county_name(c)} {n} 件" for c, n in left.items() if n)
                     raise DemoError(
                         f"等待市局决定超时（{self.o.decision_timeout:.0f} 秒）：仍未收到决定的备案：{missing}。"
                         f"请检查消息服务器是否正常，以及日志 {self.workdir}/registry.log、"
                         f"{self.workdir}/filing_*.log；可用 --timeout 延长等待")
                 status.update("等待市局决定：" + "，".join(
-                    f"{self.county_name(c)}剩余 {n} 件" for c, n in left.items()))
+                    f"{county_name(c)}剩余 {n} 件" for c, n in left.items()))
                 time.sleep(0.25)
         self.say(f"  [green]✓[/] 各县已收到全部市局决定（用时 {time.monotonic() - begin:.1f} 秒）")
 
@@ -821,7 +817,7 @@ class Demo:
             detail = officers[county].call("GET", f"/filings/{self.cross_filing['id']}").json()
             decision = detail.get("decision") or {}
             reasons = "；".join(r["message"] for r in decision.get("reasons", []))
-            self.say(f"  市局对{detail['enterprise_name']}在{self.county_name(county)}的岗位设立备案："
+            self.say(f"  市局对{detail['enterprise_name']}在{county_name(county)}的岗位设立备案："
                      f"[red]{decision.get('outcome_name', detail['status_name'])}[/]\n"
                      f"      市局理由：{escape(reasons)}")
         for county, api in officers.items():
@@ -835,7 +831,7 @@ class Demo:
 
     # 7. the table
     def _county_row(self, api: Api, city: Api, county: str) -> CountyRow:
-        row = CountyRow(county, self.county_name(county))
+        row = CountyRow(county, county_name(county))
         items, page = [], 1
         while True:
             body = api.call("GET", "/filings", params={"page": page, "page_size": 200}).json()
@@ -895,11 +891,6 @@ class Demo:
             self.say(f"[green]✓[/] 核对一致：各县的市局通过、不予备案、逾期变更件数与市局备案台账逐县相符"
                      f"（市局台账共 {city['ledger']} 条决定）")
         return ok
-
-
-def _today() -> date:
-    """Calendar dates are Asia/Shanghai dates (DESIGN.md section 4), as the services use."""
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def run(options: DemoOptions, console: Console | None = None) -> int:

@@ -15,10 +15,11 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import jwt
 
+from shared import clock
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def issue_token(secret, role: str, *, uscc: str | None = None, county: str | Non
                 ttl: timedelta = timedelta(hours=8), subject: str | None = None) -> str:
     county = str(county) if county is not None else None
     validate_scope(role, uscc, county)
-    now = datetime.now(timezone.utc)
+    now = clock.now_utc()
     claims = {
         "sub": subject or f"{role}:{uscc or county or 'user'}",
         "role": role,

@@ -71,6 +71,14 @@ def jurisdiction() -> Jurisdiction:
     return _jurisdiction
 
 
+def county_name(code: str) -> str:
+    """The county's name in the jurisdiction, for display."""
+    try:
+        return jurisdiction().name(code)
+    except CqoError:  # a county since removed from the jurisdiction keeps its code
+        return code
+
+
 def _county(value: str) -> None:
     try:
         jurisdiction().validate(value)

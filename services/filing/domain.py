@@ -7,9 +7,8 @@ no database: the use-case layer asks these questions and acts on the answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Iterable, Iterator, Mapping, Sequence, TypeVar
-from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
@@ -17,17 +16,7 @@ from shared.contracts import CHANNELS, EFFECTIVE_DATE_KINDS, FILING_KINDS
 from shared.domain import qualification
 from shared.errors import Conflict
 
-TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_TERM_YEARS = 3  # art. 5: "一般为三年"
-
-
-def today() -> date:
-    """Calendar dates are Asia/Shanghai dates (DESIGN section 4)."""
-    return datetime.now(TZ).date()
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # -- statuses -------------------------------------------------------------------------

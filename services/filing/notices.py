@@ -11,12 +11,13 @@ addressed to everyone.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Mapping
 
 from marshmallow import Schema, fields, post_load, pre_load
 from sqlalchemy import func, or_, select
 
+from shared import clock
 from shared.auth import Principal
 from shared.db import Database
 from shared.errors import CqoError, Forbidden, ValidationFailed
@@ -48,12 +49,6 @@ TITLE_MAX = 300
 
 def type_name(kind: str) -> str:
     return TYPE_NAMES.get(kind, OTHER_TYPE_NAME)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
 
 
 def _clean(value, limit: int | None = None) -> str | None:
@@ -204,7 +199,7 @@ def list_notices(db: Database, county: str, principal: Principal, query: Mapping
             "audience_name": AUDIENCES.get(n.audience, n.audience), "uscc": n.uscc,
             "enterprise_name": (n.payload or {}).get("enterprise_name")
             if isinstance((n.payload or {}).get("enterprise_name"), str) else None,
-            "title": n.title, "message": n.message, "received_at": _aware(n.received_at),
+            "title": n.title, "message": n.message, "received_at": clock.aware(n.received_at),
             "data": n.payload or {}} for n in rows]
     return NoticePageOut().dump({"items": items, "total": total, "page": page,
                                  "page_size": page_size})

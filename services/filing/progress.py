@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from shared.contracts import (FILINGS_EXCHANGE, PROGRESS_COUNTS, PROGRESS_TYPE,
                               CampaignProgressSchema, progress_message_id, progress_routing_key)
+from shared import clock
 from shared.db import Database, insert_rows
 from shared.messaging.outbox import Outbox
 
@@ -63,7 +64,7 @@ def _published(conn) -> dict[int, dict | None]:
         select(ProgressSnapshot.year, ProgressSnapshot.counts))}
 
 
-def publish_changes(db: Database, county: str, now: Callable[[], datetime] = domain.utcnow) -> list[dict]:
+def publish_changes(db: Database, county: str, now: Callable[[], datetime] | None = None) -> list[dict]:
     """Queue a snapshot for every campaign year whose counts changed since the last one
     published; returns the snapshots queued (usually none)."""
     current = db.read(counts_by_year)
@@ -83,7 +84,7 @@ def publish_changes(db: Database, county: str, now: Callable[[], datetime] = dom
             select(ProgressSnapshot).where(ProgressSnapshot.year.in_(changed))
             .order_by(ProgressSnapshot.year).with_for_update()).scalars()}
         fresh = counts_by_year(s, changed)
-        as_of = now()
+        as_of = (now or clock.now_utc)()
         for year in changed:
             row, counts = rows[year], fresh.get(year, dict.fromkeys(COUNT_KEYS, 0))
             if row.counts == counts:

@@ -12,6 +12,7 @@ from datetime import date
 from marshmallow import (RAISE, Schema, ValidationError, fields, post_load, pre_load,
                          validate, validates_schema)
 
+from shared import clock
 from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES, jurisdiction
 from shared.domain.qualification import EDUCATION_LEVELS, TITLE_LEVELS
 from shared.errors import CqoError
@@ -270,7 +271,7 @@ class AppointmentIn(StrictSchema):
 
     @validates_schema(skip_on_field_errors=False)  # report every field at once
     def _dates(self, data, **kwargs):
-        errors, now = {}, domain.today()
+        errors, now = {}, clock.today()
         for name, label in (("appointed_on", "任命日期"), ("letter_date", "任命书日期")):
             if data.get(name) and data[name] > now:
                 errors[name] = [f"{label}不能晚于今天"]
@@ -307,7 +308,7 @@ class FilingIn(StrictSchema):
         if kind in domain.EFFECTIVE_DATE_KINDS:
             if not data.get("effective_on"):
                 errors["effective_on"] = ["变更或岗位撤销备案必须填写生效日期"]
-            elif data["effective_on"] > domain.today():
+            elif data["effective_on"] > clock.today():
                 errors["effective_on"] = ["生效日期不能晚于今天：请在变更生效后再备案"]
         elif kind and data.get("effective_on"):
             errors["effective_on"] = ["只有变更或岗位撤销备案填写生效日期"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Callable, Iterable, Mapping
 
 from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shared import clock as wall_clock
 from shared.auth import Principal
 from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
                               WITHDRAWAL_TYPE, DecisionBatchSchema, FilingBatchSchema,
@@ -97,13 +98,6 @@ def check_county_code(config: Mapping) -> str:
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; everything is stored in UTC
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
-
-
 def _jsonable(value):
     """The loaded form (dates) as stored JSON (ISO strings)."""
     if isinstance(value, dict):
@@ -133,9 +127,12 @@ class ProtectedId:
 
 class FilingApp:
     def __init__(self, db: Database, settings: Settings, *,
-                 clock: Callable[[], date] = domain.today,
-                 now: Callable[[], datetime] = domain.utcnow):
-        self.db, self.settings, self.clock, self.now = db, settings, clock, now
+                 clock: Callable[[], date] | None = None,
+                 now: Callable[[], datetime] | None = None):
+        self.db, self.settings = db, settings
+        # looked up on each call, so that patching shared.clock reaches a running app
+        self.clock = clock or (lambda: wall_clock.today())
+        self.now = now or (lambda: wall_clock.now_utc())
 
     @property
     def county(self) -> str:
@@ -466,7 +463,7 @@ class FilingApp:
             return BatchOut().dump({
                 "batch_id": batch.id, "county": batch.county, "count": batch.count,
                 "chunks": batch.chunks, "chunk_size": None, "campaign_years": batch.campaign_years,
-                "created_at": _aware(batch.created_at), "created_by": batch.created_by})
+                "created_at": wall_clock.aware(batch.created_at), "created_by": batch.created_by})
 
     # -- reading ------------------------------------------------------------------------
     def list_filings(self, principal: Principal, query: Mapping) -> dict:
@@ -535,7 +532,7 @@ class FilingApp:
             "reviews": [{"version": r.version, "decision": r.decision,
                          "decision_name": domain.REVIEW_DECISIONS.get(r.decision, r.decision),
                          "comment": r.comment, "reviewer": r.reviewer,
-                         "reviewed_at": _aware(r.reviewed_at)} for r in reviews],
+                         "reviewed_at": wall_clock.aware(r.reviewed_at)} for r in reviews],
             "decision": decision_view(applied[-1]) if applied else None,
             "decisions": [decision_view(d) for d in decisions],
         })
@@ -719,10 +716,10 @@ def summary(f: Filing) -> dict:
         "campaign_year": f.campaign_year, "status": f.status,
         "status_name": domain.status_name(f.status), "version": f.version,
         "cqo_name": f.cqo_name, "cqo_id_masked": f.cqo_id_masked,
-        "submitted_to_county_on": f.submitted_to_county_on, "created_at": _aware(f.created_at),
-        "updated_at": _aware(f.updated_at), "approved_on": f.approved_on,
-        "forwarded_at": _aware(f.forwarded_at), "batch_id": f.batch_id,
-        "decision_outcome": f.decision_outcome, "decided_at": _aware(f.decided_at),
+        "submitted_to_county_on": f.submitted_to_county_on, "created_at": wall_clock.aware(f.created_at),
+        "updated_at": wall_clock.aware(f.updated_at), "approved_on": f.approved_on,
+        "forwarded_at": wall_clock.aware(f.forwarded_at), "batch_id": f.batch_id,
+        "decision_outcome": f.decision_outcome, "decided_at": wall_clock.aware(f.decided_at),
         "late": f.late, "days_late": f.days_late,
     }
 
@@ -733,7 +730,7 @@ def version_view(v: FilingVersion) -> dict:
     enterprise["category_name"] = CATEGORIES.get(enterprise.get("category"), "")
     cqo = {**data["cqo"], "id_type": v.id_type, "id_type_name": ID_TYPE_NAMES.get(v.id_type, ""),
            "id_masked": v.id_masked}
-    return {"version": v.version, "submitted_at": _aware(v.submitted_at),
+    return {"version": v.version, "submitted_at": wall_clock.aware(v.submitted_at),
             "submitted_by": v.submitted_by, "enterprise": enterprise, "cqo": cqo,
             "appointment": data["appointment"], "effective_on": data.get("effective_on"),
             "end_reason": data.get("end_reason"), "findings": v.findings or []}
@@ -743,5 +740,5 @@ def decision_view(d: Decision) -> dict:
     return {"version": d.version, "outcome": d.outcome,
             "outcome_name": OUTCOMES.get(d.outcome, d.outcome), "reasons": d.reasons or [],
             "findings": d.findings or [], "late": d.late, "days_late": d.days_late,
-            "deadline": as_date(d.deadline), "decided_at": _aware(d.decided_at),
-            "received_at": _aware(d.received_at), "applied": d.applied}
+            "deadline": as_date(d.deadline), "decided_at": wall_clock.aware(d.decided_at),
+            "received_at": wall_clock.aware(d.received_at), "applied": d.applied}

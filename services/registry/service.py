@@ -12,6 +12,7 @@ from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
+from shared import clock
 from shared.config import invalid_setting
 from shared.contracts import WITHDRAWAL_ROUTING_KIND, jurisdiction, use_jurisdiction
 from shared.dependencies import DatabaseProvider, TopologyDeclarer
@@ -111,7 +112,7 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
     @timer(interval=60)
     def expire_waiting_filings(self):
         with self.db.unit_of_work() as uow:
-            intake.expire_waiting(uow, intake.now_utc() - waiting_timeout(self.config))
+            intake.expire_waiting(uow, clock.now_utc() - waiting_timeout(self.config))
             uow.commit()
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from shared import clock
 from shared.config import invalid_setting, structured
 from shared.contracts import jurisdiction
 from shared.db import UnitOfWork
@@ -134,7 +134,7 @@ def admit(uow: UnitOfWork, trust: BrokerTrust, body: Any, *, routing_key: str,
     enterprise = single.get("enterprise") if isinstance(single.get("enterprise"), dict) else {}
     uscc, filing_id = enterprise.get("uscc"), single.get("filing_id")
     uow.session.add(AuditEntry(
-        at=datetime.now(timezone.utc), actor=f"broker:{user_id or '-'}"[:100], action=AUDIT_ACTION,
+        at=clock.now_utc(), actor=f"broker:{user_id or '-'}"[:100], action=AUDIT_ACTION,
         uscc=uscc if isinstance(uscc, str) and len(uscc) == 18 else None,
         filing_id=filing_id if isinstance(filing_id, str) and len(filing_id) <= 36 else None,
         detail=json.dumps({

@@ -19,11 +19,11 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from shared import clock
 from shared.db import Database
 from shared.errors import Conflict, CqoError, NotFound
 from shared.messaging import topology
@@ -129,7 +129,7 @@ def _record(db: Database, delivery: Delivery, consumer: str, code: str,
                          exchange=delivery.exchange, routing_key=delivery.routing_key,
                          error_code=code, error_reason=reason, payload=payload,
                          headers=json.dumps(headers, ensure_ascii=False, default=str),
-                         created_at=datetime.now(timezone.utc))
+                         created_at=clock.now_utc())
         uow.session.add(row)
         uow.session.flush()
         row_id = row.id
@@ -140,7 +140,7 @@ def _record(db: Database, delivery: Delivery, consumer: str, code: str,
 def _mark(db: Database, dead_letter_id: int, column: str) -> None:
     with db.unit_of_work() as uow:
         row = uow.session.get(DeadLetter, dead_letter_id)
-        setattr(row, column, datetime.now(timezone.utc))
+        setattr(row, column, clock.now_utc())
         uow.commit()
 
 
@@ -175,7 +175,7 @@ def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
 
     reason = _storable(reason)
     text = RawJson(dumps(payload))
-    now = datetime.now(timezone.utc)
+    now = clock.now_utc()
     row = DeadLetter(consumer=consumer, message_id=message_id, exchange=exchange,
                      routing_key=routing_key, error_code=code, error_reason=reason,
                      payload=text, headers=json.dumps({
@@ -276,7 +276,7 @@ def replay(db: Database, amqp_uri: str, dead_letter_id: int, *, force: bool = Fa
         previous = row.replayed_at
         # marked before publishing: if the replay fails again at once, the consumer's
         # wrapper must see this record as closed and open a new one
-        row.replayed_at = datetime.now(timezone.utc)
+        row.replayed_at = clock.now_utc()
         uow.commit()
     headers = {k: v for k, v in stored.items() if not k.startswith(_STORE_PREFIX)}
     headers["x-replay-of"] = dead_letter_id

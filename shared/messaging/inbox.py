@@ -10,8 +10,7 @@ skips the effect; a failed effect rolls the id back with it, so a retry is not s
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
+from shared import clock
 from shared.db import UnitOfWork, conflict_insert
 from shared.messaging.models import InboxMessage
 
@@ -28,6 +27,6 @@ class Inbox:
             raise ValueError("a message without message_id cannot be de-duplicated")
         stmt = (conflict_insert(uow.session)(InboxMessage)
                 .values(consumer=consumer, message_id=str(message_id),
-                        received_at=datetime.now(timezone.utc))
+                        received_at=clock.now_utc())
                 .on_conflict_do_nothing(index_elements=["consumer", "message_id"]))
         return uow.session.execute(stmt).rowcount == 1

@@ -25,13 +25,14 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import tenacity
 from kombu import Connection, Producer
 from sqlalchemy import event, func, select, update
 
+from shared import clock
 from shared.db import Database, UnitOfWork
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
@@ -42,15 +43,6 @@ log = logging.getLogger(__name__)
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 # -- writing ------------------------------------------------------------------------
@@ -88,7 +80,7 @@ class Outbox:
             headers: dict | None = None, message_id: str | None = None) -> str:
         """Append a message to the caller's transaction; returns its message id."""
         message_id = message_id or str(uuid.uuid4())
-        now = utcnow()
+        now = clock.now_utc()
         session = uow.session
         session.add(OutboxMessage(
             message_id=message_id, exchange=exchange, routing_key=routing_key,
@@ -225,7 +217,7 @@ class BatchPublisher:
 
     def _publish(self, row: _Row) -> None:
         properties = {"message_id": row.message_id,
-                      "timestamp": int(_aware(row.created_at).timestamp())}
+                      "timestamp": int(clock.aware(row.created_at).timestamp())}
         if self.user_id:
             properties["user_id"] = self.user_id  # the broker checks it is the login user
         self._outcomes[row.seq] = (UNCONFIRMED, None)
@@ -290,7 +282,7 @@ class OutboxRelay:
             oldest = uow.session.execute(
                 select(func.min(OutboxMessage.created_at))
                 .where(OutboxMessage.sent_at.is_(None))).scalar_one()
-        return None if oldest is None else (utcnow() - _aware(oldest)).total_seconds()
+        return None if oldest is None else (clock.now_utc() - clock.aware(oldest)).total_seconds()
 
     # -- one pass -----------------------------------------------------------------
     def publish_pending(self, limit: int | None = None) -> int:
@@ -327,7 +319,7 @@ class OutboxRelay:
 
     def _claim(self, uow: UnitOfWork, limit: int, *, lock: bool) -> list[_Row]:
         stmt = (select(OutboxMessage)
-                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= utcnow())
+                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= clock.now_utc())
                 .order_by(OutboxMessage.seq).limit(limit))
         if lock:
             stmt = stmt.with_for_update(skip_locked=True)
@@ -352,7 +344,7 @@ class OutboxRelay:
             return outcomes, error
 
     def _record(self, uow: UnitOfWork, rows: list[_Row], outcomes) -> int:
-        now = utcnow()
+        now = clock.now_utc()
         table = OutboxMessage.__table__
         sent = [r.seq for r in rows if outcomes[r.seq][0] == CONFIRMED]
         if sent:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
+from shared import clock
 from shared.errors import ValidationFailed
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2^(18-i) mod 11
 _CHECK_CHARS = "10X98765432"
-_TZ = ZoneInfo("Asia/Shanghai")
 _EARLIEST_BIRTH = date(1900, 1, 1)
 
 ID_TYPE_NAMES = {
@@ -42,10 +41,6 @@ def _normalise(value: object, label: str, field: str | None) -> str:
         raise ValidationFailed(f"{label}应为文本", code="ID_LENGTH", field=field)
     # NFKC folds full-width digits/letters typed with a Chinese IME; upper() turns x into X.
     return unicodedata.normalize("NFKC", value).strip().upper()
-
-
-def _today() -> date:
-    return datetime.now(_TZ).date()
 
 
 def gb11643_check_char(first17: str) -> str:
@@ -91,7 +86,7 @@ def _check_gb11643(number: str, label: str, today: date | None, field: str | Non
     except ValueError:
         raise _fail(f"{label}第7至14位应为有效的出生日期（年月日共8位数字）", "ID_BIRTH_DATE",
                     field, position=7) from None
-    if born > (today or _today()):
+    if born > (today or clock.today()):
         raise _fail(f"{label}第7至14位的出生日期晚于今天", "ID_BIRTH_DATE", field, position=7)
     if born < _EARLIEST_BIRTH:
         raise _fail(f"{label}第7至14位的出生日期早于1900年", "ID_BIRTH_DATE", field, position=7)

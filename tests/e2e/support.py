@@ -20,7 +20,8 @@ import requests
 from kombu import Connection, Producer
 from sqlalchemy import text
 
-from services.filing.domain import APPROVED, CAMPAIGN, today
+from services.filing.domain import APPROVED, CAMPAIGN
+from shared.clock import today
 from services.filing.models import Filing
 from services.filing.schemas import FilingIn
 from services.filing.use_cases import FilingApp, Settings, wire_message

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from services.filing.domain import today
+from shared.clock import today
 from tests.e2e.support import (HTTP_TIMEOUT, city, enterprise, filing_form, officer, wait_for)
 
 pytestmark = pytest.mark.e2e

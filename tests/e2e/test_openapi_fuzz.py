@@ -22,7 +22,8 @@ from datetime import timedelta
 import pytest
 import requests
 
-from services.filing.domain import FORWARDED, today
+from services.filing.domain import FORWARDED
+from shared.clock import today
 from tests.e2e.support import (HTTP_TIMEOUT, auth, city, filing_form, submit_forms, wait_for)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

@@ -18,7 +18,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.filing.domain import FINAL_STATUSES, today
+from services.filing.domain import FINAL_STATUSES
+from shared.clock import today
 from shared.messaging import topology
 from shared.personal_data import id_hmac, seal
 from tests.support.factories import filing_message, uscc_for

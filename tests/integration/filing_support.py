@@ -17,7 +17,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from nameko.containers import ServiceContainer
 from sqlalchemy import text
 
-from services.filing.domain import today
+from shared.clock import today
 from services.filing.service import build_service
 from shared.auth import issue_token
 from shared.db import Database

@@ -11,7 +11,7 @@ import requests
 from nameko.containers import ServiceContainer
 from sqlalchemy import text
 
-from services.filing.domain import today
+from shared.clock import today
 from services.registry.service import RegistryService
 from shared.keys import Keys
 from tests.integration import filing_support as fs

@@ -17,6 +17,7 @@ from services.registry.oversight import terms
 from services.registry.domain import active_cqo as rules
 from services.registry.models import Appointment, RosterEntry
 from services.registry.service import RegistryService
+from shared import clock
 from tests.support.factories import uscc_for
 from tests.integration.registry_support import registry_config, token
 
@@ -94,7 +95,7 @@ def registry_with(amqp_uri, db_config, keys_dir, port, **settings):
 def test_a_lapsed_term_is_not_active_in_the_award_check_nor_in_coverage(world, amqp_uri, db_config,
                                                                        tmp_path, free_port):
     _, base, _ = world
-    today = terms.rules.today()
+    today = clock.today()
     lapsed = award(base, LAPSED)
     assert lapsed["has_active_cqo"] is False and lapsed["since"] is None
     assert lapsed["on"] == today.isoformat() and lapsed["lapsed_counts_as_coverage"] is False

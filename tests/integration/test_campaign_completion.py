@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from services.filing.domain import today
+from shared.clock import today
 from services.registry.reporting import workbook
 from services.registry.models import RosterEntry
 from cqo.cli import app

@@ -5,7 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from services.filing.domain import today
+from shared.clock import today
 from services.filing.use_cases import batch_message_check
 from shared.contracts import FilingMessageSchema
 from shared.keys import Keys

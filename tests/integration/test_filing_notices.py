@@ -11,6 +11,7 @@ from nameko.containers import ServiceContainer
 
 from services.registry.oversight import terms
 from services.registry.domain import oversight as rules
+from shared import clock
 from services.registry.service import RegistryService
 from tests.integration import filing_support as fs
 from tests.integration import oversight_support as city
@@ -138,7 +139,7 @@ def test_registry_recommendation_and_term_reminder_reach_the_enterprise(env):
     fs.wait_for(lambda: inbox("recommendation.answered"), timeout=15, message="answer at the county")
 
     # a term reminder from the city's term check (its term ends three years after appointment)
-    term_end = rules.today() - timedelta(days=10) + relativedelta(years=3)
+    term_end = clock.today() - timedelta(days=10) + relativedelta(years=3)
     stats = terms.check_terms(env.city_db, as_of=term_end - timedelta(days=30))
     assert stats["reminders"]["30"] >= 1
     fs.wait_for(lambda: inbox("term.expiring"), timeout=15, message="term reminder at the county")

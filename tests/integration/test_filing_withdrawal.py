@@ -12,7 +12,7 @@ from nameko.containers import ServiceContainer
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from services.filing.domain import today
+from shared.clock import today
 from services.filing.service import MIGRATIONS
 from services.registry.service import RegistryService
 from shared.contracts import WithdrawalRequestSchema

@@ -5,7 +5,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 from services.registry.oversight import overdue
-from services.registry.domain import oversight as rules
+from shared import clock
 from shared.contracts import jurisdiction
 from tests.integration.oversight_support import establish, get, post
 
@@ -87,7 +87,7 @@ def test_overdue_counts_and_items_per_county(registry):
 def test_per_county_is_computed_as_of_the_day(registry):
     county_side, base, db = registry
     _, _, advised, rec, _, _ = _setup(county_side, base)
-    today = rules.today()
+    today = clock.today()
     respond_by = date.fromisoformat(rec["respond_by"])
     assert respond_by == today + relativedelta(months=1)
 

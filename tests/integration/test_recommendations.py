@@ -9,7 +9,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
 from services.registry.oversight import overdue
-from services.registry.domain import oversight as rules
+from shared import clock
 from services.registry.models import AuditEntry, Recommendation
 from tests.support.factories import uscc_for
 from tests.integration.oversight_support import Notices, establish, get, post
@@ -45,7 +45,7 @@ def test_lifecycle_scope_and_notices(registry, notices):
     county, base, db = registry
     a = establish(county, n=1)["enterprise"]["uscc"]
     other = establish(county, "130922", n=1)["enterprise"]["uscc"]
-    today = rules.today()
+    today = clock.today()
 
     created = issue(base, a)
     assert created.status_code == 201, created.text
@@ -245,7 +245,7 @@ def test_input_is_checked(registry):
     assert missing.json()["errors"]["incident"] == ["必填字段缺失"]
     blank = issue(base, uscc, reason="   ")
     assert blank.status_code == 422 and blank.json()["errors"]["reason"] == ["建议理由不能为空"]
-    future = issue(base, uscc, incident_on=(rules.today() + timedelta(days=3)).isoformat())
+    future = issue(base, uscc, incident_on=(clock.today() + timedelta(days=3)).isoformat())
     assert future.status_code == 422 and future.json()["code"] == "INCIDENT_DATE_FUTURE"
     bad = issue(base, "91130921M00000019Y")
     assert bad.status_code == 422 and bad.json()["code"] == "USCC_CHECK"

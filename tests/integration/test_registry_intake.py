@@ -130,6 +130,8 @@ def test_lookup_is_scoped_to_the_caller(registry):
     ledger = get(base, "/api/v1/filings?county=130921&outcome=accepted", "county_officer",
                  county="130921").json()
     assert ledger["total"] == 1 and ledger["items"][0]["kind_name"] == "岗位设立"
+    other = get(base, "/api/v1/filings?county=130921", "county_officer", county="130922")
+    assert other.status_code == 403 and other.json()["code"] == "AUTH_FORBIDDEN"
     assert get(base, "/api/v1/filings?page_size=0").status_code == 422
 
 

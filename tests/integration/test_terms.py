@@ -8,7 +8,7 @@ from nameko.containers import ServiceContainer
 from sqlalchemy import func, select
 
 from services.registry.oversight import overdue, terms
-from services.registry.domain import oversight as rules
+from shared import clock
 from services.registry.models import Appointment, AuditEntry, TermReminder
 from services.registry.service import RegistryService
 from shared.keys import Keys
@@ -182,7 +182,7 @@ def ticking_registry(amqp_uri, db_config, tmp_path, free_port):
 def test_the_timer_runs_the_check(ticking_registry, notices):
     """Real dates: a term that ended five days ago lapses, one ending in 20 days is reminded."""
     county, _, db = ticking_registry
-    today = rules.today()
+    today = clock.today()
     # term_end = appointed_on + 3 years in the county's form
     old = establish(county, n=6, appointed_on=(today - relativedelta(years=3)) - timedelta(days=5))
     soon = establish(county, n=7, appointed_on=(today - relativedelta(years=3)) + timedelta(days=20))

@@ -5,7 +5,8 @@ from datetime import date, timedelta
 import pytest
 from marshmallow import ValidationError
 
-from services.filing.domain import default_term_end, today
+from services.filing.domain import default_term_end
+from shared.clock import today
 from services.filing.schemas import BatchIn, FilingIn, FilingQuery, ReviewIn
 from shared.http import field_errors
 from tests.integration.filing_support import filing_payload, new_uscc

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from shared import clock
 from shared.auth import Principal
 from shared.db import UnitOfWork
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
-from services.registry.register.intake import now_utc
 from services.registry.models import Campaign
 from services.registry.campaigns.schemas import CampaignOut
 
@@ -33,7 +33,7 @@ def open_campaign(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
         raise Conflict(f"{open_one.year}年度的集中备案尚未结束，请先结束后再发布新的年度集中备案",
                        code="CAMPAIGN_ALREADY_OPEN")
     campaign = Campaign(**data, status="open", opened_by=principal.subject or principal.role,
-                        created_at=now_utc())
+                        created_at=clock.now_utc())
     session.add(campaign)
     session.flush()
     _notice(uow, "opened", campaign)
@@ -47,7 +47,7 @@ def close_campaign(uow: UnitOfWork, principal: Principal, year: int) -> dict:
         raise NotFound(f"未找到{year}年度的集中备案", code="CAMPAIGN_NOT_FOUND")
     if campaign.status == "closed":
         raise Conflict(f"{year}年度的集中备案已经结束", code="CAMPAIGN_CLOSED")
-    campaign.status, campaign.closed_at = "closed", now_utc()
+    campaign.status, campaign.closed_at = "closed", clock.now_utc()
     _notice(uow, "closed", campaign)
     uow.commit()
     return _out.dump(campaign)

@@ -24,27 +24,25 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
+from shared import clock
 from shared.auth import Principal
-from shared.contracts import CampaignProgressSchema, jurisdiction
-from shared.db import UnitOfWork
-from shared.errors import CqoError, Forbidden, NotFound
+from shared.contracts import CampaignProgressSchema, county_name, jurisdiction
+from shared.db import UnitOfWork, conflict_insert
+from shared.errors import CqoError, NotFound
 from services.registry import active_cqo, trust
+from services.registry.counties import county_scope
 from services.registry.roster import coverage
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING
-from services.registry.register.intake import IntakeContext, now_utc
+from services.registry.register.intake import IntakeContext
 from services.registry.models import (Appointment, Campaign, CountyProgress, Enterprise,
                                       LedgerEntry, RosterEntry)
 
 log = logging.getLogger(__name__)
-TZ = ZoneInfo("Asia/Shanghai")
 _snapshot_schema = CampaignProgressSchema()
 
 # the columns of the progress table, as officers read them
@@ -75,16 +73,6 @@ COUNT_COLUMNS = ("roster_size", "covered", "active_cqo", "filed", "completed",
                  "submitted", "approved", "returned", "forwarded", "waiting", "rejected")
 
 
-def today() -> date:
-    return datetime.now(TZ).date()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
-
-
 # -- the county's snapshot (message) ---------------------------------------------------
 
 class ProgressRejected(CqoError):
@@ -105,12 +93,11 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
     if len(parts) != 3 or parts[1] != county:
         raise ProgressRejected(f"进度快照的县区“{county}”与路由键“{routing_key}”不一致",
                                code="PROGRESS_COUNTY_MISMATCH")
-    session, now = uow.session, now_utc()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session, now = uow.session, clock.now_utc()
     counts = json.dumps(data["counts"], ensure_ascii=False, sort_keys=True)
     # the first snapshot of a (county, year) inserts; later ones lock the row and replace
     # it only when newer (arrival order means nothing: several workers, redeliveries)
-    inserted = session.execute(insert(CountyProgress).values(
+    inserted = session.execute(conflict_insert(session)(CountyProgress).values(
         county=county, year=data["year"], as_of=data["as_of"], counts=counts,
         message_id=message_id, received_at=now).on_conflict_do_nothing()).rowcount
     if inserted:
@@ -120,7 +107,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     row = session.scalars(query).one()
-    if _aware(row.as_of) >= data["as_of"]:
+    if clock.aware(row.as_of) >= data["as_of"]:
         log.info("progress snapshot %s older than the one kept (%s), ignored", message_id, row.as_of)
         return False
     row.as_of, row.counts, row.message_id, row.received_at = data["as_of"], counts, message_id, now
@@ -140,19 +127,9 @@ class Figures:
 
 
 def _visible_counties(principal: Principal | None, extra: set[str]) -> list[str]:
-    counties = {d.code for d in jurisdiction()} | extra
-    if principal is not None and not principal.city_wide:
-        if principal.role != "county_officer":
-            raise Forbidden("当前角色无权查看各县（市、区）进度", code="AUTH_FORBIDDEN")
-        counties = {principal.county}
-    return sorted(counties)
-
-
-def county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
+    """No principal (the CLI): every county."""
+    own = None if principal is None else county_scope(principal, None)
+    return [own] if own is not None else sorted({d.code for d in jurisdiction()} | extra)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -181,7 +158,7 @@ def completion_day(campaign: Campaign | None, as_of: date) -> date | None:
         return None
     close = campaign.closes_on
     if campaign.closed_at is not None:
-        close = min(close, _aware(campaign.closed_at).astimezone(TZ).date())
+        close = min(close, clock.aware(campaign.closed_at).astimezone(clock.TZ).date())
     return min(close, as_of)
 
 
@@ -235,14 +212,14 @@ def city_figures(session, year: int) -> dict[str, dict[str, int]]:
 
 
 def snapshots(session, year: int) -> dict[str, tuple[dict, datetime]]:
-    return {row.county: (json.loads(row.counts), _aware(row.as_of)) for row in session.scalars(
+    return {row.county: (json.loads(row.counts), clock.aware(row.as_of)) for row in session.scalars(
         select(CountyProgress).where(CountyProgress.year == year))}
 
 
 def figures(uow: UnitOfWork, year: int, as_of: date | None = None,
             principal: Principal | None = None) -> Figures:
     """The progress row of every county the caller may see (a county officer: its own)."""
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     session = uow.session
     rosters = roster_coverage(uow, year, as_of)
     active = active_cqo_by_county(session, as_of)

@@ -12,9 +12,7 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 
-# kinds whose effective date starts the one-month clock; updates of contact details
-# and establishments are never late
-DEADLINE_KINDS = frozenset({"change", "end"})
+from shared.contracts import EFFECTIVE_DATE_KINDS
 
 
 def change_deadline(effective_on: date) -> date:
@@ -33,7 +31,9 @@ class Lateness:
 
 
 def lateness(kind: str, effective_on: date | None, submitted_to_county_on: date) -> Lateness:
-    if kind not in DEADLINE_KINDS or effective_on is None:
+    # the effective date starts the one-month clock; updates of contact details and
+    # establishments are never late
+    if kind not in EFFECTIVE_DATE_KINDS or effective_on is None:
         return Lateness.on_time()
     deadline = change_deadline(effective_on)
     if submitted_to_county_on <= deadline:

@@ -16,19 +16,12 @@ computed as of a date, never stored, so it is right for any day one asks about.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Iterable
-from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
-TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_REMINDER_DAYS = (90, 30)
-
-
-def today() -> date:
-    """Calendar dates are Asia/Shanghai dates (DESIGN section 4)."""
-    return datetime.now(TZ).date()
 
 
 # -- terms (art. 5) ------------------------------------------------------------------------

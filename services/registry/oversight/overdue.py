@@ -21,15 +21,15 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from shared import clock
 from shared.auth import Principal
-from shared.contracts import FILING_KINDS, jurisdiction
+from shared.contracts import FILING_KINDS, county_name, jurisdiction
 from shared.db import UnitOfWork
 from services.registry import active_cqo
-from services.registry.domain import oversight as rules
+from services.registry.counties import county_scope
 from services.registry.models import Appointment, Enterprise, LedgerEntry, Recommendation
 from services.registry.oversight.schemas import OVERDUE_KINDS, OverdueOut
 from services.registry.oversight.recommendations import issuer_name, open_as_of, unanswered_as_of
-from services.registry.oversight.terms import county_name
 
 COUNT_KEYS = ("late_changes", "recommendations_open", "recommendations_unanswered", "lapsed_terms")
 _out = OverdueOut()
@@ -152,12 +152,8 @@ def items(uow: UnitOfWork, as_of: date, *, county: str | None = None,
 
 def report(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     """GET /overdue: the counts per county in the caller's scope and the items, paged."""
-    as_of = filters.get("as_of") or rules.today()
-    county = filters.get("county")
-    if county is not None:
-        principal.require_county(county)
-    elif principal.role == "county_officer":
-        county = principal.county
+    as_of = filters.get("as_of") or clock.today()
+    county = county_scope(principal, filters.get("county"))
     counties = per_county(uow, as_of, counties=[county] if county else None)
     found = items(uow, as_of, county=county, kind=filters.get("kind"))
     page, page_size = filters["page"], filters["page_size"]

@@ -21,7 +21,9 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, or_, select
 
+from shared import clock
 from shared.auth import Principal
+from shared.contracts import county_name
 from shared.db import UnitOfWork
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.validators.uscc import validate_uscc
@@ -29,7 +31,7 @@ from services.registry.domain import oversight as rules
 from services.registry.models import (Appointment, AuditEntry, Enterprise, Recommendation,
                                       RecommendationEvent)
 from services.registry.oversight.schemas import RecommendationOut, RecommendationPageOut
-from services.registry.oversight.terms import announce, county_name, now_utc
+from services.registry.oversight.terms import announce
 
 log = logging.getLogger(__name__)
 _out = RecommendationOut()
@@ -85,13 +87,6 @@ def _audit(session, rec: Recommendation, now: datetime, actor: str, action: str,
                                              ensure_ascii=False, default=str)))
 
 
-def _aware(value):
-    # SQLite hands back naive datetimes; everything is stored in UTC
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
 def _fmt(day: date) -> str:
     return f"{day:%Y年%m月%d日}"
 
@@ -118,7 +113,7 @@ def _notify(uow: UnitOfWork, rec: Recommendation, enterprise: Enterprise, kind: 
 def _view(rec: Recommendation, enterprise: Enterprise | None, as_of: date,
           events: list[RecommendationEvent] | None = None) -> dict:
     status = rules.effective_status(rec.status, rec.respond_by, as_of)
-    view = {c.key: _aware(getattr(rec, c.key)) for c in Recommendation.__table__.columns}
+    view = {c.key: clock.aware(getattr(rec, c.key)) for c in Recommendation.__table__.columns}
     view.update({
         "enterprise_name": enterprise.name if enterprise else None,
         "enterprise_county": enterprise.county if enterprise else rec.county,
@@ -129,7 +124,7 @@ def _view(rec: Recommendation, enterprise: Enterprise | None, as_of: date,
         "days_overdue": (as_of - rec.respond_by).days if status == rules.UNANSWERED else 0,
     })
     if events is not None:
-        view["events"] = [{"at": _aware(e.at), "actor": e.actor, "action": e.action,
+        view["events"] = [{"at": clock.aware(e.at), "actor": e.actor, "action": e.action,
                            "action_name": rules.ACTION_NAMES.get(e.action, e.action),
                            "text": e.text, "filing_id": e.filing_id} for e in events]
     return view
@@ -169,8 +164,8 @@ def issue(uow: UnitOfWork, principal: Principal, data: dict, *,
     """A county officer (own county) or a city officer recommends replacing the
     enterprise's current CQO."""
     principal.require_role("county_officer", "city_officer", "admin")
-    today = today or rules.today()
-    session, now = uow.session, now_utc()
+    today = today or clock.today()
+    session, now = uow.session, clock.now_utc()
     uscc = validate_uscc(data["uscc"], field="uscc")
     if data.get("incident_on") and data["incident_on"] > today:
         raise ValidationFailed("事件发生日期不能晚于今天", field="incident_on",
@@ -214,11 +209,11 @@ def issue(uow: UnitOfWork, principal: Principal, data: dict, *,
 
 def get(uow: UnitOfWork, principal: Principal, rec_id: int, as_of: date | None = None) -> dict:
     rec, enterprise = _load(uow.session, principal, rec_id)
-    return _out.dump(_view(rec, enterprise, as_of or rules.today(), _events(uow.session, rec.id)))
+    return _out.dump(_view(rec, enterprise, as_of or clock.today(), _events(uow.session, rec.id)))
 
 
 def list_recommendations(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
-    as_of = filters.get("as_of") or rules.today()
+    as_of = filters.get("as_of") or clock.today()
     query = select(Recommendation, Enterprise).join(Enterprise, Enterprise.uscc == Recommendation.uscc)
     if principal.role == "enterprise":
         if filters.get("uscc") not in (None, principal.uscc):
@@ -256,7 +251,7 @@ def answer(uow: UnitOfWork, principal: Principal, rec_id: int, text: str) -> dic
     """The enterprise answers (again, if it wants to add something): the latest answer
     is shown, every answer is kept in the events."""
     principal.require_role("enterprise")
-    session, now, today = uow.session, now_utc(), rules.today()
+    session, now, today = uow.session, clock.now_utc(), clock.today()
     rec, enterprise = _load(session, principal, rec_id, lock=True)
     _require_open(rec, "答复")
     first = rec.answered_at is None
@@ -279,7 +274,7 @@ def conclude(uow: UnitOfWork, principal: Principal, rec_id: int, action: str,
     issuer only; an admin's is an override, so marked in the audit trail and the notice."""
     principal.require_role("county_officer", "city_officer", "admin")
     status, verb = {"withdraw": (rules.WITHDRAWN, "撤回"), "close": (rules.CLOSED, "关闭")}[action]
-    session, now, today = uow.session, now_utc(), rules.today()
+    session, now, today = uow.session, clock.now_utc(), clock.today()
     rec, enterprise = _load(session, principal, rec_id, lock=True)
     issuer = issuer_name(rec.issuer_role, rec.issuer_county)
     if not rules.may_conclude(principal.role, principal.county, rec.issuer_role, rec.issuer_county):
@@ -327,7 +322,7 @@ def close_for_filing(uow: UnitOfWork, appointment: Appointment, data: dict, now:
     else:
         status, action = rules.CLOSED, "post_ended"
         text = f"企业已办理首席质量官岗位撤销备案（原首席质量官{appointment.cqo_name}已离任），建议办结"
-    today = rules.today()
+    today = clock.today()
     for rec in open_ones:
         rec.status, rec.concluded_at, rec.concluded_by = status, now, actor
         rec.conclusion, rec.closed_by_filing_id, rec.updated_at = text, filing_id, now
@@ -346,7 +341,7 @@ def close_for_filing(uow: UnitOfWork, appointment: Appointment, data: dict, now:
 
 def end_of_day_utc(as_of: date) -> datetime:
     """The first instant after `as_of` in Asia/Shanghai, in UTC (stored times are UTC)."""
-    return datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=rules.TZ).astimezone(timezone.utc)
+    return datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=clock.TZ).astimezone(timezone.utc)
 
 
 def open_as_of(as_of: date):

@@ -21,18 +21,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared import clock
 from shared.auth import Principal
-from shared.contracts import jurisdiction
-from shared.db import Database, UnitOfWork
-from shared.errors import CqoError
+from shared.contracts import county_name
+from shared.db import Database, UnitOfWork, conflict_insert
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
+from services.registry.counties import county_scope
 from services.registry.domain import oversight as rules
 from services.registry.models import Appointment, AuditEntry, Enterprise, TermReminder
 
@@ -59,17 +58,6 @@ class OversightSettings:
                    check_interval_s=interval)
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
-
-
 def notice_routing_key(county: str) -> str:
     return f"notice.{county}"
 
@@ -78,10 +66,6 @@ def announce(uow: UnitOfWork, county: str, payload: dict, message_id: str) -> No
     """A notice to one county's filing service (and through it, the enterprise)."""
     Outbox.add(uow, topology.NOTICES.name, notice_routing_key(county), payload,
                message_id=message_id)
-
-
-def _insert(session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _lock_enterprise(session, uscc: str) -> Enterprise | None:
@@ -103,8 +87,8 @@ def check_terms(db: Database, as_of: date | None = None, *,
     """Mark lapsed terms and raise due reminders as of `as_of` (default: today in
     Asia/Shanghai). Returns what it did: {"as_of", "candidates", "lapsed",
     "reminders": {"90": n, "30": n}}."""
-    as_of = as_of or rules.today()
-    now = now or now_utc()
+    as_of = as_of or clock.today()
+    now = now or clock.now_utc()
     horizon = as_of + timedelta(days=max(thresholds))
     with db.unit_of_work() as uow:  # what might need doing: one read, no locks
         candidates = uow.session.execute(
@@ -193,7 +177,7 @@ def raise_reminder(uow: UnitOfWork, appointment_id: int, uscc: str, days: int, a
         return False
     message_id = f"term:{appointment_id}:expiring:{days}"
     inserted = session.execute(
-        _insert(session)(TermReminder).values(
+        conflict_insert(session)(TermReminder).values(
             appointment_id=appointment_id, days=days, uscc=uscc, term_end=appointment.term_end,
             as_of=as_of, raised_at=now, message_id=message_id)
         .on_conflict_do_nothing()).rowcount
@@ -221,12 +205,8 @@ TERM_STATUS_NAMES = {"expiring": "即将届满", "lapsed": "已届满未续任"}
 def list_terms(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     """Terms in force ending within `within_days` of `as_of` (expiring) and terms that
     have passed their end without renewal (lapsed, as of `as_of`), scoped to the caller."""
-    as_of = filters.get("as_of") or rules.today()
-    county = filters.get("county")
-    if county is not None:
-        principal.require_county(county)
-    elif principal.role == "county_officer":
-        county = principal.county
+    as_of = filters.get("as_of") or clock.today()
+    county = county_scope(principal, filters.get("county"))
     in_force = or_(Appointment.ended_on.is_(None), Appointment.ended_on > as_of)
     expiring = and_(Appointment.term_end >= as_of,
                     Appointment.term_end <= as_of + timedelta(days=filters["within_days"]))

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from shared import clock
 from shared.auth import Principal
 from shared.db import UnitOfWork
 from services.registry import active_cqo
 from services.registry.domain import active_cqo as rules
-from services.registry.domain.oversight import today
 from services.registry.models import Appointment
 from services.registry.register.schemas import AwardCheckOut
 from services.registry.enterprises import visible_enterprise
@@ -37,7 +37,7 @@ def award_check(uow: UnitOfWork, principal: Principal, uscc: str, on=None) -> di
     """Art. 16: does the enterprise have an active filed CQO on `on` (default today), and
     since when without a break (services/registry/domain/active_cqo.py)."""
     found = visible_enterprise(uow, principal, uscc)
-    on = on or today()
+    on = on or clock.today()
     lapsed_counts = active_cqo.lapsed_counts_policy()
     appointments = list(uow.session.scalars(select(Appointment).where(
         Appointment.uscc == found.uscc, Appointment.appointed_on <= on)))

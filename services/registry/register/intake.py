@@ -15,11 +15,12 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from shared import clock
 from shared.contracts import DecisionBatchSchema, FilingMessageSchema, WithdrawalRequestSchema, decision_routing_key
 from shared.db import UnitOfWork
 from shared.domain.qualification import RuleSet
@@ -62,10 +63,6 @@ class IntakeContext:
     cipher: IdCipher
     rules: RuleSet = field(default_factory=RuleSet)
     trust: trust.BrokerTrust = field(default_factory=trust.BrokerTrust)  # BROKER_TRUST
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def unpack(body: dict, routing_key: str) -> tuple[str, list[dict], list[tuple[int, object]]]:
@@ -117,7 +114,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
                        routing_key=routing_key, queue=topology.REGISTRY_INTAKE,
                        headers={"x-batch-message-id": message_id, "x-batch-position": position})
     items = [_load(raw, county, ctx) for raw in raws]
-    now = now_utc()
+    now = clock.now_utc()
     session = uow.session
     decisions: dict[str, list[dict]] = defaultdict(list)
 
@@ -401,7 +398,7 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
     if len(parts) != 3 or parts[1] != county:
         raise WithdrawalRefused(f"撤回申请的县区“{county}”与路由键“{routing_key}”不一致",
                                 code="WITHDRAWAL_COUNTY_MISMATCH")
-    session, now = uow.session, now_utc()
+    session, now = uow.session, clock.now_utc()
     register = LockedRegister(session)
     session.execute(register.enterprises_locked([data["uscc"]])).all()
     query = select(LEDGER).where(LEDGER.c.filing_id == filing_id, LEDGER.c.version == version)
@@ -435,7 +432,7 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
 
 def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict]]:
     """Reject filings that waited for their predecessor longer than the timeout."""
-    session, now = uow.session, now_utc()
+    session, now = uow.session, clock.now_utc()
     register = LockedRegister(session)
     decisions: dict[str, list[dict]] = defaultdict(list)
     query = select(LEDGER).where(LEDGER.c.outcome == WAITING, LEDGER.c.received_at < older_than)

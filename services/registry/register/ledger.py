@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from shared.auth import Principal
 from shared.contracts import FILING_KINDS, OUTCOMES
 from shared.db import UnitOfWork
+from services.registry.counties import county_scope
 from services.registry.models import Enterprise, LedgerEntry
 from services.registry.register.schemas import LedgerPageOut
 
@@ -38,9 +39,10 @@ def ledger_dict(row: dict) -> dict:
 
 def ledger(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     query = select(LedgerEntry)
-    if principal.role == "county_officer":
-        query = query.where(LedgerEntry.county == principal.county)
-    for key in ("county", "uscc", "kind", "channel", "outcome", "late"):
+    county = county_scope(principal, filters.get("county"))
+    if county is not None:
+        query = query.where(LedgerEntry.county == county)
+    for key in ("uscc", "kind", "channel", "outcome", "late"):
         if key in filters:
             query = query.where(getattr(LedgerEntry, key) == filters[key])
     if "category" in filters:

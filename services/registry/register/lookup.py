@@ -6,9 +6,8 @@ import json
 from sqlalchemy import select, text
 
 from shared.auth import Principal
-from shared.contracts import FILING_KINDS, OUTCOMES, jurisdiction
+from shared.contracts import FILING_KINDS, OUTCOMES, county_name
 from shared.db import Database, execute_prepared
-from shared.errors import CqoError
 from shared.jsontext import json_default
 from shared.validators.uscc import validate_uscc
 from services.registry.models import Appointment, Enterprise, LedgerEntry
@@ -99,12 +98,5 @@ def enterprise(db: Database, principal: Principal, uscc: str) -> str:
         found = db.read(lambda conn: _enterprise_document(conn, uscc))
     if found is None or not principal.can_access_enterprise(found[0], found[1]):
         raise enterprise_not_found(uscc)
-    county_name = json.dumps(_county_name(found[1]), ensure_ascii=False)
-    return f'{found[2][:-1]}, "county_name": {county_name}}}'
-
-
-def _county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
+    name = json.dumps(county_name(found[1]), ensure_ascii=False)
+    return f'{found[2][:-1]}, "county_name": {name}}}'

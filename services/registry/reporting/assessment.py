@@ -13,10 +13,11 @@ says so rather than showing a number it cannot know.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 from sqlalchemy import select
 
+from shared import clock
 from shared.auth import Principal
 from shared.contracts import FILING_KINDS
 from shared.db import UnitOfWork
@@ -33,7 +34,7 @@ _OVERDUE_KEYS = ("recommendations_open", "recommendations_unanswered", "lapsed_t
 
 def report_as_of(year: int, today: date | None = None) -> date:
     """The last day of the year, or today for the current year."""
-    today = today or progress.today()
+    today = today or clock.today()
     if year > today.year:
         raise ValidationFailed(f"考核年度{year}年尚未开始，不能生成考核表", field="year",
                                code="ASSESSMENT_YEAR_FUTURE")
@@ -110,7 +111,7 @@ def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
     return {
         "title": TITLE.format(year=year), "year": year, "as_of": as_of,
         "completion_on": figures.completion_on,
-        "generated_at": datetime.now(timezone.utc),
+        "generated_at": clock.now_utc(),
         "campaign": None if campaign is None else {
             "year": campaign.year, "notice_number": campaign.notice_number,
             "title": campaign.title, "status": campaign.status,

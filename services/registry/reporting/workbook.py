@@ -8,7 +8,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from services.registry.campaigns import progress
+from shared import clock
 from services.registry.reporting.columns import COLUMNS, COUNTY_INDICATORS, TRAINING_NOTE
 
 
@@ -43,7 +43,7 @@ def to_xlsx(report: dict) -> bytes:
     ws.cell(row=1, column=1, value=report["title"]).font = Font(bold=True, size=14)
     ws.cell(row=2, column=1, value=(
         f"统计截至：{report['as_of']:%Y年%m月%d日}　生成时间："
-        f"{report['generated_at'].astimezone(progress.TZ):%Y-%m-%d %H:%M}"
+        f"{report['generated_at'].astimezone(clock.TZ):%Y-%m-%d %H:%M}"
         + (f"　集中备案通告：{report['campaign']['notice_number']}" if report["campaign"] else "")
         + (f"　完成率统计日：{report['completion_on']:%Y年%m月%d日}" if report["completion_on"] else "")))
     for column, (_, header, _) in enumerate(COLUMNS, start=1):
@@ -83,7 +83,7 @@ def _county_sheet(ws, report: dict, row: dict) -> None:
                                    f"{report['year']}年度首席质量官制度推进情况").font = Font(bold=True, size=13)
     reported = row.get("reported_at")
     ws.cell(row=2, column=1, value=f"统计截至：{report['as_of']:%Y年%m月%d日}　县局进度数据截至："
-            + (f"{reported.astimezone(progress.TZ):%Y-%m-%d %H:%M}" if reported else "未报送"))
+            + (f"{reported.astimezone(clock.TZ):%Y-%m-%d %H:%M}" if reported else "未报送"))
     _put(ws, 4, 1, "指标", bold=True).fill = _HEADER_FILL
     _put(ws, 4, 2, "数值", bold=True).fill = _HEADER_FILL
     ws.column_dimensions["A"].width = 36

@@ -20,31 +20,23 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from typing import Iterator
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Integer, String, bindparam, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from shared.contracts import jurisdiction
+from shared import clock
+from shared.contracts import county_name, jurisdiction
 from shared.db import Database, UnitOfWork
 from services.registry import active_cqo
 from services.registry.active_cqo import lapsed_counts_policy
 from services.registry.roster.layout import ROSTER_CATEGORIES
-from services.registry.roster.listing import county_name
 
 
 REASONS = {"never_filed": "从未备案", "lapsed": "任期届满未续任", "ended": "已撤销/离任"}
 COUNTS = ("roster_size", "covered", "uncovered", "never_filed", "lapsed", "ended")
-
-
-_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def today() -> date:
-    return datetime.now(_TZ).date()
 
 
 # --- SQL ------------------------------------------------------------------------------------
@@ -195,7 +187,7 @@ def per_county(db_or_uow, year: int, as_of: date | None = None, *, county: str |
     are uncovered unless `lapsed_counts` (default: the deployment's policy).
     With `include_empty`, counties of the jurisdiction without roster rows appear with 0.
     """
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     lapsed_counts = lapsed_counts_policy() if lapsed_counts is None else lapsed_counts
     statement, params = _statement(_aggregate_sql(county, category), as_of=as_of, year=year,
                                    county=county, category=category)
@@ -225,7 +217,7 @@ def per_county(db_or_uow, year: int, as_of: date | None = None, *, county: str |
 def summary(db_or_uow, year: int, as_of: date | None = None, *, county: str | None = None,
             category: str | None = None, lapsed_counts: bool | None = None) -> dict:
     """The per-county table, the city-wide totals and the totals per category."""
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     lapsed_counts = lapsed_counts_policy() if lapsed_counts is None else lapsed_counts
     rows = per_county(db_or_uow, year, as_of, county=county, category=category,
                       lapsed_counts=lapsed_counts)
@@ -279,7 +271,7 @@ def uncovered(db_or_uow, year: int, as_of: date | None = None, *, county: str | 
               counts: dict | None = None) -> dict:
     """A page of the roster enterprises without an active filed CQO, with why.
     `counts`: the summary's "total" of the same scope, if the caller has it already."""
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     lapsed_counts = lapsed_counts_policy() if lapsed_counts is None else lapsed_counts
     if reason == "lapsed" and lapsed_counts:
         return {"items": [], "total": 0, "page": page, "page_size": page_size}

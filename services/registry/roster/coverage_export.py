@@ -6,9 +6,10 @@ import io
 from datetime import date
 from typing import IO
 
+from shared import clock
+from shared.contracts import county_name
 from services.registry.active_cqo import lapsed_counts_policy
-from services.registry.roster.listing import county_name
-from services.registry.roster.coverage import coverage_counts, iter_uncovered, summary, today
+from services.registry.roster.coverage import coverage_counts, iter_uncovered, summary
 
 
 XLSX_MAX_ROWS = 1_048_576
@@ -64,7 +65,7 @@ def write_csv(out: IO[str], db_or_uow, year: int, as_of: date | None = None, *,
               lapsed_counts: bool | None = None) -> int:
     """The summary table or the uncovered list as CSV (Excel opens UTF-8 with BOM: the
     caller opens the file with encoding utf-8-sig). Returns the number of data rows."""
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     writer = csv.writer(out)
     if table == "uncovered":
         writer.writerow(UNCOVERED_HEADER)
@@ -90,7 +91,7 @@ def write_xlsx(out, db_or_uow, year: int, as_of: date | None = None, *,
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     lapsed_counts = lapsed_counts_policy() if lapsed_counts is None else lapsed_counts
     data = summary(db_or_uow, year, as_of, county=county, lapsed_counts=lapsed_counts)
     book = Workbook(write_only=True)

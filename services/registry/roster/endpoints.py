@@ -16,11 +16,13 @@ from urllib.parse import quote
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from shared import clock
 from shared.auth import requires
 from shared.errors import CqoError
 from shared.http import http, json_response, load_query, read_body
 from shared.openapi import api_doc
 from services.registry import active_cqo
+from services.registry.counties import county_scope
 from services.registry.roster import coverage, importing, listing, coverage_export
 from services.registry.roster.schemas import CoverageExportQuery, CoverageOut, CoverageQuery, RosterImportOut, RosterImportQuery, RosterImportRecordOut, RosterPageOut, RosterQuery
 
@@ -66,15 +68,6 @@ def _upload(request, max_bytes: int) -> tuple[bytes, str, str]:
         raise CqoError("请上传 CSV 或 XLSX 文件（multipart/form-data，或请求体直接为文件内容，"
                        "Content-Type 为 text/csv 或 XLSX 的类型）", code="UNSUPPORTED_MEDIA_TYPE", status=415)
     return body, request.args.get("filename") or "upload", mimetype
-
-
-def _county_scope(principal, county: str | None) -> str | None:
-    """A county officer sees its own county only (403 for another); others as asked."""
-    if principal.role == "county_officer":
-        if county is not None:
-            principal.require_county(county)
-        return principal.county
-    return county
 
 
 # --- the endpoints ------------------------------------------------------------------------------
@@ -131,8 +124,8 @@ class RosterEndpoints:
                  "已撤销/离任。企业按当年名录所列县（市、区）统计。县级监管人员只能查看本县。"))
     def get_coverage(self, request):
         q = load_query(request, CoverageQuery)
-        county = _county_scope(request.principal, q.get("county"))
-        as_of = q.get("as_of") or coverage.today()
+        county = county_scope(request.principal, q.get("county"))
+        as_of = q.get("as_of") or clock.today()
         data = coverage.summary(self.db, q["year"], as_of, county=county, category=q.get("category"))
         data["uncovered"] = coverage.uncovered(
             self.db, q["year"], as_of, county=county, category=q.get("category"),
@@ -150,8 +143,8 @@ class RosterEndpoints:
                  "Excel 可直接打开）：table=summary 为汇总，table=uncovered 为未覆盖企业清单。"))
     def export_coverage(self, request):
         q = load_query(request, CoverageExportQuery)
-        county = _county_scope(request.principal, q.get("county"))
-        as_of = q.get("as_of") or coverage.today()
+        county = county_scope(request.principal, q.get("county"))
+        as_of = q.get("as_of") or clock.today()
         content = coverage_export.export_bytes(self.db, q["year"], as_of, q["format"], table=q["table"],
                                         county=county)
         kind = "覆盖率" if q["format"] == "xlsx" or q["table"] == "summary" else "未覆盖企业"

@@ -36,9 +36,9 @@ import logging
 import os
 from typing import BinaryIO, Callable
 
+from shared import clock
 from shared.db import Database
 from shared.errors import ValidationFailed
-from services.registry.register.intake import now_utc
 from services.registry.models import RosterImport
 from services.registry.roster.checks import BlockChecker, RowChecker, CsvLine, Seen, cell
 from services.registry.roster.loading import CHUNK_ROWS, GREEN_CHUNK_ROWS, SQLITE_CHUNK_ROWS, Hasher, PgLoader, SqliteLoader, Writer, threads_are_real
@@ -93,7 +93,7 @@ def import_roster(db: Database, stream: BinaryIO, *, source: str, actor: str,
             report.inserted, report.updated = writer.inserted + inserted, writer.updated + updated
             report.sha256 = writer.digest.hexdigest()
             report.import_id = conn.execute(RosterImport.__table__.insert().returning(RosterImport.id), {
-                "at": now_utc(), "actor": actor[:100], "source": report.source, "sha256": report.sha256,
+                "at": clock.now_utc(), "actor": actor[:100], "source": report.source, "sha256": report.sha256,
                 "file_format": report.file_format, "encoding": report.encoding,
                 "years": ",".join(map(str, sorted(report.years)))[:200],
                 "total_rows": report.total_rows, "accepted": report.accepted,

@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from shared.auth import Principal
-from shared.contracts import jurisdiction
+from shared.contracts import county_name
 from shared.db import Database
-from shared.errors import CqoError
 from shared.validators.uscc import make_uscc
+from services.registry.counties import county_scope
 from services.registry.models import RosterEntry, RosterImport
 from services.registry.roster.layout import COLUMNS, LINE_FIELDS, ROSTER_CATEGORIES
 
@@ -15,11 +15,7 @@ from services.registry.roster.layout import COLUMNS, LINE_FIELDS, ROSTER_CATEGOR
 # --- reading the roster -------------------------------------------------------------------
 def list_entries(db: Database, principal: Principal, filters: dict) -> dict:
     """A page of one year's roster, scoped to what the caller may see."""
-    county = filters.get("county")
-    if principal.role == "county_officer":
-        if county is not None and county != principal.county:
-            principal.require_county(county)
-        county = principal.county
+    county = county_scope(principal, filters.get("county"))
     query = select(RosterEntry).where(RosterEntry.year == filters["year"])
     if county:
         query = query.where(RosterEntry.county == county)
@@ -41,13 +37,6 @@ def entry_dict(entry: RosterEntry) -> dict:
             "county_name": county_name(entry.county), "category": entry.category,
             "category_name": ROSTER_CATEGORIES.get(entry.category, entry.category),
             "contact_person": entry.contact_person, "phone": entry.phone, "email": entry.email}
-
-
-def county_name(code: str) -> str:
-    try:
-        return jurisdiction().name(code)
-    except CqoError:  # a county since removed from the jurisdiction keeps its code
-        return code
 
 
 def list_imports(db: Database, limit: int = 50) -> list[dict]:
