@@ -1,6 +1,6 @@
 """`cqo demo` (= `make demo`): a small annual filing round, end to end, on real processes.
 
-What it does (DESIGN.md section 8, issue 3 "Demo"):
+What it does (docs/architecture.md, "The outside contract"):
 
 1. checks that RabbitMQ answers (short timeout) and otherwise says, in Chinese, what to run;
 2. creates a vhost of its own through the management API (falls back to the default

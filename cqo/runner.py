@@ -63,7 +63,8 @@ def run(service_classes: list[type], config: dict) -> None:
         stop_requested.append(signum)
 
     def watch_for_stop():
-        # a short tick keeps the hub from sleeping through a signal (DESIGN.md s. 9)
+        # a short tick keeps the hub from sleeping through a signal
+        # (docs/architecture.md, "nameko 2.14 on this stack")
         while not stop_requested:
             eventlet.sleep(0.2)
         log.info("signal %s received; stopping", stop_requested[0])

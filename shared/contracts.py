@@ -1,6 +1,7 @@
 """Message contracts between the county filing services and the city registry.
 
-These marshmallow schemas are the wire format of DESIGN.md section 3: the county
+These marshmallow schemas are the wire format of the message topology
+(docs/architecture.md): the county
 dumps with them, the registry re-validates with them (a message is input too), and
 the county checks the decisions it receives. ID numbers never travel in clear: only
 `id_hmac` (matching), `id_sealed` (for the registry's eyes) and `id_masked`.

@@ -1,6 +1,7 @@
 """ID numbers: encrypted at rest, matched by keyed hash, sealed for the city, shown masked.
 
-DESIGN section 6. Between services an ID number travels only as `id_hmac` (city-wide
+docs/architecture.md, "Identity protection". Between services an ID number travels only
+as `id_hmac` (city-wide
 key, for matching) and `id_sealed` (to the city's public key; only the registry opens it).
 Nothing here logs or puts plaintext into an exception message.
 """

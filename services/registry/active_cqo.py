@@ -3,7 +3,7 @@
 The rule itself is services/registry/domain/active_cqo.py (plain Python, read it first):
 an appointment is active on D when `appointed_on <= D`, it has not ended by D (`ended_on`
 NULL or after D) and its term has not lapsed by D (`term_end >= D`) unless the deployment
-counts lapsed terms (LAPSED_COUNTS_AS_COVERAGE, default false, DESIGN s. 1 art. 5).
+counts lapsed terms (LAPSED_COUNTS_AS_COVERAGE, default false; art. 5, docs/architecture.md).
 
 The award check applies the plain rule to the enterprise's appointments; coverage,
 campaign progress and completion, the lapsed-term count and the assessment report count

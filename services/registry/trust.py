@@ -1,4 +1,4 @@
-"""Which broker user may speak for which county (DESIGN.md section 3, "Trust").
+"""Which broker user may speak for which county (docs/architecture.md, "Trust between sites").
 
 BROKER_TRUST says it, explicitly:
 - `shared` (the default; the demo, the tests, one host): the city and every county use

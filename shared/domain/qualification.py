@@ -46,7 +46,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The defaults follow DESIGN.md section 1; every field can come from config."""
+    """The defaults are those of docs/architecture.md, "The rules as the code reads them";
+    every field can come from config."""
 
     min_years: int = 3
     accepted_titles: tuple[str, ...] = ("intermediate", "associate_senior", "senior")

@@ -1,7 +1,8 @@
 """The consumers' failure wrapper, and the operator's view of dead letters.
 
 nameko acks a message even when its handler raises, and the broker cannot say why
-it rejected one, so a consumer never relies on either (DESIGN section 3): on failure
+it rejected one, so a consumer never relies on either (docs/architecture.md, "Outbox and
+inbox"): on failure
 the wrapper records a `DeadLetter` row (own transaction), publishes the original body
 to `cqo.dead` with `x-error-code` / `x-error-reason` headers (publisher confirms),
 and returns, so the message is acked and the consumer goes on. If dead-lettering

@@ -1,4 +1,4 @@
-"""The broker topology of DESIGN section 3, declared in this one place.
+"""The broker topology (docs/architecture.md, "Message topology"), declared in this one place.
 
 Queues are quorum queues declared with the same arguments everywhere (a re-declare
 with other arguments fails with 406), so limits such as the delivery limit live in a
@@ -136,7 +136,7 @@ def apply_policies(management_url: str, vhost: str,
     return names
 
 
-# -- multi-site (DESIGN 3, deployment shape b) ---------------------------------------
+# -- multi-site (docs/architecture.md, "Trust between sites") ---------------------------------------
 
 def shovel_queues(county: str) -> dict[str, list[Queue]]:
     """Durable staging queues the shovels drain: filings on the county broker,

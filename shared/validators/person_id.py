@@ -6,7 +6,8 @@ they reuse the GB 11643 layout (HK/Macao/Taiwan residence permits, the 2023
 foreign permanent-resident ID card), which get the full check too.
 
 A refusal names the position and the expected form, never the number nor a part of
-it (DESIGN section 6): these messages reach problem+json bodies, logs, the city's
+it (docs/architecture.md, "Identity protection"): these messages reach problem+json
+bodies, logs, the city's
 decisions and dead letters. Details hold positions and lengths only.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`cqo demo` (= `make demo`, DESIGN.md section 8) as a user runs it: a subprocess that
+"""`cqo demo` (= `make demo`, docs/architecture.md, "The outside contract") as a user
+runs it: a subprocess that
 starts real service processes, prints the per-county table and stops everything."""
 from __future__ import annotations
 

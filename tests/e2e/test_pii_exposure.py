@@ -1,4 +1,5 @@
-"""No ID number in clear in a log, an HTTP answer or a message (DESIGN section 6; issue 8
+"""No ID number in clear in a log, an HTTP answer or a message (docs/architecture.md,
+"Identity protection"; issue 8
 defect 6: a rejected passport number was seen whole in a county's log file).
 
 The registry and a county filing service run as `cqo serve` processes (DEBUG logging, so

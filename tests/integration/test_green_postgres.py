@@ -1,4 +1,5 @@
-"""The PostgreSQL driver must not block eventlet's hub (DESIGN.md section 9)."""
+"""The PostgreSQL driver must not block eventlet's hub (docs/architecture.md, "nameko 2.14
+on this stack")."""
 import time
 
 import eventlet

@@ -131,7 +131,7 @@ def test_lifecycle_scope_and_notices(registry, notices):
 
 
 def test_only_the_issuer_concludes_an_admin_overrides_audited(registry, notices):
-    """Art. 10 / DESIGN s. 1: the issuer withdraws or closes its recommendation; the
+    """Art. 10 (docs/architecture.md): the issuer withdraws or closes its recommendation; the
     city does not close a county's (nor a county the city's); an admin may, as the
     operator's override, recorded as one in the audit trail and the notice."""
     county, base, db = registry

@@ -1,4 +1,5 @@
-"""ID numbers in clear where they must never be (DESIGN section 6), looked for from outside.
+"""ID numbers in clear where they must never be (docs/architecture.md, "Identity
+protection"), looked for from outside.
 
 A `PiiAudit` watches a running deployment the way an operator would see it:
 - a tap queue bound to every exchange of the broker vhost (topic exchanges with `#`,

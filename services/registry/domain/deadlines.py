@@ -1,7 +1,8 @@
 """Art. 14: a change of CQO (or the end of the post) is reported to the county within one month.
 
 "Within one month" means by the same day of the next month, or that month's last day
-when it has no such day (DESIGN.md section 4). What counts is the day the enterprise
+when it has no such day (docs/architecture.md, "Dates and identifiers"). What counts is
+the day the enterprise
 first submitted the filing to the county, never the day the city received it: a
 campaign batch is not late because the county batched it.
 """

@@ -9,7 +9,7 @@ and 30 days before the end, each at most once per appointment and threshold; whe
 check first sees a term already inside the shorter window (an appointment filed late,
 a check that did not run for a while) it raises only the most urgent reminder.
 
-Recommendations are advice, not orders (DESIGN section 1): there is no legal deadline,
+Recommendations are advice, not orders (docs/architecture.md): there is no legal deadline,
 only a response period (default one calendar month, "within one month" as in
 section 4) after which a recommendation without answer or change shows as 未响应 —
 computed as of a date, never stored, so it is right for any day one asks about.
@@ -130,7 +130,7 @@ def is_open(status: str) -> bool:
 
 def may_conclude(role: str, county: str | None, issuer_role: str,
                  issuer_county: str | None) -> bool:
-    """Who may withdraw or close: the issuer only (DESIGN s. 1, art. 10) - the issuing
+    """Who may withdraw or close: the issuer only (art. 10; docs/architecture.md) - the issuing
     county's officers for a county's recommendation, city officers for the city's (one an
     admin issued is the city's) - and an admin, as the operator's override."""
     if role == "admin":

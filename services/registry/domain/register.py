@@ -1,4 +1,5 @@
-"""How the city decides one filing against the register (arts. 5, 6, 13, 14; DESIGN s. 3).
+"""How the city decides one filing against the register (arts. 5, 6, 13, 14;
+docs/architecture.md, "Ordering per enterprise").
 
 Plain Python: the use case loads the enterprise's current appointment, asks `decide`,
 and carries out the returned action. Nothing here touches a database or a broker.
@@ -120,7 +121,8 @@ def decide(filing: dict, current: Current | None, *, has_history: bool,
                 "ESTABLISHMENT_REJECTED",
                 f"该企业的岗位设立备案未获市局备案通过（不予备案），目前没有已备案的首席质量官，"
                 f"本{KIND_NAMES[kind]}备案不予备案。{_INSTEAD_OF[kind]}")
-        # a change may overtake the establishment it replaces: hold it (DESIGN s. 3)
+        # a change may overtake the establishment it replaces: hold it
+        # (docs/architecture.md, "Ordering per enterprise")
         return Decision.wait(KIND_NAMES[kind])
 
     predates = predates_current(filing, current)

@@ -1,6 +1,6 @@
 """Use cases: recommendations to replace a CQO (建议撤换, art. 10).
 
-Advice, not orders (DESIGN section 1): a county officer (for an enterprise of its own
+Advice, not orders (docs/architecture.md): a county officer (for an enterprise of its own
 county) or a city officer issues one for the enterprise's current CQO, naming the
 incident and the reason; it is announced to the enterprise's county (and through the
 county's notices, to the enterprise) on `cqo.notices` / `notice.<county>`. The

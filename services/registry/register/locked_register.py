@@ -98,7 +98,8 @@ class LockedRegister:
 
     def enterprises_locked(self, usccs: list[str]):
         """The enterprises, locked in USCC order: the city works on one enterprise at a
-        time (DESIGN s. 3); SQLite's BEGIN IMMEDIATE already serialises every writer."""
+        time (docs/architecture.md, "Ordering per enterprise"); SQLite's BEGIN IMMEDIATE
+        already serialises every writer."""
         query = select(ENTERPRISES).where(ENTERPRISES.c.uscc.in_(usccs)).order_by(ENTERPRISES.c.uscc)
         return query.with_for_update() if self.postgres else query
 

@@ -4,7 +4,7 @@ An enterprise on the year's roster is covered on a date D when it has an active 
 D, as services/registry/active_cqo.py defines it for the whole registry: appointed on or
 before D, not ended by D (`ended_on` NULL or after D), and whose term has not run out
 (`term_end` >= D). A lapsed term does not count unless the policy
-LAPSED_COUNTS_AS_COVERAGE says so (DESIGN s. 1, art. 5). An enterprise is counted in the
+LAPSED_COUNTS_AS_COVERAGE says so (art. 5; docs/architecture.md). An enterprise is counted in the
 county the roster of that year gives (one that moved is on the new county's roster).
 
 Why an enterprise is not covered:
