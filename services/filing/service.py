@@ -29,7 +29,8 @@ from services.filing import progress
 from services.filing import notices
 from services.filing.schemas import (BatchIn, BatchOut, CampaignOut, FilingDetailOut, FilingIn,
                                      FilingPageOut, FilingQuery, ReviewIn)
-from services.filing.use_cases import FilingApp, Settings, check_county_code
+from services.filing.settings import Settings, check_county_code, progress_interval
+from services.filing.use_cases import FilingApp
 
 log = logging.getLogger(__name__)
 
@@ -175,14 +176,6 @@ class FilingService(HttpBase):
 
     def _on_notice(self, body, message):
         self.app.apply_notice(message.message_id, body)
-
-
-def progress_interval(config: dict) -> float:
-    """Seconds between two checks of the campaign counts (PROGRESS_INTERVAL_S, default 10)."""
-    value = float(config.get("PROGRESS_INTERVAL_S") or 10)
-    if not 0.1 <= value <= 3600:
-        raise ValueError("PROGRESS_INTERVAL_S must be between 0.1 and 3600 seconds")
-    return value
 
 
 def build_service(config: dict) -> type:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable, Mapping
 
@@ -19,80 +19,23 @@ from shared.auth import Principal
 from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
                               WITHDRAWAL_TYPE, DecisionBatchSchema, FilingBatchSchema,
                               FilingMessageSchema, WithdrawalRequestSchema, filing_routing_key,
-                              jurisdiction, use_jurisdiction, withdrawal_message_id,
-                              withdrawal_routing_key)
+                              jurisdiction, withdrawal_message_id, withdrawal_routing_key)
 from shared.db import Database, insert_rows
-from shared.domain.qualification import RuleSet, rules_from_config
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.keys import Keys
 from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import Outbox, RawJson
-from shared.personal_data import IdCipher, id_hmac, mask_id, seal
-from shared.validators import ID_TYPE_NAMES, Jurisdiction
+from shared.personal_data import id_hmac, mask_id, seal
+from shared.validators import ID_TYPE_NAMES
 
 from services.filing import domain, notices
 from services.filing.models import Batch, Campaign, Decision, Filing, FilingVersion, Review
 from services.filing.schemas import (BatchOut, CampaignOut, FilingDetailOut, FilingPageOut,
                                      NoticeSchema, as_date)
+from services.filing.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 500
-MAX_CHUNK_SIZE = 1000  # FilingBatchSchema's limit
 IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps bound parameters
-
-
-# -- configuration ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Settings:
-    county: str
-    county_name: str
-    hmac_key: str
-    city_public_key: str
-    cipher: IdCipher = field(repr=False)
-    rules: RuleSet = field(default_factory=RuleSet)
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    max_body_bytes: int = 64 * 1024
-    batch_max_body_bytes: int = 2 * 1024 * 1024
-
-    @property
-    def decisions_consumer(self) -> str:
-        return f"filing_{self.county}.decisions"
-
-    @property
-    def notices_consumer(self) -> str:
-        return f"filing_{self.county}.notices"
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> "Settings":
-        county = check_county_code(config)
-        keys = Keys(dict(config))
-        chunk_size = int(config.get("BATCH_CHUNK_SIZE") or DEFAULT_CHUNK_SIZE)
-        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-            raise ValueError(f"BATCH_CHUNK_SIZE must be between 1 and {MAX_CHUNK_SIZE}")
-        return cls(
-            county=county, county_name=jurisdiction().name(county),
-            hmac_key=keys.get("ID_HMAC_KEY"), city_public_key=keys.get("CITY_PUBLIC_KEY"),
-            cipher=keys.id_cipher(),
-            rules=rules_from_config(config),
-            chunk_size=chunk_size,
-            max_body_bytes=int(config.get("MAX_BODY_BYTES") or 64 * 1024),
-            batch_max_body_bytes=int(config.get("BATCH_MAX_BODY_BYTES") or 2 * 1024 * 1024))
-
-
-def check_county_code(config: Mapping) -> str:
-    """COUNTY_CODE from config, checked against the deployment's jurisdiction."""
-    if config.get("JURISDICTION_CSV"):
-        use_jurisdiction(Jurisdiction.from_csv(config["JURISDICTION_CSV"]))
-    county = str(config.get("COUNTY_CODE") or "").strip()
-    if not county:
-        raise ValueError("备案服务必须配置县级区划代码 COUNTY_CODE（或使用 --county）")
-    try:
-        jurisdiction().validate(county)
-    except ValidationFailed as exc:
-        raise ValueError(f"COUNTY_CODE 无效：{exc.message}") from None
-    return county
 
 
 # -- helpers ---------------------------------------------------------------------------------

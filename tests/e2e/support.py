@@ -23,7 +23,8 @@ from sqlalchemy import text
 from services.filing.domain import APPROVED, CAMPAIGN, today
 from services.filing.models import Filing
 from services.filing.schemas import FilingIn
-from services.filing.use_cases import FilingApp, Settings, wire_message
+from services.filing.settings import Settings
+from services.filing.use_cases import FilingApp, wire_message
 from shared.auth import issue_token
 from shared.db import Database
 from shared.messaging import topology
