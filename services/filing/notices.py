@@ -25,8 +25,8 @@ from shared.validators import validate_uscc
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
 from services.filing.models import Notice
-from services.filing.schemas import (MAX_PAGE_SIZE, QueryInt, StrictSchema, Text, _check_uscc,
-                                     _range)
+from services.filing.fields import QueryInt, StrictSchema, Text, between, check_uscc
+from services.filing.schemas import MAX_PAGE_SIZE
 
 CAMPAIGN_TYPES = ("campaign.opened", "campaign.closed")
 TYPE_NAMES = {
@@ -140,10 +140,10 @@ class NoticeQuery(StrictSchema):
 
     type = Text(max_length=TYPE_MAX, metadata={"description": "通知类型，如 recommendation.issued；"
                                                              "以“.”结尾表示该类全部，如 term."})
-    uscc = Text(max_length=40, validate=_check_uscc, metadata={"description": "企业（县级监管人员）",
+    uscc = Text(max_length=40, validate=check_uscc, metadata={"description": "企业（县级监管人员）",
                                                                "pattern": USCC_PATTERN})
-    page = QueryInt(load_default=1, validate=_range(1, 1_000_000))
-    page_size = QueryInt(load_default=50, validate=_range(1, MAX_PAGE_SIZE))
+    page = QueryInt(load_default=1, validate=between(1, 1_000_000))
+    page_size = QueryInt(load_default=50, validate=between(1, MAX_PAGE_SIZE))
 
     @pre_load
     def _blank_is_absent(self, data, **kwargs):
