@@ -17,17 +17,16 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.auth import Principal
 from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
-                              WITHDRAWAL_TYPE, DecisionBatchSchema, FilingBatchSchema,
-                              FilingMessageSchema, WithdrawalRequestSchema, filing_routing_key,
+                              WITHDRAWAL_TYPE, DecisionBatchSchema, filing_routing_key,
                               jurisdiction, withdrawal_message_id, withdrawal_routing_key)
 from shared.db import Database, insert_rows
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.messaging.inbox import Inbox
-from shared.messaging.outbox import Outbox, RawJson
+from shared.messaging.outbox import Outbox
 from shared.personal_data import id_hmac, mask_id, seal
 from shared.validators import ID_TYPE_NAMES
 
-from services.filing import domain, notices
+from services.filing import domain, notices, wire
 from services.filing.models import Batch, Campaign, Decision, Filing, FilingVersion, Review
 from services.filing.schemas import (BatchOut, CampaignOut, FilingDetailOut, FilingPageOut,
                                      NoticeSchema, as_date)
@@ -283,7 +282,7 @@ class FilingApp:
                 return self._detail(uow.session, filing)  # already asked: nothing to send again
             if status == domain.WITHDRAWING:
                 Outbox.add(uow, FILINGS_EXCHANGE, withdrawal_routing_key(self.county),
-                           withdrawal_request(filing, principal, now),
+                           wire.withdrawal_request(filing, principal, now),
                            headers={"x-cqo-type": WITHDRAWAL_TYPE},
                            message_id=withdrawal_message_id(filing.id, filing.version))
                 log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version)
@@ -307,7 +306,7 @@ class FilingApp:
             if decision == "approve":
                 version = s.get(FilingVersion, (filing.id, filing.version))
                 filing.approved_on, filing.approved_by = day, principal.subject
-                version.wire = wire_message(filing, version)
+                version.wire = wire.wire_message(filing, version)
                 if status == domain.FORWARDED:
                     Outbox.add(uow, FILINGS_EXCHANGE, filing_routing_key(self.county, filing.kind),
                                version.wire, headers={"x-cqo-type": "filing"},
@@ -357,9 +356,8 @@ class FilingApp:
             for number, chunk in enumerate(chunks, start=1):
                 Outbox.add(uow, FILINGS_EXCHANGE,
                            filing_routing_key(self.county, domain.BATCH_ROUTING_KIND),
-                           RawJson.object({"batch_id": batch_id, "county": self.county,
-                                           "chunk": number, "chunks": len(chunks)},
-                                          {"filings": [r.wire for r in chunk]}),
+                           wire.batch_chunk(batch_id, self.county, number, len(chunks),
+                                            [r.wire for r in chunk]),
                            headers={"x-cqo-type": "filing.batch"},
                            message_id=domain.batch_message_id(batch_id, number))
                 s.execute(update(Filing)
@@ -608,50 +606,6 @@ class FilingApp:
 
 
 # -- views --------------------------------------------------------------------------------
-
-def wire_message(filing: Filing, version: FilingVersion) -> dict:
-    """The FilingMessageSchema body of one approved version (no clear ID number)."""
-    data = version.data
-    cqo = data["cqo"]
-    message = {
-        "filing_id": filing.id, "version": version.version, "county": filing.county,
-        "kind": filing.kind, "channel": filing.channel, "campaign_year": filing.campaign_year,
-        "submitted_to_county_on": filing.submitted_to_county_on.isoformat(),
-        "approved_on": filing.approved_on.isoformat(), "approved_by": filing.approved_by,
-        "enterprise": dict(data["enterprise"]),
-        "cqo": {
-            "name": cqo["name"], "id_type": version.id_type, "id_hmac": version.id_hmac,
-            "id_sealed": version.id_sealed, "id_masked": version.id_masked,
-            **{k: cqo.get(k) for k in (
-                "phone", "email", "position", "is_decision_level", "education_level",
-                "title_level", "years_quality_work", "training_certificate",
-                "attests_law_knowledge", "attests_organisational_ability")},
-        },
-        "appointment": dict(data["appointment"]),
-        "effective_on": data.get("effective_on"),
-        "end_reason": data.get("end_reason"),
-        "findings": list(version.findings or []),
-    }
-    schema = FilingMessageSchema()
-    # load checks the contract where the message is made; dump gives its exact wire form
-    return schema.dump(schema.load(message))
-
-
-def withdrawal_request(filing: Filing, principal: Principal, now: datetime) -> dict:
-    """The WithdrawalRequestSchema body asking the city to withdraw the current version."""
-    schema = WithdrawalRequestSchema()
-    return schema.dump(schema.load({
-        "type": WITHDRAWAL_TYPE, "filing_id": filing.id, "version": filing.version,
-        "county": filing.county, "uscc": filing.uscc, "requested_at": now.isoformat(),
-        "requested_by": principal.subject}))
-
-
-def batch_message_check(body: dict) -> None:
-    """Contract check of a batch chunk (tests use it on what was published)."""
-    FilingBatchSchema().load(body)
-    for filing in body["filings"]:
-        FilingMessageSchema().load(filing)
-
 
 def summary(f: Filing) -> dict:
     return {

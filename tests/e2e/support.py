@@ -24,7 +24,8 @@ from services.filing.domain import APPROVED, CAMPAIGN, today
 from services.filing.models import Filing
 from services.filing.schemas import FilingIn
 from services.filing.settings import Settings
-from services.filing.use_cases import FilingApp, wire_message
+from services.filing.use_cases import FilingApp
+from services.filing.wire import wire_message
 from shared.auth import issue_token
 from shared.db import Database
 from shared.messaging import topology
