@@ -1,6 +1,6 @@
 """The county's notices inbox: everything the city announces on filing.<county>.notices.
 
-Campaign notices also update `campaigns` (use_cases.FilingApp.apply_notice); every
+Campaign notices also update `campaigns` (inbound.py, which keeps them all); every
 notice, of whatever type — replacement recommendations (recommendation.issued /
 .answered / .withdrawn / .closed), term reminders and lapses (term.expiring /
 term.lapsed), and types a newer city may add — is kept in `notices`, once per message
@@ -20,7 +20,6 @@ from sqlalchemy import func, or_, select
 from shared.auth import Principal
 from shared.db import Database
 from shared.errors import CqoError, Forbidden, ValidationFailed
-from shared.messaging.inbox import Inbox
 from shared.validators import validate_uscc
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
@@ -112,25 +111,6 @@ def parse(body, county: str) -> dict:
         title, message = title or derived_title, message or derived_message
     return {"type": kind, "audience": audience, "uscc": uscc,
             "title": title or type_name(kind), "message": message, "payload": body}
-
-
-def record(session, parsed: dict, message_id: str | None, received_at: datetime) -> Notice:
-    """Add a parsed notice to the caller's transaction (the inbox check is the caller's)."""
-    notice = Notice(message_id=message_id or None, received_at=received_at, **parsed)
-    session.add(notice)
-    return notice
-
-
-def store(db: Database, county: str, consumer: str, message_id: str | None, body,
-          received_at: datetime) -> str:
-    """A notice that changes nothing else here: keep it, once per message id."""
-    parsed = parse(body, county)  # invalid ones fail before any write
-    with db.unit_of_work() as uow:
-        if message_id and not Inbox.first_time(uow, consumer, message_id):
-            return "duplicate"
-        record(uow.session, parsed, message_id, received_at)
-        uow.commit()
-    return parsed["type"]
 
 
 # -- reading ---------------------------------------------------------------------------------

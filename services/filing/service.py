@@ -27,6 +27,7 @@ from shared.domain.qualification import rules_from_config
 
 from services.filing import progress
 from services.filing import notices
+from services.filing.inbound import Inbound
 from services.filing.schemas import (BatchIn, BatchOut, CampaignOut, FilingDetailOut, FilingIn,
                                      FilingPageOut, FilingQuery, ReviewIn)
 from services.filing.settings import Settings, check_county_code, progress_interval
@@ -62,6 +63,10 @@ class FilingService(HttpBase):
     @property
     def app(self) -> FilingApp:
         return FilingApp(self.db, self.settings)
+
+    @property
+    def inbound(self) -> Inbound:
+        return Inbound(self.db, self.settings)
 
     # -- enterprise intake ------------------------------------------------------------
     @http("POST", "/api/v1/filings")
@@ -172,10 +177,10 @@ class FilingService(HttpBase):
 
     # -- messages -----------------------------------------------------------------------
     def _on_decisions(self, body, message):
-        self.app.apply_decisions(message.message_id, body)
+        self.inbound.apply_decisions(message.message_id, body)
 
     def _on_notice(self, body, message):
-        self.app.apply_notice(message.message_id, body)
+        self.inbound.apply_notice(message.message_id, body)
 
 
 def build_service(config: dict) -> type:

@@ -2,65 +2,35 @@
 
 Each use case is one unit of work: it reads, asks the domain, writes (and appends its
 outbox messages) and commits once, so a failure anywhere writes nothing. The HTTP and
-message entrypoints in service.py only translate in and out of these calls.
+message entrypoints in service.py only translate in and out of these calls; what the
+city sends is applied in inbound.py.
 """
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Callable, Mapping
 
 from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.auth import Principal
 from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
-                              WITHDRAWAL_TYPE, DecisionBatchSchema, filing_routing_key,
+                              WITHDRAWAL_TYPE, filing_routing_key,
                               jurisdiction, withdrawal_message_id, withdrawal_routing_key)
-from shared.db import Database, insert_rows
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import Outbox
 from shared.personal_data import id_hmac, mask_id, seal
 from shared.validators import ID_TYPE_NAMES
 
-from services.filing import domain, notices, wire
+from services.filing import domain, wire
+from services.filing.base import CountyUseCases, aware, in_chunks, jsonable, load_filing, open_campaign
 from services.filing.models import Batch, Campaign, Decision, Filing, FilingVersion, Review
-from services.filing.schemas import (BatchOut, CampaignOut, FilingDetailOut, FilingPageOut,
-                                     NoticeSchema, as_date)
-from services.filing.settings import Settings
+from services.filing.schemas import BatchOut, CampaignOut, FilingDetailOut, FilingPageOut, as_date
 
 log = logging.getLogger(__name__)
-
-IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps bound parameters
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; everything is stored in UTC
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
-
-
-def _jsonable(value):
-    """The loaded form (dates) as stored JSON (ISO strings)."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
-def _in_chunks(ids: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), IN_CHUNK):
-        yield ids[start:start + IN_CHUNK]
-
 
 @dataclass(frozen=True)
 class ProtectedId:
@@ -73,16 +43,7 @@ class ProtectedId:
 
 # -- the application ---------------------------------------------------------------------
 
-class FilingApp:
-    def __init__(self, db: Database, settings: Settings, *,
-                 clock: Callable[[], date] = domain.today,
-                 now: Callable[[], datetime] = domain.utcnow):
-        self.db, self.settings, self.clock, self.now = db, settings, clock, now
-
-    @property
-    def county(self) -> str:
-        return self.settings.county
-
+class FilingApp(CountyUseCases):
     # -- scope --------------------------------------------------------------------------
     def _require_enterprise(self, principal: Principal, uscc: str) -> None:
         principal.require_role("enterprise")
@@ -132,7 +93,7 @@ class FilingApp:
 
     @staticmethod
     def _stored_form(data: Mapping) -> dict:
-        stored = _jsonable(dict(data))
+        stored = jsonable(dict(data))
         stored["cqo"] = {k: v for k, v in stored["cqo"].items() if k != "id_number"}
         return stored
 
@@ -163,11 +124,6 @@ class FilingApp:
                 details={"findings": [f.to_dict() for f in findings], "errors": errors})
         return [f.to_dict() for f in findings]
 
-    def _current_campaign(self, session) -> domain.CampaignWindow | None:
-        rows = session.execute(select(Campaign).where(Campaign.status == "open")).scalars()
-        return domain.current_campaign(
-            (domain.CampaignWindow(c.year, c.opens_on, c.closes_on) for c in rows), self.clock())
-
     def _new_version(self, filing_id: str, version: int, principal: Principal, data: Mapping,
                      protected: ProtectedId, findings: list[dict], now: datetime) -> FilingVersion:
         return FilingVersion(
@@ -191,7 +147,7 @@ class FilingApp:
             filed = self._filed(s, uscc)
             domain.check_kind_allowed(data["kind"], filed)
             findings = self._findings(data["kind"], data, filed)
-            channel, year = domain.channel_for(self._current_campaign(s))
+            channel, year = domain.channel_for(open_campaign(s, self.clock()))
             enterprise = data["enterprise"]
             filing = Filing(
                 id=filing_id, county=self.county, uscc=uscc, enterprise_name=enterprise["name"],
@@ -223,15 +179,6 @@ class FilingApp:
                 # read inside: leaving the unit of work rolls back, expiring the object
                 raise domain.open_filing_conflict(existing.id, existing.status) from None
 
-    def _load(self, session, filing_id: str, *, lock: bool = False) -> Filing:
-        stmt = select(Filing).where(Filing.id == str(filing_id))
-        if lock:
-            stmt = stmt.with_for_update()
-        filing = session.execute(stmt).scalar_one_or_none()
-        if filing is None:
-            raise NotFound("备案不存在", code="FILING_NOT_FOUND")
-        return filing
-
     def resubmit(self, principal: Principal, filing_id: str, data: Mapping) -> dict:
         """PUT /filings/{id}: a returned (or refused) filing corrected as a new version."""
         uscc = data["enterprise"]["uscc"]
@@ -241,7 +188,7 @@ class FilingApp:
         now = self.now()
         with self.db.unit_of_work() as uow:
             s = uow.session
-            filing = self._load(s, filing_id, lock=True)
+            filing = load_filing(s, filing_id, lock=True)
             if filing.uscc != uscc:
                 raise Forbidden("企业只能修改本企业的备案", code="AUTH_FORBIDDEN")
             domain.check_resubmittable(filing.status)
@@ -275,7 +222,7 @@ class FilingApp:
         through the outbox, with the status) and shows 撤回申请中 until the city answers."""
         principal.require_role("enterprise")
         with self.db.unit_of_work() as uow:
-            filing = self._load(uow.session, filing_id, lock=True)
+            filing = load_filing(uow.session, filing_id, lock=True)
             self._require_enterprise(principal, filing.uscc)
             status, now = domain.after_withdraw(filing.status), self.now()
             if status == filing.status:
@@ -299,7 +246,7 @@ class FilingApp:
         now, day = self.now(), self.clock()
         with self.db.unit_of_work() as uow:
             s = uow.session
-            filing = self._load(s, filing_id, lock=True)
+            filing = load_filing(s, filing_id, lock=True)
             status = domain.after_review(filing.status, decision, filing.channel)
             s.add(Review(filing_id=filing.id, version=filing.version, decision=decision,
                          comment=comment, reviewer=principal.subject, reviewed_at=now))
@@ -335,7 +282,7 @@ class FilingApp:
                     .with_for_update(of=Filing))
             if filing_ids:
                 rows = []
-                for ids in _in_chunks(filing_ids):
+                for ids in in_chunks(filing_ids):
                     rows.extend(s.execute(base.where(Filing.id.in_(ids))).all())
                 self._check_batch_selection(filing_ids, rows, campaign_year)
             else:
@@ -407,7 +354,7 @@ class FilingApp:
             return BatchOut().dump({
                 "batch_id": batch.id, "county": batch.county, "count": batch.count,
                 "chunks": batch.chunks, "chunk_size": None, "campaign_years": batch.campaign_years,
-                "created_at": _aware(batch.created_at), "created_by": batch.created_by})
+                "created_at": aware(batch.created_at), "created_by": batch.created_by})
 
     # -- reading ------------------------------------------------------------------------
     def list_filings(self, principal: Principal, query: Mapping) -> dict:
@@ -448,7 +395,7 @@ class FilingApp:
 
     def get(self, principal: Principal, filing_id: str) -> dict:
         with self.db.unit_of_work() as uow:
-            filing = self._load(uow.session, filing_id)
+            filing = load_filing(uow.session, filing_id)
             self._require_reader(principal, filing)
             return self._detail(uow.session, filing)
 
@@ -476,14 +423,14 @@ class FilingApp:
             "reviews": [{"version": r.version, "decision": r.decision,
                          "decision_name": domain.REVIEW_DECISIONS.get(r.decision, r.decision),
                          "comment": r.comment, "reviewer": r.reviewer,
-                         "reviewed_at": _aware(r.reviewed_at)} for r in reviews],
+                         "reviewed_at": aware(r.reviewed_at)} for r in reviews],
             "decision": decision_view(applied[-1]) if applied else None,
             "decisions": [decision_view(d) for d in decisions],
         })
 
     def current_campaign(self) -> dict:
         with self.db.unit_of_work() as uow:
-            window = self._current_campaign(uow.session)
+            window = open_campaign(uow.session, self.clock())
             if window is None:
                 raise NotFound("当前没有正在进行的首席质量官集中报送活动", code="CAMPAIGN_NOT_OPEN")
             campaign = uow.session.get(Campaign, window.year)
@@ -491,118 +438,6 @@ class FilingApp:
                 "year": campaign.year, "notice_number": campaign.notice_number,
                 "title": campaign.title, "text": campaign.text, "opens_on": campaign.opens_on,
                 "closes_on": campaign.closes_on, "status": campaign.status})
-
-    # -- messages from the city -------------------------------------------------------------
-    def apply_decisions(self, message_id: str | None, body) -> dict:
-        """filing.<county>.decisions: idempotent by message id (inbox) and by
-        (filing_id, version, outcome); a final outcome is never overturned."""
-        batch = DecisionBatchSchema().load(body)
-        wrong = {batch["county"]} | {d["county"] for d in batch["decisions"]}
-        wrong.discard(self.county)
-        if wrong:
-            raise ValidationFailed(f"decisions for county {sorted(wrong)} delivered to {self.county}",
-                                   code="DECISION_WRONG_COUNTY")
-        stats = {"received": len(batch["decisions"]), "applied": 0, "recorded": 0,
-                 "duplicates": 0, "unknown": 0}
-        received_at = self.now()
-        with self.db.unit_of_work() as uow:
-            s = uow.session
-            if message_id and not Inbox.first_time(uow, self.settings.decisions_consumer, message_id):
-                log.info("decision message %s already applied", message_id)
-                return {**stats, "duplicates": stats["received"]}
-            ids = sorted({str(d["filing_id"]) for d in batch["decisions"]})
-            state: dict[str, tuple[str, int]] = {}  # filing id -> (status, version)
-            seen: set[tuple] = set()
-            for chunk in _in_chunks(ids):
-                # locked in id order: concurrent decision messages cannot deadlock
-                state.update((r.id, (r.status, r.version)) for r in s.execute(
-                    select(Filing.id, Filing.status, Filing.version).where(Filing.id.in_(chunk))
-                    .order_by(Filing.id).with_for_update()))
-                seen.update(s.execute(select(Decision.filing_id, Decision.version, Decision.outcome)
-                                      .where(Decision.filing_id.in_(chunk))).tuples())
-            rows, changes = [], {}
-            # "waiting" before the final outcome when one message carries both
-            for d in sorted(batch["decisions"], key=lambda d: (d["decided_at"], d["outcome"] != "waiting")):
-                key = (str(d["filing_id"]), d["version"], d["outcome"])
-                if key in seen:
-                    stats["duplicates"] += 1
-                    continue
-                seen.add(key)
-                applied = False
-                if key[0] not in state:
-                    stats["unknown"] += 1
-                    log.warning("decision for unknown filing %s v%s kept, not applied", *key[:2])
-                else:
-                    status, version = state[key[0]]
-                    new = domain.status_after_decision(status, version, d["version"], d["outcome"])
-                    if new is not None:
-                        applied = True
-                        state[key[0]] = (new, version)
-                        changes[key[0]] = (new, d["outcome"], d["decided_at"], d["late"], d["days_late"])
-                rows.append({
-                    "filing_id": key[0], "version": d["version"], "outcome": d["outcome"],
-                    "reasons": _jsonable(d["reasons"]), "findings": _jsonable(d["findings"]),
-                    "late": d["late"], "days_late": d["days_late"], "deadline": d["deadline"],
-                    "decided_at": d["decided_at"], "received_at": received_at,
-                    "message_id": message_id, "applied": applied})
-                stats["applied" if applied else "recorded"] += 1
-            # one UPDATE per distinct outcome, not one round trip per filing
-            groups: dict[tuple, list[str]] = {}
-            for fid, values in changes.items():
-                groups.setdefault(values, []).append(fid)
-            for (status, outcome, decided_at, late, days_late), fids in groups.items():
-                for chunk in _in_chunks(fids):
-                    s.execute(update(Filing).where(Filing.id.in_(chunk)).values(
-                        status=status, decision_outcome=outcome, decided_at=decided_at, late=late,
-                        days_late=days_late, updated_at=received_at)
-                        .execution_options(synchronize_session=False))
-            # decisions about locked filings cannot race (the lock serialises them, and
-            # `seen` was read under it): a conflict there would be a bug, so it is not
-            # skipped. Decisions about unknown filings have no lock to serialise them.
-            table = Decision.__table__
-            insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] in state])
-            insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] not in state],
-                        skip_conflicts=True)
-            uow.commit()
-        log.info("decisions applied: %s", stats)
-        return stats
-
-    def apply_notice(self, message_id: str | None, body) -> str:
-        """filing.<county>.notices: campaign.opened / campaign.closed into `campaigns`;
-        every notice (also recommendations, term reminders, unknown future types) into
-        the notices inbox (services/filing/notices.py)."""
-        notice = NoticeSchema().load(body)
-        kind = notice["type"]
-        if kind not in notices.CAMPAIGN_TYPES:
-            return notices.store(self.db, self.county, self.settings.notices_consumer,
-                                 message_id, body, self.now())
-        stored = notices.parse(body, self.county)
-        data, now = notice["campaign"], self.now()
-        with self.db.unit_of_work() as uow:
-            s = uow.session
-            if message_id and not Inbox.first_time(uow, self.settings.notices_consumer, message_id):
-                return "duplicate"
-            campaign = s.execute(select(Campaign).where(Campaign.year == data["year"])
-                                 .with_for_update()).scalar_one_or_none()
-            if campaign is None:
-                day = self.clock()
-                campaign = Campaign(year=data["year"], opens_on=data.get("opens_on") or day,
-                                    closes_on=data.get("closes_on") or day, status="open",
-                                    opened_at=now, updated_at=now)
-                s.add(campaign)
-            for name in ("notice_number", "title", "text", "opens_on", "closes_on"):
-                if data.get(name) is not None:
-                    setattr(campaign, name, data[name])
-            if kind == "campaign.closed":
-                campaign.status, campaign.closed_at = "closed", now
-            elif campaign.closed_at is None:
-                # closing is final: a late or repeated "opened" never reopens a campaign
-                campaign.status = "open"
-            campaign.updated_at = now
-            notices.record(s, stored, message_id, now)
-            uow.commit()
-        log.info("notice %s for campaign %s applied", kind, data["year"])
-        return kind
 
 
 # -- views --------------------------------------------------------------------------------
@@ -616,10 +451,10 @@ def summary(f: Filing) -> dict:
         "campaign_year": f.campaign_year, "status": f.status,
         "status_name": domain.status_name(f.status), "version": f.version,
         "cqo_name": f.cqo_name, "cqo_id_masked": f.cqo_id_masked,
-        "submitted_to_county_on": f.submitted_to_county_on, "created_at": _aware(f.created_at),
-        "updated_at": _aware(f.updated_at), "approved_on": f.approved_on,
-        "forwarded_at": _aware(f.forwarded_at), "batch_id": f.batch_id,
-        "decision_outcome": f.decision_outcome, "decided_at": _aware(f.decided_at),
+        "submitted_to_county_on": f.submitted_to_county_on, "created_at": aware(f.created_at),
+        "updated_at": aware(f.updated_at), "approved_on": f.approved_on,
+        "forwarded_at": aware(f.forwarded_at), "batch_id": f.batch_id,
+        "decision_outcome": f.decision_outcome, "decided_at": aware(f.decided_at),
         "late": f.late, "days_late": f.days_late,
     }
 
@@ -630,7 +465,7 @@ def version_view(v: FilingVersion) -> dict:
     enterprise["category_name"] = CATEGORIES.get(enterprise.get("category"), "")
     cqo = {**data["cqo"], "id_type": v.id_type, "id_type_name": ID_TYPE_NAMES.get(v.id_type, ""),
            "id_masked": v.id_masked}
-    return {"version": v.version, "submitted_at": _aware(v.submitted_at),
+    return {"version": v.version, "submitted_at": aware(v.submitted_at),
             "submitted_by": v.submitted_by, "enterprise": enterprise, "cqo": cqo,
             "appointment": data["appointment"], "effective_on": data.get("effective_on"),
             "end_reason": data.get("end_reason"), "findings": v.findings or []}
@@ -640,5 +475,5 @@ def decision_view(d: Decision) -> dict:
     return {"version": d.version, "outcome": d.outcome,
             "outcome_name": OUTCOMES.get(d.outcome, d.outcome), "reasons": d.reasons or [],
             "findings": d.findings or [], "late": d.late, "days_late": d.days_late,
-            "deadline": as_date(d.deadline), "decided_at": _aware(d.decided_at),
-            "received_at": _aware(d.received_at), "applied": d.applied}
+            "deadline": as_date(d.deadline), "decided_at": aware(d.decided_at),
+            "received_at": aware(d.received_at), "applied": d.applied}
