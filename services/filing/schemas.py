@@ -17,7 +17,7 @@ from shared.errors import CqoError
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
-from services.filing import domain
+from services.filing import domain, notices
 from services.filing.fields import (BASE_MESSAGES, PHONE, Bool, Choice, CommaList, Day, Identifier,
                                     Int, Items, Moment, Number, Obj, QueryBool, QueryDay, QueryInt,
                                     StrictSchema, Text, between, check_county, check_phone,
@@ -180,9 +180,23 @@ class BatchIn(StrictSchema):
         return data
 
 
-class FilingQuery(StrictSchema):
+class QuerySchema(StrictSchema):
+    """A listing's query string: blank parameters are absent, a USCC is normalised."""
+
     error_messages = {"type": "查询参数无效", "unknown": "未知的查询参数"}
 
+    @pre_load
+    def _blank_is_absent(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v not in ("", None)} if isinstance(data, dict) else data
+
+    @post_load
+    def _normalise(self, data, **kwargs):
+        if data.get("uscc"):
+            data["uscc"] = validate_uscc(data["uscc"])
+        return data
+
+
+class FilingQuery(QuerySchema):
     status = CommaList(domain.STATUS_NAMES, metadata={"description": "状态，可用逗号分隔多个"})
     kind = CommaList(FILING_KINDS, metadata={"description": "备案类型，可用逗号分隔多个"})
     channel = Choice(CHANNELS)
@@ -196,21 +210,20 @@ class FilingQuery(StrictSchema):
     page = QueryInt(load_default=1, validate=between(1, 1_000_000))
     page_size = QueryInt(load_default=50, validate=between(1, MAX_PAGE_SIZE))
 
-    @post_load
-    def _normalise(self, data, **kwargs):
-        if data.get("uscc"):
-            data["uscc"] = validate_uscc(data["uscc"])
-        return data
-
-    @pre_load
-    def _blank_is_absent(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v not in ("", None)} if isinstance(data, dict) else data
-
     @validates_schema
     def _range(self, data, **kwargs):
         if (data.get("submitted_from") and data.get("submitted_to")
                 and data["submitted_from"] > data["submitted_to"]):
             raise ValidationError("起始日期不能晚于截止日期", "submitted_from")
+
+
+class NoticeQuery(QuerySchema):
+    type = Text(max_length=notices.TYPE_MAX, metadata={
+        "description": "通知类型，如 recommendation.issued；以“.”结尾表示该类全部，如 term."})
+    uscc = Text(max_length=40, validate=check_uscc, metadata={"description": "企业（县级监管人员）",
+                                                              "pattern": USCC_PATTERN})
+    page = QueryInt(load_default=1, validate=between(1, 1_000_000))
+    page_size = QueryInt(load_default=50, validate=between(1, MAX_PAGE_SIZE))
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -367,6 +380,27 @@ class CampaignOut(Out):
     opens_on = Day()
     closes_on = Day()
     status = fields.String()
+
+
+class NoticeOut(Out):
+    id = fields.Integer()
+    type = fields.String()
+    type_name = fields.String()
+    audience = fields.String()
+    audience_name = fields.String()
+    uscc = fields.String(allow_none=True)
+    enterprise_name = fields.String(allow_none=True)
+    title = fields.String()
+    message = fields.String(allow_none=True)
+    received_at = fields.DateTime()
+    data = fields.Dict(metadata={"description": "市局发来的通知原文"})
+
+
+class NoticePageOut(Out):
+    items = fields.List(fields.Nested(NoticeOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    page_size = fields.Integer()
 
 
 # -- notices from the city (filing.<county>.notices) ----------------------------------------

@@ -1,102 +1,39 @@
-"""Application layer of the county filing service.
+"""Write use cases of the county filing service: intake, corrected resubmission,
+withdrawal, pre-review with proactive forwarding, and batch submission.
 
 Each use case is one unit of work: it reads, asks the domain, writes (and appends its
-outbox messages) and commits once, so a failure anywhere writes nothing. The HTTP and
-message entrypoints in service.py only translate in and out of these calls; what the
-city sends is applied in inbound.py.
+outbox messages) and commits once, so a failure anywhere writes nothing; a concurrent
+submission for the same enterprise comes back as the 409 of the one open filing. What
+is read lives in views.py, what the city sends in inbound.py, the message bodies in
+wire.py; the entrypoints in service.py only translate in and out of these calls.
 """
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Mapping
 
-from sqlalchemy import Text, and_, cast, func, select, update
+from sqlalchemy import Text, and_, cast, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.auth import Principal
-from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
-                              WITHDRAWAL_TYPE, filing_routing_key,
-                              jurisdiction, withdrawal_message_id, withdrawal_routing_key)
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.contracts import (FILING_KINDS, FILINGS_EXCHANGE, WITHDRAWAL_TYPE, filing_routing_key,
+                              withdrawal_message_id, withdrawal_routing_key)
+from shared.errors import Conflict, Forbidden, ValidationFailed
 from shared.messaging.outbox import Outbox
-from shared.personal_data import id_hmac, mask_id, seal
-from shared.validators import ID_TYPE_NAMES
 
-from services.filing import domain, wire
-from services.filing.base import CountyUseCases, aware, in_chunks, jsonable, load_filing, open_campaign
-from services.filing.models import Batch, Campaign, Decision, Filing, FilingVersion, Review
-from services.filing.schemas import BatchOut, CampaignOut, FilingDetailOut, FilingPageOut, as_date
+from services.filing import access, domain, identity, wire
+from services.filing.base import CountyUseCases, in_chunks, load_filing, open_campaign
+from services.filing.models import Batch, Filing, FilingVersion, Review
+from services.filing.schemas import BatchOut
+from services.filing.views import detail
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class ProtectedId:
-    id_type: str
-    encrypted: str
-    hmac: str
-    sealed: str
-    masked: str
-
-
-# -- the application ---------------------------------------------------------------------
 
 class FilingApp(CountyUseCases):
-    # -- scope --------------------------------------------------------------------------
-    def _require_enterprise(self, principal: Principal, uscc: str) -> None:
-        principal.require_role("enterprise")
-        if principal.county and principal.county != self.county:
-            raise Forbidden(f"该企业令牌属于其他县（市、区）（{principal.county}），"
-                            f"本服务只受理{self.settings.county_name}企业的备案",
-                            code="AUTH_FORBIDDEN")
-        if principal.uscc != uscc:
-            raise Forbidden("企业只能为本企业提交或修改备案（统一社会信用代码与令牌不一致）",
-                            code="AUTH_FORBIDDEN")
-
-    def _require_officer(self, principal: Principal) -> None:
-        principal.require_role("county_officer")
-        if principal.county != self.county:
-            raise Forbidden(f"只有{self.settings.county_name}的县级监管人员可以办理本县的备案",
-                            code="AUTH_FORBIDDEN")
-
-    def _require_reader(self, principal: Principal, filing: Filing | None = None) -> None:
-        if principal.role == "enterprise":
-            if principal.county and principal.county != self.county:
-                raise Forbidden("无权访问其他县（市、区）的数据", code="AUTH_FORBIDDEN")
-            if filing is not None and filing.uscc != principal.uscc:
-                raise Forbidden("企业只能查看本企业的备案", code="AUTH_FORBIDDEN")
-        elif principal.role == "county_officer":
-            if principal.county != self.county:
-                raise Forbidden("无权访问其他县（市、区）的数据", code="AUTH_FORBIDDEN")
-        elif not principal.city_wide:
-            raise Forbidden("当前角色无权执行此操作", code="AUTH_FORBIDDEN")
-
-    def _check_own_county(self, data: Mapping) -> None:
-        county = data["enterprise"]["county"]
-        if county != self.county:
-            raise ValidationFailed(
-                f"该企业所在县（市、区）为“{jurisdiction().name(county)}（{county}）”，"
-                f"应向其所在县（市、区）市场监管部门备案；本服务只受理"
-                f"{self.settings.county_name}（{self.county}）的备案",
-                code="FILING_WRONG_COUNTY", field="enterprise.county")
-
     # -- intake -------------------------------------------------------------------------
-    def _protect(self, cqo: Mapping) -> ProtectedId:
-        """The clear number stays here: encrypted at rest, keyed hash and sealed copy
-        for the city, masked for display."""
-        number, id_type = cqo["id_number"], cqo["id_type"]
-        s = self.settings
-        return ProtectedId(id_type, s.cipher.encrypt(number), id_hmac(s.hmac_key, id_type, number),
-                           seal(s.city_public_key, number), mask_id(number))
-
-    @staticmethod
-    def _stored_form(data: Mapping) -> dict:
-        stored = jsonable(dict(data))
-        stored["cqo"] = {k: v for k, v in stored["cqo"].items() if k != "id_number"}
-        return stored
-
     def _open_filing(self, session, uscc: str, exclude: str | None = None) -> Filing | None:
         stmt = select(Filing).where(Filing.uscc == uscc, Filing.status.in_(domain.OPEN_STATUSES))
         if exclude:
@@ -125,19 +62,20 @@ class FilingApp(CountyUseCases):
         return [f.to_dict() for f in findings]
 
     def _new_version(self, filing_id: str, version: int, principal: Principal, data: Mapping,
-                     protected: ProtectedId, findings: list[dict], now: datetime) -> FilingVersion:
+                     protected: identity.ProtectedId, findings: list[dict],
+                     now: datetime) -> FilingVersion:
         return FilingVersion(
             filing_id=filing_id, version=version, submitted_at=now, submitted_by=principal.subject,
-            data=self._stored_form(data), id_type=protected.id_type,
+            data=identity.stored_form(data), id_type=protected.id_type,
             id_encrypted=protected.encrypted, id_hmac=protected.hmac, id_sealed=protected.sealed,
             id_masked=protected.masked, findings=findings)
 
     def submit(self, principal: Principal, data: Mapping) -> dict:
         """POST /filings: art. 6 check, consistency rules, first version, status 待预审."""
         uscc = data["enterprise"]["uscc"]
-        self._require_enterprise(principal, uscc)
-        self._check_own_county(data)
-        protected = self._protect(data["cqo"])  # CPU only: outside the transaction
+        access.require_enterprise(principal, self.settings, uscc)
+        access.check_own_county(data, self.settings)
+        protected = identity.protect(self.settings, data["cqo"])  # CPU only: outside the transaction
         filing_id, now = str(uuid.uuid4()), self.now()
         with self.db.unit_of_work() as uow:
             s = uow.session
@@ -162,7 +100,7 @@ class FilingApp(CountyUseCases):
             # PostgreSQL a concurrent submission surfaces at that flush
             self._commit_or_conflict(uow, uscc, lambda: (s.flush(), s.add(version)))
             log.info("filing %s submitted (%s, %s, channel %s)", filing_id, data["kind"], uscc, channel)
-            return self._detail(s, filing, versions=[version], reviews=[], decisions=[])
+            return detail(s, filing, versions=[version], reviews=[], decisions=[])
 
     def _commit_or_conflict(self, uow, uscc: str, before: Callable[[], object] | None = None) -> None:
         try:
@@ -182,9 +120,9 @@ class FilingApp(CountyUseCases):
     def resubmit(self, principal: Principal, filing_id: str, data: Mapping) -> dict:
         """PUT /filings/{id}: a returned (or refused) filing corrected as a new version."""
         uscc = data["enterprise"]["uscc"]
-        self._require_enterprise(principal, uscc)
-        self._check_own_county(data)
-        protected = self._protect(data["cqo"])
+        access.require_enterprise(principal, self.settings, uscc)
+        access.check_own_county(data, self.settings)
+        protected = identity.protect(self.settings, data["cqo"])
         now = self.now()
         with self.db.unit_of_work() as uow:
             s = uow.session
@@ -214,7 +152,7 @@ class FilingApp(CountyUseCases):
             filing.decision_outcome = filing.decided_at = filing.late = filing.days_late = None
             self._commit_or_conflict(uow, uscc)
             log.info("filing %s resubmitted as version %d", filing_id, version)
-            return self._detail(s, filing)
+            return detail(s, filing)
 
     def withdraw(self, principal: Principal, filing_id: str) -> dict:
         """POST /filings/{id}/withdraw: before approval the county withdraws it; while the
@@ -223,10 +161,10 @@ class FilingApp(CountyUseCases):
         principal.require_role("enterprise")
         with self.db.unit_of_work() as uow:
             filing = load_filing(uow.session, filing_id, lock=True)
-            self._require_enterprise(principal, filing.uscc)
+            access.require_enterprise(principal, self.settings, filing.uscc)
             status, now = domain.after_withdraw(filing.status), self.now()
             if status == filing.status:
-                return self._detail(uow.session, filing)  # already asked: nothing to send again
+                return detail(uow.session, filing)  # already asked: nothing to send again
             if status == domain.WITHDRAWING:
                 Outbox.add(uow, FILINGS_EXCHANGE, withdrawal_routing_key(self.county),
                            wire.withdrawal_request(filing, principal, now),
@@ -235,14 +173,14 @@ class FilingApp(CountyUseCases):
                 log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version)
             filing.status, filing.updated_at = status, now
             uow.commit()
-            return self._detail(uow.session, filing)
+            return detail(uow.session, filing)
 
     # -- pre-review and forwarding --------------------------------------------------------
     def review(self, principal: Principal, filing_id: str, decision: str,
                comment: str | None) -> dict:
         """POST /filings/{id}/review (art. 12). Approving a proactive filing forwards it in
         the same transaction (art. 14): the outbox row commits with the status."""
-        self._require_officer(principal)
+        access.require_officer(principal, self.settings)
         now, day = self.now(), self.clock()
         with self.db.unit_of_work() as uow:
             s = uow.session
@@ -262,13 +200,13 @@ class FilingApp(CountyUseCases):
             filing.status, filing.updated_at = status, now
             uow.commit()
             log.info("filing %s reviewed: %s -> %s", filing_id, decision, status)
-            return self._detail(s, filing)
+            return detail(s, filing)
 
     def submit_batch(self, principal: Principal, filing_ids: list[str] | None = None,
                      campaign_year: int | None = None) -> dict:
         """POST /batches (集中报送, art. 13): all approved campaign filings (or the listed
         ones) as chunked FilingBatchSchema messages, written with the status change."""
-        self._require_officer(principal)
+        access.require_officer(principal, self.settings)
         batch_id, now = str(uuid.uuid4()), self.now()
         size = self.settings.chunk_size
         with self.db.unit_of_work() as uow:
@@ -342,138 +280,3 @@ class FilingApp(CountyUseCases):
             raise Conflict("所列备案中有不能集中报送的，整批未报送：" + "；".join(
                 m for messages in list(errors.values())[:5] for m in messages),
                 code="BATCH_NOT_ALLOWED", details={"errors": errors})
-
-    def get_batch(self, principal: Principal, batch_id: str) -> dict:
-        self._require_reader(principal)
-        if principal.role == "enterprise":
-            raise Forbidden("企业无权查看集中报送批次", code="AUTH_FORBIDDEN")
-        with self.db.unit_of_work() as uow:
-            batch = uow.session.get(Batch, str(batch_id))
-            if batch is None:
-                raise NotFound("报送批次不存在", code="BATCH_NOT_FOUND")
-            return BatchOut().dump({
-                "batch_id": batch.id, "county": batch.county, "count": batch.count,
-                "chunks": batch.chunks, "chunk_size": None, "campaign_years": batch.campaign_years,
-                "created_at": aware(batch.created_at), "created_by": batch.created_by})
-
-    # -- reading ------------------------------------------------------------------------
-    def list_filings(self, principal: Principal, query: Mapping) -> dict:
-        self._require_reader(principal)
-        conditions = []
-        uscc = query.get("uscc")
-        if principal.role == "enterprise":
-            if uscc and uscc != principal.uscc:
-                raise Forbidden("企业只能查看本企业的备案", code="AUTH_FORBIDDEN")
-            uscc = principal.uscc
-        if uscc:
-            conditions.append(Filing.uscc == uscc)
-        if query.get("status"):
-            conditions.append(Filing.status.in_(query["status"]))
-        if query.get("kind"):
-            conditions.append(Filing.kind.in_(query["kind"]))
-        for name in ("channel", "campaign_year", "category"):
-            if query.get(name) is not None:
-                conditions.append(getattr(Filing, name) == query[name])
-        if query.get("batch_id"):
-            conditions.append(Filing.batch_id == str(query["batch_id"]))
-        if query.get("submitted_from"):
-            conditions.append(Filing.submitted_to_county_on >= query["submitted_from"])
-        if query.get("submitted_to"):
-            conditions.append(Filing.submitted_to_county_on <= query["submitted_to"])
-        if query.get("late") is not None:
-            conditions.append(Filing.late.is_(True) if query["late"]
-                              else Filing.late.is_not(True))
-        page, page_size = query.get("page", 1), query.get("page_size", 50)
-        with self.db.unit_of_work() as uow:
-            s = uow.session
-            total = s.execute(select(func.count()).select_from(Filing).where(*conditions)).scalar_one()
-            items = s.execute(select(Filing).where(*conditions)
-                              .order_by(Filing.created_at.desc(), Filing.id)
-                              .offset((page - 1) * page_size).limit(page_size)).scalars().all()
-            return FilingPageOut().dump({"items": [summary(f) for f in items], "total": total,
-                                         "page": page, "page_size": page_size})
-
-    def get(self, principal: Principal, filing_id: str) -> dict:
-        with self.db.unit_of_work() as uow:
-            filing = load_filing(uow.session, filing_id)
-            self._require_reader(principal, filing)
-            return self._detail(uow.session, filing)
-
-    @staticmethod
-    def _detail(session, filing: Filing, *, versions=None, reviews=None, decisions=None) -> dict:
-        """The filing with its versions, reviews and decisions; a writing use case passes
-        what it already holds and answers from its own transaction (no second round)."""
-        if versions is None:
-            versions = session.execute(select(FilingVersion).where(FilingVersion.filing_id == filing.id)
-                                       .order_by(FilingVersion.version)).scalars().all()
-        if reviews is None:
-            reviews = session.execute(select(Review).where(Review.filing_id == filing.id)
-                                      .order_by(Review.reviewed_at, Review.id)).scalars().all()
-        if decisions is None:
-            decisions = session.execute(select(Decision).where(Decision.filing_id == filing.id)
-                                        .order_by(Decision.received_at, Decision.id)).scalars().all()
-        views = [version_view(v) for v in versions]
-        current = views[-1] if views else None
-        applied = [d for d in decisions if d.version == filing.version and d.applied]
-        return FilingDetailOut().dump({
-            **summary(filing),
-            "findings": current["findings"] if current else [],
-            "current": current,
-            "versions": views,
-            "reviews": [{"version": r.version, "decision": r.decision,
-                         "decision_name": domain.REVIEW_DECISIONS.get(r.decision, r.decision),
-                         "comment": r.comment, "reviewer": r.reviewer,
-                         "reviewed_at": aware(r.reviewed_at)} for r in reviews],
-            "decision": decision_view(applied[-1]) if applied else None,
-            "decisions": [decision_view(d) for d in decisions],
-        })
-
-    def current_campaign(self) -> dict:
-        with self.db.unit_of_work() as uow:
-            window = open_campaign(uow.session, self.clock())
-            if window is None:
-                raise NotFound("当前没有正在进行的首席质量官集中报送活动", code="CAMPAIGN_NOT_OPEN")
-            campaign = uow.session.get(Campaign, window.year)
-            return CampaignOut().dump({
-                "year": campaign.year, "notice_number": campaign.notice_number,
-                "title": campaign.title, "text": campaign.text, "opens_on": campaign.opens_on,
-                "closes_on": campaign.closes_on, "status": campaign.status})
-
-
-# -- views --------------------------------------------------------------------------------
-
-def summary(f: Filing) -> dict:
-    return {
-        "id": f.id, "county": f.county, "uscc": f.uscc, "enterprise_name": f.enterprise_name,
-        "category": f.category, "category_name": CATEGORIES.get(f.category, f.category),
-        "kind": f.kind, "kind_name": FILING_KINDS.get(f.kind, f.kind),
-        "channel": f.channel, "channel_name": CHANNELS.get(f.channel, f.channel),
-        "campaign_year": f.campaign_year, "status": f.status,
-        "status_name": domain.status_name(f.status), "version": f.version,
-        "cqo_name": f.cqo_name, "cqo_id_masked": f.cqo_id_masked,
-        "submitted_to_county_on": f.submitted_to_county_on, "created_at": aware(f.created_at),
-        "updated_at": aware(f.updated_at), "approved_on": f.approved_on,
-        "forwarded_at": aware(f.forwarded_at), "batch_id": f.batch_id,
-        "decision_outcome": f.decision_outcome, "decided_at": aware(f.decided_at),
-        "late": f.late, "days_late": f.days_late,
-    }
-
-
-def version_view(v: FilingVersion) -> dict:
-    data = v.data
-    enterprise = dict(data["enterprise"])
-    enterprise["category_name"] = CATEGORIES.get(enterprise.get("category"), "")
-    cqo = {**data["cqo"], "id_type": v.id_type, "id_type_name": ID_TYPE_NAMES.get(v.id_type, ""),
-           "id_masked": v.id_masked}
-    return {"version": v.version, "submitted_at": aware(v.submitted_at),
-            "submitted_by": v.submitted_by, "enterprise": enterprise, "cqo": cqo,
-            "appointment": data["appointment"], "effective_on": data.get("effective_on"),
-            "end_reason": data.get("end_reason"), "findings": v.findings or []}
-
-
-def decision_view(d: Decision) -> dict:
-    return {"version": d.version, "outcome": d.outcome,
-            "outcome_name": OUTCOMES.get(d.outcome, d.outcome), "reasons": d.reasons or [],
-            "findings": d.findings or [], "late": d.late, "days_late": d.days_late,
-            "deadline": as_date(d.deadline), "decided_at": aware(d.decided_at),
-            "received_at": aware(d.received_at), "applied": d.applied}

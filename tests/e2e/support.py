@@ -23,6 +23,7 @@ from sqlalchemy import text
 from services.filing.domain import APPROVED, CAMPAIGN, today
 from services.filing.models import Filing
 from services.filing.schemas import FilingIn
+from services.filing import identity
 from services.filing.settings import Settings
 from services.filing.use_cases import FilingApp
 from services.filing.wire import wire_message
@@ -332,7 +333,7 @@ def seed_approved(deployment: Deployment, county: str, numbers: Iterable[int], *
     schema = FilingIn()
     for n in numbers:
         data = schema.load(filing_form(county, n))
-        protected = app._protect(data["cqo"])
+        protected = identity.protect(app.settings, data["cqo"])
         findings = app._findings(data["kind"], data, False)
         filing_id = str(uuid.uuid4())
         filing = Filing(
