@@ -22,7 +22,7 @@ DEFAULT_TERM_YEARS = 3  # art. 5: "一般为三年"
 
 
 def today() -> date:
-    """Calendar dates are Asia/Shanghai dates (DESIGN section 4)."""
+    """Calendar dates are Asia/Shanghai dates."""
     return datetime.now(TZ).date()
 
 
@@ -248,7 +248,7 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def filing_message_id(filing_id: str, version: int) -> str:
-    """One filing version = one message identity (DESIGN section 3)."""
+    """One filing version = one message identity (docs/architecture.md, Outbox and inbox)."""
     return f"filing:{filing_id}:v{version}"
 
 

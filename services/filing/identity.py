@@ -1,5 +1,6 @@
 """The CQO's ID number stays at this county: encrypted at rest, and only a keyed hash,
-a copy sealed for the city and a masked form leave the intake."""
+a copy sealed for the city and a masked form leave the intake (docs/architecture.md,
+Identity protection)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
