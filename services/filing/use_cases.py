@@ -17,7 +17,6 @@ from typing import Callable, Mapping
 from sqlalchemy import Text, and_, cast, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import clock as wall_clock
 from shared.auth import Principal
 from shared.contracts import (FILING_KINDS, FILINGS_EXCHANGE, WITHDRAWAL_TYPE, filing_routing_key,
                               withdrawal_message_id, withdrawal_routing_key)
