@@ -237,7 +237,7 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def filing_message_id(filing_id: str, version: int) -> str:
-    """One filing version = one message identity (DESIGN section 3)."""
+    """One filing version = one message identity (docs/architecture.md, Outbox and inbox)."""
     return f"filing:{filing_id}:v{version}"
 
 

@@ -174,7 +174,7 @@ class ProgressSnapshot(FilingBase):
 
 
 # -- notices inbox (issue 4): what the city announced to this county -----------------------
-# (schema: migrations/versions/f0003_notices.py; written and read by services/filing/notices.py)
+# (schema: migrations/versions/f0003_notices.py; kept by inbound.py, shown by views.py)
 
 class Notice(FilingBase):
     """Every notice the city sent on filing.<county>.notices — campaigns, replacement

@@ -1,33 +1,19 @@
-"""The county's notices inbox: everything the city announces on filing.<county>.notices.
+"""What a notice of the city (filing.<county>.notices) is, and whom it is for.
 
-Campaign notices also update `campaigns` (use_cases.FilingApp.apply_notice); every
-notice, of whatever type — replacement recommendations (recommendation.issued /
-.answered / .withdrawn / .closed), term reminders and lapses (term.expiring /
-term.lapsed), and types a newer city may add — is kept in `notices`, once per message
-id (the inbox mark commits with the row), and shown at GET /api/v1/notices: county
+Every notice, of whatever type — campaign notices, replacement recommendations
+(recommendation.issued / .answered / .withdrawn / .closed), term reminders and lapses
+(term.expiring / term.lapsed), and types a newer city may add — is kept in `notices`
+once per message id (inbound.py) and shown at GET /api/v1/notices (views.py): county
 officers see all of their county's, an enterprise those addressed to it and those
-addressed to everyone.
+addressed to everyone. Plain Python: no database.
 """
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Mapping
 
-from marshmallow import Schema, fields, post_load, pre_load
-from sqlalchemy import func, or_, select
-
-from shared import clock
-from shared.auth import Principal
-from shared.db import Database
-from shared.errors import CqoError, Forbidden, ValidationFailed
-from shared.messaging.inbox import Inbox
-from shared.paging import PageOut
+from shared.errors import CqoError, ValidationFailed
 from shared.validators import validate_uscc
-from shared.validators.uscc import PATTERN as USCC_PATTERN
-
-from services.filing.models import Notice
-from services.filing.schemas import PageQuery, StrictSchema, Text, _check_uscc
 
 CAMPAIGN_TYPES = ("campaign.opened", "campaign.closed")
 TYPE_NAMES = {
@@ -107,99 +93,3 @@ def parse(body, county: str) -> dict:
         title, message = title or derived_title, message or derived_message
     return {"type": kind, "audience": audience, "uscc": uscc,
             "title": title or type_name(kind), "message": message, "payload": body}
-
-
-def record(session, parsed: dict, message_id: str | None, received_at: datetime) -> Notice:
-    """Add a parsed notice to the caller's transaction (the inbox check is the caller's)."""
-    notice = Notice(message_id=message_id or None, received_at=received_at, **parsed)
-    session.add(notice)
-    return notice
-
-
-def store(db: Database, county: str, consumer: str, message_id: str | None, body,
-          received_at: datetime) -> str:
-    """A notice that changes nothing else here: keep it, once per message id."""
-    parsed = parse(body, county)  # invalid ones fail before any write
-    with db.unit_of_work() as uow:
-        if message_id and not Inbox.first_time(uow, consumer, message_id):
-            return "duplicate"
-        record(uow.session, parsed, message_id, received_at)
-        uow.commit()
-    return parsed["type"]
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-class NoticeQuery(StrictSchema, PageQuery):
-    error_messages = {"type": "查询参数无效", "unknown": "未知的查询参数"}
-
-    type = Text(max_length=TYPE_MAX, metadata={"description": "通知类型，如 recommendation.issued；"
-                                                             "以“.”结尾表示该类全部，如 term."})
-    uscc = Text(max_length=40, validate=_check_uscc, metadata={"description": "企业（县级监管人员）",
-                                                               "pattern": USCC_PATTERN})
-
-    @pre_load
-    def _blank_is_absent(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v not in ("", None)} if isinstance(data, dict) else data
-
-    @post_load
-    def _normalise(self, data, **kwargs):
-        if data.get("uscc"):
-            data["uscc"] = validate_uscc(data["uscc"])
-        return data
-
-
-class NoticeOut(Schema):
-    id = fields.Integer()
-    type = fields.String()
-    type_name = fields.String()
-    audience = fields.String()
-    audience_name = fields.String()
-    uscc = fields.String(allow_none=True)
-    enterprise_name = fields.String(allow_none=True)
-    title = fields.String()
-    message = fields.String(allow_none=True)
-    received_at = fields.DateTime()
-    data = fields.Dict(metadata={"description": "市局发来的通知原文"})
-
-
-class NoticePageOut(PageOut):
-    items = fields.List(fields.Nested(NoticeOut))
-
-
-def list_notices(db: Database, county: str, principal: Principal, query: Mapping) -> dict:
-    conditions = []
-    if principal.role == "enterprise":
-        if principal.county and principal.county != county:
-            raise Forbidden("无权访问其他县（市、区）的数据", code="AUTH_FORBIDDEN")
-        if query.get("uscc") not in (None, principal.uscc):
-            raise Forbidden("企业只能查看发给本企业的通知", code="AUTH_FORBIDDEN")
-        conditions.append(or_(Notice.audience == "all",
-                              (Notice.audience == "enterprise") & (Notice.uscc == principal.uscc)))
-    elif principal.role == "county_officer":
-        if principal.county != county:
-            raise Forbidden("无权访问其他县（市、区）的数据", code="AUTH_FORBIDDEN")
-    elif not principal.city_wide:
-        raise Forbidden("当前角色无权执行此操作", code="AUTH_FORBIDDEN")
-    if query.get("uscc"):
-        conditions.append(Notice.uscc == query["uscc"])
-    kind = query.get("type")
-    if kind:
-        conditions.append(Notice.type.startswith(kind, autoescape=True) if kind.endswith(".")
-                          else Notice.type == kind)
-    page, page_size = query.get("page", 1), query.get("page_size", 50)
-    with db.unit_of_work() as uow:
-        s = uow.session
-        total = s.execute(select(func.count()).select_from(Notice).where(*conditions)).scalar_one()
-        rows = s.execute(select(Notice).where(*conditions)
-                         .order_by(Notice.received_at.desc(), Notice.id.desc())
-                         .offset((page - 1) * page_size).limit(page_size)).scalars().all()
-        items = [{
-            "id": n.id, "type": n.type, "type_name": type_name(n.type), "audience": n.audience,
-            "audience_name": AUDIENCES.get(n.audience, n.audience), "uscc": n.uscc,
-            "enterprise_name": (n.payload or {}).get("enterprise_name")
-            if isinstance((n.payload or {}).get("enterprise_name"), str) else None,
-            "title": n.title, "message": n.message, "received_at": clock.aware(n.received_at),
-            "data": n.payload or {}} for n in rows]
-    return NoticePageOut().dump({"items": items, "total": total, "page": page,
-                                 "page_size": page_size})

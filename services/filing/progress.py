@@ -24,20 +24,19 @@ from typing import Callable
 
 from sqlalchemy import func, select
 
-from shared.contracts import (FILINGS_EXCHANGE, PROGRESS_COUNTS, PROGRESS_TYPE,
-                              CampaignProgressSchema, progress_message_id, progress_routing_key)
+from shared.contracts import (FILINGS_EXCHANGE, PROGRESS_COUNTS, PROGRESS_TYPE, progress_message_id,
+                              progress_routing_key)
 from shared import clock
 from shared.db import Database, insert_rows
 from shared.messaging.outbox import Outbox
 
-from services.filing import domain
+from services.filing import domain, wire
 from services.filing.models import Campaign, Filing, ProgressSnapshot
 
 log = logging.getLogger(__name__)
 
 # every status a campaign filing can be in; the contract's six first
 COUNT_KEYS = PROGRESS_COUNTS + tuple(s for s in domain.STATUSES if s not in PROGRESS_COUNTS)
-_schema = CampaignProgressSchema()
 
 
 def counts_by_year(session_or_conn, years: list[int] | None = None) -> dict[int, dict[str, int]]:
@@ -90,8 +89,7 @@ def publish_changes(db: Database, county: str, now: Callable[[], datetime] | Non
             if row.counts == counts:
                 continue
             row.seq, row.counts, row.as_of = row.seq + 1, counts, as_of
-            body = _schema.dump({"type": PROGRESS_TYPE, "county": county, "year": year,
-                                 "as_of": as_of, "counts": counts})
+            body = wire.progress_snapshot(county, year, as_of, counts)
             Outbox.add(uow, FILINGS_EXCHANGE, progress_routing_key(county), body,
                        headers={"x-cqo-type": PROGRESS_TYPE},
                        message_id=progress_message_id(county, year, row.seq))

@@ -2,206 +2,40 @@
 
 Input is strict: unknown fields, strings where numbers belong and "yes" for a boolean
 are refused (a clerk's mistake must not turn into a wrong filing), and every message
-is Chinese. Responses go through the *Out schemas, which also document the API.
+is Chinese (the field types are in fields.py). Responses go through the *Out schemas,
+which also document the API.
 """
 from __future__ import annotations
 
-import re
 from datetime import date
 
-from marshmallow import (RAISE, Schema, ValidationError, fields, post_load, pre_load,
-                         validate, validates_schema)
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from shared import clock
-from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES, jurisdiction
+from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES
 from shared.domain.qualification import EDUCATION_LEVELS, TITLE_LEVELS
 from shared.errors import CqoError
 from shared.paging import PageOut, page_query
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
-from services.filing import domain
+from services.filing import domain, notices
+from services.filing.fields import (BASE_MESSAGES, PHONE, Bool, Choice, CommaList, Day, Identifier,
+                                    Int, Items, Moment, Number, Obj, QueryBool, QueryDay, QueryInt,
+                                    StrictSchema, Text, between, check_county, check_phone,
+                                    check_uscc, count_limit)
 
 MAX_PAGE_SIZE = 200
 MAX_BATCH_IDS = 20_000
 
-# -- fields with Chinese messages -----------------------------------------------------------
-_BASE = {"required": "必填字段缺失", "null": "不能为空（null）", "validator_failed": "取值无效"}
-
-
-def _choices(mapping: dict) -> str:
-    return "、".join(f"{k}（{v}）" for k, v in mapping.items())
-
-
-# JSON allows "\u0000" and lone surrogates ("\ud800"); PostgreSQL and UTF-8 do not
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-# the same rules as the OpenAPI document states them (JSON Schema `pattern`)
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
-_NO_CONTROL_MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-
-
-class Text(fields.String):
-    """A trimmed string; blank is refused unless `allow_blank` (then it becomes None)."""
-
-    default_error_messages = {**_BASE, "invalid": "应为文本", "invalid_utf8": "不是有效的 UTF-8 文本",
-                              "blank": "不能为空", "too_long": "长度不能超过 {max} 个字符",
-                              "control": "包含不允许的控制字符或无效字符"}
-
-    def __init__(self, *, max_length: int = 200, allow_blank: bool = False,
-                 multiline: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.max_length, self.allow_blank = max_length, allow_blank
-        self.control = _CONTROL_MULTILINE if multiline else _CONTROL
-        # documented (OpenAPI) as checked; a validator's own pattern (metadata) wins
-        self.metadata = {"maxLength": max_length, **({} if allow_blank else {"minLength": 1}),
-                         "pattern": _NO_CONTROL_MULTILINE if multiline else _NO_CONTROL,
-                         **self.metadata}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if self.control.search(text):
-            raise self.make_error("control")
-        if not text:
-            if self.allow_blank:
-                return None
-            raise self.make_error("blank")
-        if len(text) > self.max_length:
-            raise self.make_error("too_long", max=self.max_length)
-        return text
-
-    def _validate(self, value):
-        if value is not None:  # a blank allowed as absent (None) has nothing to check
-            super()._validate(value)
-
-
-class Choice(Text):
-    default_error_messages = {**Text.default_error_messages, "choice": "取值必须为以下之一：{choices}"}
-
-    def __init__(self, mapping: dict, **kwargs):
-        super().__init__(max_length=64, **kwargs)
-        self.mapping = mapping
-        self.metadata = {**self.metadata, "enum": list(mapping)}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if text is not None and text not in self.mapping:
-            raise self.make_error("choice", choices=_choices(self.mapping))
-        return text
-
-
-class Bool(fields.Boolean):
-    """Only JSON true/false: "yes" or 1 for an attestation is not an attestation."""
-
-    default_error_messages = {**_BASE, "invalid": "应为布尔值 true 或 false"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class Number(fields.Float):
-    default_error_messages = {**_BASE, "invalid": "应为数字", "special": "不允许 NaN 或无穷大",
-                              "too_large": "数字过大"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class Int(fields.Integer):
-    default_error_messages = {**_BASE, "invalid": "应为整数", "too_large": "数字过大"}
-
-
-class Day(fields.Date):
-    """A calendar date written YYYY-MM-DD; responses also accept stored ISO strings."""
-
-    default_error_messages = {**_BASE, "invalid": "不是有效的日期（应为 YYYY-MM-DD）",
-                              "format": "无法格式化为日期"}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            raise self.make_error("invalid")
-        return super()._deserialize(value.strip(), attr, data, **kwargs)
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
-
-
-class Moment(fields.DateTime):
-    default_error_messages = {**_BASE, "invalid": "不是有效的日期时间（应为 ISO 8601 格式）",
-                              "invalid_awareness": "日期时间须带时区", "format": "无法格式化为日期时间"}
-
-
-class Obj(fields.Nested):
-    default_error_messages = {**_BASE, "type": "应为 JSON 对象"}
-
-
-class Items(fields.List):
-    default_error_messages = {**_BASE, "invalid": "应为列表"}
-
-
-class Identifier(fields.UUID):
-    default_error_messages = {**_BASE, "invalid_uuid": "不是有效的备案编号（UUID）"}
-
-
-def _length(min_: int | None = None, max_: int | None = None) -> validate.Length:
-    if min_ is not None and max_ is not None:
-        message = f"数量应在 {min_} 到 {max_} 之间"
-    elif max_ is not None:
-        message = f"数量不能超过 {max_}"
-    else:
-        message = f"数量不能少于 {min_}"
-    return validate.Length(min=min_, max=max_, error=message)
-
-
-def _range(min_, max_) -> validate.Range:
-    return validate.Range(min=min_, max=max_, error=f"应在 {min_} 到 {max_} 之间")
-
-
-class StrictSchema(Schema):
-    error_messages = {"type": "应为 JSON 对象", "unknown": "未知字段"}
-
-    class Meta:
-        unknown = RAISE
-
-
-def _message_of(exc: CqoError) -> ValidationError:
-    return ValidationError(exc.message)
-
-
-def _check_uscc(value: str) -> None:
-    try:
-        validate_uscc(value)
-    except CqoError as exc:
-        raise _message_of(exc) from None
-
-
-def _check_county(value: str) -> None:
-    try:
-        jurisdiction().validate(value)
-    except CqoError as exc:
-        raise _message_of(exc) from None
-
-
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$")
-
-
-def _check_phone(value: str) -> None:
-    if not PHONE.match(value):
-        raise ValidationError("电话号码格式不正确：手机号为11位数字，固定电话为区号加号码（如0317-1234567）")
-
-
 # -- intake ----------------------------------------------------------------------------------
 
 class EnterpriseIn(StrictSchema):
-    uscc = Text(required=True, max_length=40, validate=_check_uscc,
+    uscc = Text(required=True, max_length=40, validate=check_uscc,
                 metadata={"description": "统一社会信用代码（18位）", "pattern": USCC_PATTERN})
     name = Text(required=True, max_length=200, validate=validate.Length(
         min=2, error="企业名称至少 2 个字符"), metadata={"description": "企业名称"})
-    county = Text(required=True, max_length=20, validate=_check_county,
+    county = Text(required=True, max_length=20, validate=check_county,
                   metadata={"description": "企业所在县（市、区）代码（GB/T 2260，6位）",
                             "pattern": r"^[0-9]{6}$"})
     category = Choice(CATEGORIES, required=True, metadata={"description": "企业类别"})
@@ -217,10 +51,10 @@ class CqoIn(StrictSchema):
     id_type = Choice(ID_TYPE_NAMES, required=True, metadata={"description": "证件类型"})
     id_number = Text(required=True, max_length=40, load_only=True,
                      metadata={"description": "证件号码（仅在本县加密保存，不向外传输明文）"})
-    phone = Text(required=True, max_length=30, validate=_check_phone,
+    phone = Text(required=True, max_length=30, validate=check_phone,
                  metadata={"description": "联系电话", "pattern": PHONE.pattern})
     email = fields.Email(load_default=None, allow_none=True,
-                         error_messages={**_BASE, "invalid": "不是有效的电子邮箱地址"},
+                         error_messages={**BASE_MESSAGES, "invalid": "不是有效的电子邮箱地址"},
                          validate=[validate.Length(max=200, error="长度不能超过 200 个字符"),
                                    validate.Regexp(r"^[^\x00-\x1f\x7f\ud800-\udfff]*$",
                                                    error="包含不允许的控制字符或无效字符")])
@@ -229,7 +63,7 @@ class CqoIn(StrictSchema):
     education_level = Choice(EDUCATION_LEVELS, required=True, metadata={"description": "学历"})
     title_level = Choice(TITLE_LEVELS, required=True,
                          metadata={"description": "职称级别（无职称填 none）"})
-    years_quality_work = Number(required=True, validate=_range(0, 80),
+    years_quality_work = Number(required=True, validate=between(0, 80),
                                 metadata={"description": "从事质量管理工作年限"})
     training_certificate = Text(load_default=None, allow_none=True, allow_blank=True,
                                 max_length=100,
@@ -335,10 +169,10 @@ class ReviewIn(StrictSchema):
 
 class BatchIn(StrictSchema):
     filing_ids = Items(Identifier(), load_default=None, allow_none=True,
-                       validate=_length(1, MAX_BATCH_IDS),
+                       validate=count_limit(1, MAX_BATCH_IDS),
                        metadata={"description": "要报送的备案编号；不填则报送全部“预审通过”的集中报送备案"})
     campaign_year = Int(load_default=None, allow_none=True, strict=True,
-                        validate=_range(2000, 2100),
+                        validate=between(2000, 2100),
                         metadata={"description": "只报送该年度集中报送活动的备案"})
 
     @post_load
@@ -348,56 +182,20 @@ class BatchIn(StrictSchema):
         return data
 
 
-class CommaList(fields.Field):
-    """`a,b` or repeated query parameters -> list of allowed values."""
-
-    default_error_messages = {**_BASE, "choice": "取值必须为以下之一：{choices}"}
-
-    def __init__(self, mapping: dict, **kwargs):
-        super().__init__(**kwargs)
-        self.mapping = mapping
-        one = "(" + "|".join(re.escape(k) for k in mapping) + ")"
-        self.metadata = {"type": "string", "pattern": f"^{one}(,{one})*$", **self.metadata}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        values = value if isinstance(value, list) else [value]
-        items = [v.strip() for item in values for v in str(item).split(",") if v.strip()]
-        bad = [v for v in items if v not in self.mapping]
-        if bad or not items:
-            raise self.make_error("choice", choices=_choices(self.mapping))
-        return items
-
-
-class QueryBool(fields.Boolean):
-    default_error_messages = {**_BASE, "invalid": "应为 true 或 false"}
-
-
-class QueryInt(fields.Integer):
-    default_error_messages = {**_BASE, "invalid": "应为整数", "too_large": "数字过大"}
-
-
-class QueryDay(fields.Date):
-    default_error_messages = {**_BASE, "invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
-
-
 # the county's listings (filings, notices): 50 a page, at most 200
 PageQuery = page_query(default=50, maximum=MAX_PAGE_SIZE, integer=QueryInt,
                        range_error="应在 {min} 到 {max} 之间")
 
 
-class FilingQuery(StrictSchema, PageQuery):
+class QuerySchema(StrictSchema, PageQuery):
+    """A listing's query string: blank parameters are absent, a USCC is normalised, and
+    it pages with `page` and `page_size`."""
+
     error_messages = {"type": "查询参数无效", "unknown": "未知的查询参数"}
 
-    status = CommaList(domain.STATUS_NAMES, metadata={"description": "状态，可用逗号分隔多个"})
-    kind = CommaList(FILING_KINDS, metadata={"description": "备案类型，可用逗号分隔多个"})
-    channel = Choice(CHANNELS)
-    campaign_year = QueryInt(validate=_range(2000, 2100))
-    category = Choice(CATEGORIES)
-    uscc = Text(max_length=40, validate=_check_uscc, metadata={"pattern": USCC_PATTERN})
-    submitted_from = QueryDay(metadata={"description": "首次提交日期起（含）"})
-    submitted_to = QueryDay(metadata={"description": "首次提交日期止（含）"})
-    late = QueryBool(metadata={"description": "市局认定逾期的备案"})
-    batch_id = fields.UUID(error_messages={**_BASE, "invalid_uuid": "不是有效的批次编号"})
+    @pre_load
+    def _blank_is_absent(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v not in ("", None)} if isinstance(data, dict) else data
 
     @post_load
     def _normalise(self, data, **kwargs):
@@ -405,15 +203,31 @@ class FilingQuery(StrictSchema, PageQuery):
             data["uscc"] = validate_uscc(data["uscc"])
         return data
 
-    @pre_load
-    def _blank_is_absent(self, data, **kwargs):
-        return {k: v for k, v in data.items() if v not in ("", None)} if isinstance(data, dict) else data
+
+class FilingQuery(QuerySchema):
+    status = CommaList(domain.STATUS_NAMES, metadata={"description": "状态，可用逗号分隔多个"})
+    kind = CommaList(FILING_KINDS, metadata={"description": "备案类型，可用逗号分隔多个"})
+    channel = Choice(CHANNELS)
+    campaign_year = QueryInt(validate=between(2000, 2100))
+    category = Choice(CATEGORIES)
+    uscc = Text(max_length=40, validate=check_uscc, metadata={"pattern": USCC_PATTERN})
+    submitted_from = QueryDay(metadata={"description": "首次提交日期起（含）"})
+    submitted_to = QueryDay(metadata={"description": "首次提交日期止（含）"})
+    late = QueryBool(metadata={"description": "市局认定逾期的备案"})
+    batch_id = fields.UUID(error_messages={**BASE_MESSAGES, "invalid_uuid": "不是有效的批次编号"})
 
     @validates_schema
     def _range(self, data, **kwargs):
         if (data.get("submitted_from") and data.get("submitted_to")
                 and data["submitted_from"] > data["submitted_to"]):
             raise ValidationError("起始日期不能晚于截止日期", "submitted_from")
+
+
+class NoticeQuery(QuerySchema):
+    type = Text(max_length=notices.TYPE_MAX, metadata={
+        "description": "通知类型，如 recommendation.issued；以“.”结尾表示该类全部，如 term."})
+    uscc = Text(max_length=40, validate=check_uscc, metadata={"description": "企业（县级监管人员）",
+                                                              "pattern": USCC_PATTERN})
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -567,6 +381,24 @@ class CampaignOut(Out):
     opens_on = Day()
     closes_on = Day()
     status = fields.String()
+
+
+class NoticeOut(Out):
+    id = fields.Integer()
+    type = fields.String()
+    type_name = fields.String()
+    audience = fields.String()
+    audience_name = fields.String()
+    uscc = fields.String(allow_none=True)
+    enterprise_name = fields.String(allow_none=True)
+    title = fields.String()
+    message = fields.String(allow_none=True)
+    received_at = fields.DateTime()
+    data = fields.Dict(metadata={"description": "市局发来的通知原文"})
+
+
+class NoticePageOut(Out, PageOut):
+    items = fields.List(fields.Nested(NoticeOut))
 
 
 # -- notices from the city (filing.<county>.notices) ----------------------------------------

@@ -1,8 +1,12 @@
 """County filing service (县级备案服务): one instance per county (arts. 12-14).
 
-Thin nameko entrypoints over services.filing.use_cases. `build_service(config)` makes
-the class for the configured county, named `filing_<county>`, so that several counties
-share one broker without taking each other's decisions or notices.
+Thin nameko entrypoints: each parses its input (schemas.py), calls one use case and
+renders the answer. The use cases: writes in use_cases.py, reads in views.py, the city's
+decisions and notices in inbound.py, campaign progress in progress.py.
+
+`build_service(config)` makes the class for the configured county, named
+`filing_<county>`, so that several counties share one broker without taking each
+other's decisions or notices.
 
     cqo serve filing --county 130921
 """
@@ -26,10 +30,12 @@ from shared.openapi import api_doc
 from shared.domain.qualification import rules_from_config
 
 from services.filing import progress
-from services.filing import notices
+from services.filing.inbound import Inbound
 from services.filing.schemas import (BatchIn, BatchOut, CampaignOut, FilingDetailOut, FilingIn,
-                                     FilingPageOut, FilingQuery, ReviewIn)
-from services.filing.use_cases import FilingApp, Settings, check_county_code
+                                     FilingPageOut, FilingQuery, NoticePageOut, NoticeQuery, ReviewIn)
+from services.filing.settings import Settings, check_county_code, progress_interval
+from services.filing.use_cases import FilingApp
+from services.filing.views import FilingViews
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,14 @@ class FilingService(HttpBase):
     @property
     def app(self) -> FilingApp:
         return FilingApp(self.db, self.settings)
+
+    @property
+    def views(self) -> FilingViews:
+        return FilingViews(self.db, self.settings)
+
+    @property
+    def inbound(self) -> Inbound:
+        return Inbound(self.db, self.settings)
 
     # -- enterprise intake ------------------------------------------------------------
     @http("POST", "/api/v1/filings")
@@ -98,14 +112,14 @@ class FilingService(HttpBase):
     @api_doc("备案列表", query=FilingQuery, response=FilingPageOut, tags=[TAG_FILINGS],
              description="按状态、类型、报送方式、活动年度、企业类别、首次提交日期、企业等筛选，分页。企业只能看到本企业的备案。")
     def list_filings(self, request):
-        return self.app.list_filings(request.principal, load_query(request, FilingQuery))
+        return self.views.list_filings(request.principal, load_query(request, FilingQuery))
 
     @http("GET", "/api/v1/filings/<uuid:filing_id>")
     @requires("enterprise", "county_officer", "city_officer", "admin")
     @api_doc("备案详情", response=FilingDetailOut, tags=[TAG_FILINGS],
              description="含全部版本、预审记录、任职条件预检结论和市局的备案决定。")
     def get_filing(self, request, filing_id):
-        return self.app.get(request.principal, str(filing_id))
+        return self.views.get(request.principal, str(filing_id))
 
     # -- county officer -----------------------------------------------------------------
     @http("POST", "/api/v1/filings/<uuid:filing_id>/review")
@@ -137,24 +151,23 @@ class FilingService(HttpBase):
     @requires("county_officer", "city_officer", "admin")
     @api_doc("报送批次", response=BatchOut, tags=[TAG_BATCH])
     def get_batch(self, request, batch_id):
-        return self.app.get_batch(request.principal, str(batch_id))
+        return self.views.get_batch(request.principal, str(batch_id))
 
     @http("GET", "/api/v1/campaign")
     @requires("enterprise", "county_officer", "city_officer", "admin")
     @api_doc("当前集中报送活动", response=CampaignOut, tags=[TAG_CAMPAIGN], errors=(404,),
              description="市局发布的年度集中报送活动（第十三条）中正在进行的一个；没有时返回 404。")
     def current_campaign(self, request):
-        return self.app.current_campaign()
+        return self.views.current_campaign()
 
     @http("GET", "/api/v1/notices")
     @requires("enterprise", "county_officer", "city_officer", "admin")
-    @api_doc("市局通知", query=notices.NoticeQuery, response=notices.NoticePageOut, tags=["市局通知"],
+    @api_doc("市局通知", query=NoticeQuery, response=NoticePageOut, tags=["市局通知"],
              description=("市局发给本县的通知：集中备案通告、撤换首席质量官建议及其答复、撤回和办结，"
                           "任期届满提醒和届满未续任，以及其他通知。县级监管人员看到本县全部通知；"
                           "企业看到发给本企业的和发给全体的通知。按接收时间倒序，分页。"))
     def list_notices(self, request):
-        query = load_query(request, notices.NoticeQuery)
-        return notices.list_notices(self.db, self.settings.county, request.principal, query)
+        return self.views.list_notices(request.principal, load_query(request, NoticeQuery))
 
     # -- operations ---------------------------------------------------------------------
     @http("GET", "/api/v1/health")
@@ -171,18 +184,10 @@ class FilingService(HttpBase):
 
     # -- messages -----------------------------------------------------------------------
     def _on_decisions(self, body, message):
-        self.app.apply_decisions(message.message_id, body)
+        self.inbound.apply_decisions(message.message_id, body)
 
     def _on_notice(self, body, message):
-        self.app.apply_notice(message.message_id, body)
-
-
-def progress_interval(config: dict) -> float:
-    """Seconds between two checks of the campaign counts (PROGRESS_INTERVAL_S, default 10)."""
-    value = float(config.get("PROGRESS_INTERVAL_S") or 10)
-    if not 0.1 <= value <= 3600:
-        raise ValueError("PROGRESS_INTERVAL_S must be between 0.1 and 3600 seconds")
-    return value
+        self.inbound.apply_notice(message.message_id, body)
 
 
 def build_service(config: dict) -> type:

@@ -1,196 +1,39 @@
-"""Application layer of the county filing service.
+"""Write use cases of the county filing service: intake, corrected resubmission,
+withdrawal, pre-review with proactive forwarding, and batch submission.
 
 Each use case is one unit of work: it reads, asks the domain, writes (and appends its
-outbox messages) and commits once, so a failure anywhere writes nothing. The HTTP and
-message entrypoints in service.py only translate in and out of these calls.
+outbox messages) and commits once, so a failure anywhere writes nothing; a concurrent
+submission for the same enterprise comes back as the 409 of the one open filing. What
+is read lives in views.py, what the city sends in inbound.py, the message bodies in
+wire.py; the entrypoints in service.py only translate in and out of these calls.
 """
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Callable, Mapping
 
-from sqlalchemy import Text, and_, cast, func, select, update
+from sqlalchemy import Text, and_, cast, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import clock as wall_clock
 from shared.auth import Principal
-from shared.contracts import (CATEGORIES, CHANNELS, FILING_KINDS, FILINGS_EXCHANGE, OUTCOMES,
-                              WITHDRAWAL_TYPE, DecisionBatchSchema, FilingBatchSchema,
-                              FilingMessageSchema, WithdrawalRequestSchema, filing_routing_key,
-                              jurisdiction, use_jurisdiction, withdrawal_message_id,
-                              withdrawal_routing_key)
-from shared.db import Database, insert_rows
-from shared.domain.qualification import RuleSet, rules_from_config
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.keys import Keys
-from shared.messaging.inbox import Inbox
-from shared.messaging.outbox import Outbox, RawJson
-from shared.personal_data import IdCipher, id_hmac, mask_id, seal
-from shared.validators import ID_TYPE_NAMES, Jurisdiction
+from shared.contracts import (FILING_KINDS, FILINGS_EXCHANGE, WITHDRAWAL_TYPE, filing_routing_key,
+                              withdrawal_message_id, withdrawal_routing_key)
+from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.messaging.outbox import Outbox
 
-from services.filing import domain, notices
-from services.filing.models import Batch, Campaign, Decision, Filing, FilingVersion, Review
-from services.filing.schemas import (BatchOut, CampaignOut, FilingDetailOut, FilingPageOut,
-                                     NoticeSchema, as_date)
+from services.filing import access, domain, identity, wire
+from services.filing.base import CountyUseCases, in_chunks, load_filing, open_campaign
+from services.filing.models import Batch, Filing, FilingVersion, Review
+from services.filing.schemas import BatchOut
+from services.filing.views import detail
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 500
-MAX_CHUNK_SIZE = 1000  # FilingBatchSchema's limit
-IN_CHUNK = 500  # ids per IN (...) clause: SQLite caps bound parameters
 
-
-# -- configuration ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Settings:
-    county: str
-    county_name: str
-    hmac_key: str
-    city_public_key: str
-    cipher: IdCipher = field(repr=False)
-    rules: RuleSet = field(default_factory=RuleSet)
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    max_body_bytes: int = 64 * 1024
-    batch_max_body_bytes: int = 2 * 1024 * 1024
-
-    @property
-    def decisions_consumer(self) -> str:
-        return f"filing_{self.county}.decisions"
-
-    @property
-    def notices_consumer(self) -> str:
-        return f"filing_{self.county}.notices"
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> "Settings":
-        county = check_county_code(config)
-        keys = Keys(dict(config))
-        chunk_size = int(config.get("BATCH_CHUNK_SIZE") or DEFAULT_CHUNK_SIZE)
-        if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
-            raise ValueError(f"BATCH_CHUNK_SIZE must be between 1 and {MAX_CHUNK_SIZE}")
-        return cls(
-            county=county, county_name=jurisdiction().name(county),
-            hmac_key=keys.get("ID_HMAC_KEY"), city_public_key=keys.get("CITY_PUBLIC_KEY"),
-            cipher=keys.id_cipher(),
-            rules=rules_from_config(config),
-            chunk_size=chunk_size,
-            max_body_bytes=int(config.get("MAX_BODY_BYTES") or 64 * 1024),
-            batch_max_body_bytes=int(config.get("BATCH_MAX_BODY_BYTES") or 2 * 1024 * 1024))
-
-
-def check_county_code(config: Mapping) -> str:
-    """COUNTY_CODE from config, checked against the deployment's jurisdiction."""
-    if config.get("JURISDICTION_CSV"):
-        use_jurisdiction(Jurisdiction.from_csv(config["JURISDICTION_CSV"]))
-    county = str(config.get("COUNTY_CODE") or "").strip()
-    if not county:
-        raise ValueError("备案服务必须配置县级区划代码 COUNTY_CODE（或使用 --county）")
-    try:
-        jurisdiction().validate(county)
-    except ValidationFailed as exc:
-        raise ValueError(f"COUNTY_CODE 无效：{exc.message}") from None
-    return county
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-def _jsonable(value):
-    """The loaded form (dates) as stored JSON (ISO strings)."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
-def _in_chunks(ids: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(ids), IN_CHUNK):
-        yield ids[start:start + IN_CHUNK]
-
-
-@dataclass(frozen=True)
-class ProtectedId:
-    id_type: str
-    encrypted: str
-    hmac: str
-    sealed: str
-    masked: str
-
-
-# -- the application ---------------------------------------------------------------------
-
-class FilingApp:
-    def __init__(self, db: Database, settings: Settings, *,
-                 clock: Callable[[], date] | None = None,
-                 now: Callable[[], datetime] | None = None):
-        self.db, self.settings = db, settings
-        # looked up on each call, so that patching shared.clock reaches a running app
-        self.clock = clock or (lambda: wall_clock.today())
-        self.now = now or (lambda: wall_clock.now_utc())
-
-    @property
-    def county(self) -> str:
-        return self.settings.county
-
-    # -- scope --------------------------------------------------------------------------
-    def _require_enterprise(self, principal: Principal, uscc: str) -> None:
-        principal.require_role("enterprise")
-        if principal.county and principal.county != self.county:
-            raise Forbidden(f"该企业令牌属于其他县（市、区）（{principal.county}），"
-                            f"本服务只受理{self.settings.county_name}企业的备案",
-                            code="AUTH_FORBIDDEN")
-        if principal.uscc != uscc:
-            raise Forbidden("企业只能为本企业提交或修改备案（统一社会信用代码与令牌不一致）",
-                            code="AUTH_FORBIDDEN")
-
-    def _require_officer(self, principal: Principal) -> None:
-        principal.require_role("county_officer")
-        if principal.county != self.county:
-            raise Forbidden(f"只有{self.settings.county_name}的县级监管人员可以办理本县的备案",
-                            code="AUTH_FORBIDDEN")
-
-    def _require_reader(self, principal: Principal, filing: Filing | None = None) -> None:
-        if principal.role == "enterprise":
-            if principal.county and principal.county != self.county:
-                raise Forbidden("无权访问其他县（市、区）的数据", code="AUTH_FORBIDDEN")
-            if filing is not None and filing.uscc != principal.uscc:
-                raise Forbidden("企业只能查看本企业的备案", code="AUTH_FORBIDDEN")
-        elif principal.role == "county_officer":
-            if principal.county != self.county:
-                raise Forbidden("无权访问其他县（市、区）的数据", code="AUTH_FORBIDDEN")
-        elif not principal.city_wide:
-            raise Forbidden("当前角色无权执行此操作", code="AUTH_FORBIDDEN")
-
-    def _check_own_county(self, data: Mapping) -> None:
-        county = data["enterprise"]["county"]
-        if county != self.county:
-            raise ValidationFailed(
-                f"该企业所在县（市、区）为“{jurisdiction().name(county)}（{county}）”，"
-                f"应向其所在县（市、区）市场监管部门备案；本服务只受理"
-                f"{self.settings.county_name}（{self.county}）的备案",
-                code="FILING_WRONG_COUNTY", field="enterprise.county")
-
+class FilingApp(CountyUseCases):
     # -- intake -------------------------------------------------------------------------
-    def _protect(self, cqo: Mapping) -> ProtectedId:
-        """The clear number stays here: encrypted at rest, keyed hash and sealed copy
-        for the city, masked for display."""
-        number, id_type = cqo["id_number"], cqo["id_type"]
-        s = self.settings
-        return ProtectedId(id_type, s.cipher.encrypt(number), id_hmac(s.hmac_key, id_type, number),
-                           seal(s.city_public_key, number), mask_id(number))
-
-    @staticmethod
-    def _stored_form(data: Mapping) -> dict:
-        stored = _jsonable(dict(data))
-        stored["cqo"] = {k: v for k, v in stored["cqo"].items() if k != "id_number"}
-        return stored
-
     def _open_filing(self, session, uscc: str, exclude: str | None = None) -> Filing | None:
         stmt = select(Filing).where(Filing.uscc == uscc, Filing.status.in_(domain.OPEN_STATUSES))
         if exclude:
@@ -218,25 +61,21 @@ class FilingApp:
                 details={"findings": [f.to_dict() for f in findings], "errors": errors})
         return [f.to_dict() for f in findings]
 
-    def _current_campaign(self, session) -> domain.CampaignWindow | None:
-        rows = session.execute(select(Campaign).where(Campaign.status == "open")).scalars()
-        return domain.current_campaign(
-            (domain.CampaignWindow(c.year, c.opens_on, c.closes_on) for c in rows), self.clock())
-
     def _new_version(self, filing_id: str, version: int, principal: Principal, data: Mapping,
-                     protected: ProtectedId, findings: list[dict], now: datetime) -> FilingVersion:
+                     protected: identity.ProtectedId, findings: list[dict],
+                     now: datetime) -> FilingVersion:
         return FilingVersion(
             filing_id=filing_id, version=version, submitted_at=now, submitted_by=principal.subject,
-            data=self._stored_form(data), id_type=protected.id_type,
+            data=identity.stored_form(data), id_type=protected.id_type,
             id_encrypted=protected.encrypted, id_hmac=protected.hmac, id_sealed=protected.sealed,
             id_masked=protected.masked, findings=findings)
 
     def submit(self, principal: Principal, data: Mapping) -> dict:
         """POST /filings: art. 6 check, consistency rules, first version, status 待预审."""
         uscc = data["enterprise"]["uscc"]
-        self._require_enterprise(principal, uscc)
-        self._check_own_county(data)
-        protected = self._protect(data["cqo"])  # CPU only: outside the transaction
+        access.require_enterprise(principal, self.settings, uscc)
+        access.check_own_county(data, self.settings)
+        protected = identity.protect(self.settings, data["cqo"])  # CPU only: outside the transaction
         filing_id, now = str(uuid.uuid4()), self.now()
         with self.db.unit_of_work() as uow:
             s = uow.session
@@ -246,7 +85,7 @@ class FilingApp:
             filed = self._filed(s, uscc)
             domain.check_kind_allowed(data["kind"], filed)
             findings = self._findings(data["kind"], data, filed)
-            channel, year = domain.channel_for(self._current_campaign(s))
+            channel, year = domain.channel_for(open_campaign(s, self.clock()))
             enterprise = data["enterprise"]
             filing = Filing(
                 id=filing_id, county=self.county, uscc=uscc, enterprise_name=enterprise["name"],
@@ -261,7 +100,7 @@ class FilingApp:
             # PostgreSQL a concurrent submission surfaces at that flush
             self._commit_or_conflict(uow, uscc, lambda: (s.flush(), s.add(version)))
             log.info("filing %s submitted (%s, %s, channel %s)", filing_id, data["kind"], uscc, channel)
-            return self._detail(s, filing, versions=[version], reviews=[], decisions=[])
+            return detail(s, filing, versions=[version], reviews=[], decisions=[])
 
     def _commit_or_conflict(self, uow, uscc: str, before: Callable[[], object] | None = None) -> None:
         try:
@@ -278,25 +117,16 @@ class FilingApp:
                 # read inside: leaving the unit of work rolls back, expiring the object
                 raise domain.open_filing_conflict(existing.id, existing.status) from None
 
-    def _load(self, session, filing_id: str, *, lock: bool = False) -> Filing:
-        stmt = select(Filing).where(Filing.id == str(filing_id))
-        if lock:
-            stmt = stmt.with_for_update()
-        filing = session.execute(stmt).scalar_one_or_none()
-        if filing is None:
-            raise NotFound("备案不存在", code="FILING_NOT_FOUND")
-        return filing
-
     def resubmit(self, principal: Principal, filing_id: str, data: Mapping) -> dict:
         """PUT /filings/{id}: a returned (or refused) filing corrected as a new version."""
         uscc = data["enterprise"]["uscc"]
-        self._require_enterprise(principal, uscc)
-        self._check_own_county(data)
-        protected = self._protect(data["cqo"])
+        access.require_enterprise(principal, self.settings, uscc)
+        access.check_own_county(data, self.settings)
+        protected = identity.protect(self.settings, data["cqo"])
         now = self.now()
         with self.db.unit_of_work() as uow:
             s = uow.session
-            filing = self._load(s, filing_id, lock=True)
+            filing = load_filing(s, filing_id, lock=True)
             if filing.uscc != uscc:
                 raise Forbidden("企业只能修改本企业的备案", code="AUTH_FORBIDDEN")
             domain.check_resubmittable(filing.status)
@@ -322,7 +152,7 @@ class FilingApp:
             filing.decision_outcome = filing.decided_at = filing.late = filing.days_late = None
             self._commit_or_conflict(uow, uscc)
             log.info("filing %s resubmitted as version %d", filing_id, version)
-            return self._detail(s, filing)
+            return detail(s, filing)
 
     def withdraw(self, principal: Principal, filing_id: str) -> dict:
         """POST /filings/{id}/withdraw: before approval the county withdraws it; while the
@@ -330,38 +160,38 @@ class FilingApp:
         through the outbox, with the status) and shows 撤回申请中 until the city answers."""
         principal.require_role("enterprise")
         with self.db.unit_of_work() as uow:
-            filing = self._load(uow.session, filing_id, lock=True)
-            self._require_enterprise(principal, filing.uscc)
+            filing = load_filing(uow.session, filing_id, lock=True)
+            access.require_enterprise(principal, self.settings, filing.uscc)
             status, now = domain.after_withdraw(filing.status), self.now()
             if status == filing.status:
-                return self._detail(uow.session, filing)  # already asked: nothing to send again
+                return detail(uow.session, filing)  # already asked: nothing to send again
             if status == domain.WITHDRAWING:
                 Outbox.add(uow, FILINGS_EXCHANGE, withdrawal_routing_key(self.county),
-                           withdrawal_request(filing, principal, now),
+                           wire.withdrawal_request(filing, principal, now),
                            headers={"x-cqo-type": WITHDRAWAL_TYPE},
                            message_id=withdrawal_message_id(filing.id, filing.version))
                 log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version)
             filing.status, filing.updated_at = status, now
             uow.commit()
-            return self._detail(uow.session, filing)
+            return detail(uow.session, filing)
 
     # -- pre-review and forwarding --------------------------------------------------------
     def review(self, principal: Principal, filing_id: str, decision: str,
                comment: str | None) -> dict:
         """POST /filings/{id}/review (art. 12). Approving a proactive filing forwards it in
         the same transaction (art. 14): the outbox row commits with the status."""
-        self._require_officer(principal)
+        access.require_officer(principal, self.settings)
         now, day = self.now(), self.clock()
         with self.db.unit_of_work() as uow:
             s = uow.session
-            filing = self._load(s, filing_id, lock=True)
+            filing = load_filing(s, filing_id, lock=True)
             status = domain.after_review(filing.status, decision, filing.channel)
             s.add(Review(filing_id=filing.id, version=filing.version, decision=decision,
                          comment=comment, reviewer=principal.subject, reviewed_at=now))
             if decision == "approve":
                 version = s.get(FilingVersion, (filing.id, filing.version))
                 filing.approved_on, filing.approved_by = day, principal.subject
-                version.wire = wire_message(filing, version)
+                version.wire = wire.wire_message(filing, version)
                 if status == domain.FORWARDED:
                     Outbox.add(uow, FILINGS_EXCHANGE, filing_routing_key(self.county, filing.kind),
                                version.wire, headers={"x-cqo-type": "filing"},
@@ -370,13 +200,13 @@ class FilingApp:
             filing.status, filing.updated_at = status, now
             uow.commit()
             log.info("filing %s reviewed: %s -> %s", filing_id, decision, status)
-            return self._detail(s, filing)
+            return detail(s, filing)
 
     def submit_batch(self, principal: Principal, filing_ids: list[str] | None = None,
                      campaign_year: int | None = None) -> dict:
         """POST /batches (集中报送, art. 13): all approved campaign filings (or the listed
         ones) as chunked FilingBatchSchema messages, written with the status change."""
-        self._require_officer(principal)
+        access.require_officer(principal, self.settings)
         batch_id, now = str(uuid.uuid4()), self.now()
         size = self.settings.chunk_size
         with self.db.unit_of_work() as uow:
@@ -390,7 +220,7 @@ class FilingApp:
                     .with_for_update(of=Filing))
             if filing_ids:
                 rows = []
-                for ids in _in_chunks(filing_ids):
+                for ids in in_chunks(filing_ids):
                     rows.extend(s.execute(base.where(Filing.id.in_(ids))).all())
                 self._check_batch_selection(filing_ids, rows, campaign_year)
             else:
@@ -411,9 +241,8 @@ class FilingApp:
             for number, chunk in enumerate(chunks, start=1):
                 Outbox.add(uow, FILINGS_EXCHANGE,
                            filing_routing_key(self.county, domain.BATCH_ROUTING_KIND),
-                           RawJson.object({"batch_id": batch_id, "county": self.county,
-                                           "chunk": number, "chunks": len(chunks)},
-                                          {"filings": [r.wire for r in chunk]}),
+                           wire.batch_chunk(batch_id, self.county, number, len(chunks),
+                                            [r.wire for r in chunk]),
                            headers={"x-cqo-type": "filing.batch"},
                            message_id=domain.batch_message_id(batch_id, number))
                 s.execute(update(Filing)
@@ -451,294 +280,3 @@ class FilingApp:
             raise Conflict("所列备案中有不能集中报送的，整批未报送：" + "；".join(
                 m for messages in list(errors.values())[:5] for m in messages),
                 code="BATCH_NOT_ALLOWED", details={"errors": errors})
-
-    def get_batch(self, principal: Principal, batch_id: str) -> dict:
-        self._require_reader(principal)
-        if principal.role == "enterprise":
-            raise Forbidden("企业无权查看集中报送批次", code="AUTH_FORBIDDEN")
-        with self.db.unit_of_work() as uow:
-            batch = uow.session.get(Batch, str(batch_id))
-            if batch is None:
-                raise NotFound("报送批次不存在", code="BATCH_NOT_FOUND")
-            return BatchOut().dump({
-                "batch_id": batch.id, "county": batch.county, "count": batch.count,
-                "chunks": batch.chunks, "chunk_size": None, "campaign_years": batch.campaign_years,
-                "created_at": wall_clock.aware(batch.created_at), "created_by": batch.created_by})
-
-    # -- reading ------------------------------------------------------------------------
-    def list_filings(self, principal: Principal, query: Mapping) -> dict:
-        self._require_reader(principal)
-        conditions = []
-        uscc = query.get("uscc")
-        if principal.role == "enterprise":
-            if uscc and uscc != principal.uscc:
-                raise Forbidden("企业只能查看本企业的备案", code="AUTH_FORBIDDEN")
-            uscc = principal.uscc
-        if uscc:
-            conditions.append(Filing.uscc == uscc)
-        if query.get("status"):
-            conditions.append(Filing.status.in_(query["status"]))
-        if query.get("kind"):
-            conditions.append(Filing.kind.in_(query["kind"]))
-        for name in ("channel", "campaign_year", "category"):
-            if query.get(name) is not None:
-                conditions.append(getattr(Filing, name) == query[name])
-        if query.get("batch_id"):
-            conditions.append(Filing.batch_id == str(query["batch_id"]))
-        if query.get("submitted_from"):
-            conditions.append(Filing.submitted_to_county_on >= query["submitted_from"])
-        if query.get("submitted_to"):
-            conditions.append(Filing.submitted_to_county_on <= query["submitted_to"])
-        if query.get("late") is not None:
-            conditions.append(Filing.late.is_(True) if query["late"]
-                              else Filing.late.is_not(True))
-        page, page_size = query.get("page", 1), query.get("page_size", 50)
-        with self.db.unit_of_work() as uow:
-            s = uow.session
-            total = s.execute(select(func.count()).select_from(Filing).where(*conditions)).scalar_one()
-            items = s.execute(select(Filing).where(*conditions)
-                              .order_by(Filing.created_at.desc(), Filing.id)
-                              .offset((page - 1) * page_size).limit(page_size)).scalars().all()
-            return FilingPageOut().dump({"items": [summary(f) for f in items], "total": total,
-                                         "page": page, "page_size": page_size})
-
-    def get(self, principal: Principal, filing_id: str) -> dict:
-        with self.db.unit_of_work() as uow:
-            filing = self._load(uow.session, filing_id)
-            self._require_reader(principal, filing)
-            return self._detail(uow.session, filing)
-
-    @staticmethod
-    def _detail(session, filing: Filing, *, versions=None, reviews=None, decisions=None) -> dict:
-        """The filing with its versions, reviews and decisions; a writing use case passes
-        what it already holds and answers from its own transaction (no second round)."""
-        if versions is None:
-            versions = session.execute(select(FilingVersion).where(FilingVersion.filing_id == filing.id)
-                                       .order_by(FilingVersion.version)).scalars().all()
-        if reviews is None:
-            reviews = session.execute(select(Review).where(Review.filing_id == filing.id)
-                                      .order_by(Review.reviewed_at, Review.id)).scalars().all()
-        if decisions is None:
-            decisions = session.execute(select(Decision).where(Decision.filing_id == filing.id)
-                                        .order_by(Decision.received_at, Decision.id)).scalars().all()
-        views = [version_view(v) for v in versions]
-        current = views[-1] if views else None
-        applied = [d for d in decisions if d.version == filing.version and d.applied]
-        return FilingDetailOut().dump({
-            **summary(filing),
-            "findings": current["findings"] if current else [],
-            "current": current,
-            "versions": views,
-            "reviews": [{"version": r.version, "decision": r.decision,
-                         "decision_name": domain.REVIEW_DECISIONS.get(r.decision, r.decision),
-                         "comment": r.comment, "reviewer": r.reviewer,
-                         "reviewed_at": wall_clock.aware(r.reviewed_at)} for r in reviews],
-            "decision": decision_view(applied[-1]) if applied else None,
-            "decisions": [decision_view(d) for d in decisions],
-        })
-
-    def current_campaign(self) -> dict:
-        with self.db.unit_of_work() as uow:
-            window = self._current_campaign(uow.session)
-            if window is None:
-                raise NotFound("当前没有正在进行的首席质量官集中报送活动", code="CAMPAIGN_NOT_OPEN")
-            campaign = uow.session.get(Campaign, window.year)
-            return CampaignOut().dump({
-                "year": campaign.year, "notice_number": campaign.notice_number,
-                "title": campaign.title, "text": campaign.text, "opens_on": campaign.opens_on,
-                "closes_on": campaign.closes_on, "status": campaign.status})
-
-    # -- messages from the city -------------------------------------------------------------
-    def apply_decisions(self, message_id: str | None, body) -> dict:
-        """filing.<county>.decisions: idempotent by message id (inbox) and by
-        (filing_id, version, outcome); a final outcome is never overturned."""
-        batch = DecisionBatchSchema().load(body)
-        wrong = {batch["county"]} | {d["county"] for d in batch["decisions"]}
-        wrong.discard(self.county)
-        if wrong:
-            raise ValidationFailed(f"decisions for county {sorted(wrong)} delivered to {self.county}",
-                                   code="DECISION_WRONG_COUNTY")
-        stats = {"received": len(batch["decisions"]), "applied": 0, "recorded": 0,
-                 "duplicates": 0, "unknown": 0}
-        received_at = self.now()
-        with self.db.unit_of_work() as uow:
-            s = uow.session
-            if message_id and not Inbox.first_time(uow, self.settings.decisions_consumer, message_id):
-                log.info("decision message %s already applied", message_id)
-                return {**stats, "duplicates": stats["received"]}
-            ids = sorted({str(d["filing_id"]) for d in batch["decisions"]})
-            state: dict[str, tuple[str, int]] = {}  # filing id -> (status, version)
-            seen: set[tuple] = set()
-            for chunk in _in_chunks(ids):
-                # locked in id order: concurrent decision messages cannot deadlock
-                state.update((r.id, (r.status, r.version)) for r in s.execute(
-                    select(Filing.id, Filing.status, Filing.version).where(Filing.id.in_(chunk))
-                    .order_by(Filing.id).with_for_update()))
-                seen.update(s.execute(select(Decision.filing_id, Decision.version, Decision.outcome)
-                                      .where(Decision.filing_id.in_(chunk))).tuples())
-            rows, changes = [], {}
-            # "waiting" before the final outcome when one message carries both
-            for d in sorted(batch["decisions"], key=lambda d: (d["decided_at"], d["outcome"] != "waiting")):
-                key = (str(d["filing_id"]), d["version"], d["outcome"])
-                if key in seen:
-                    stats["duplicates"] += 1
-                    continue
-                seen.add(key)
-                applied = False
-                if key[0] not in state:
-                    stats["unknown"] += 1
-                    log.warning("decision for unknown filing %s v%s kept, not applied", *key[:2])
-                else:
-                    status, version = state[key[0]]
-                    new = domain.status_after_decision(status, version, d["version"], d["outcome"])
-                    if new is not None:
-                        applied = True
-                        state[key[0]] = (new, version)
-                        changes[key[0]] = (new, d["outcome"], d["decided_at"], d["late"], d["days_late"])
-                rows.append({
-                    "filing_id": key[0], "version": d["version"], "outcome": d["outcome"],
-                    "reasons": _jsonable(d["reasons"]), "findings": _jsonable(d["findings"]),
-                    "late": d["late"], "days_late": d["days_late"], "deadline": d["deadline"],
-                    "decided_at": d["decided_at"], "received_at": received_at,
-                    "message_id": message_id, "applied": applied})
-                stats["applied" if applied else "recorded"] += 1
-            # one UPDATE per distinct outcome, not one round trip per filing
-            groups: dict[tuple, list[str]] = {}
-            for fid, values in changes.items():
-                groups.setdefault(values, []).append(fid)
-            for (status, outcome, decided_at, late, days_late), fids in groups.items():
-                for chunk in _in_chunks(fids):
-                    s.execute(update(Filing).where(Filing.id.in_(chunk)).values(
-                        status=status, decision_outcome=outcome, decided_at=decided_at, late=late,
-                        days_late=days_late, updated_at=received_at)
-                        .execution_options(synchronize_session=False))
-            # decisions about locked filings cannot race (the lock serialises them, and
-            # `seen` was read under it): a conflict there would be a bug, so it is not
-            # skipped. Decisions about unknown filings have no lock to serialise them.
-            table = Decision.__table__
-            insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] in state])
-            insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] not in state],
-                        skip_conflicts=True)
-            uow.commit()
-        log.info("decisions applied: %s", stats)
-        return stats
-
-    def apply_notice(self, message_id: str | None, body) -> str:
-        """filing.<county>.notices: campaign.opened / campaign.closed into `campaigns`;
-        every notice (also recommendations, term reminders, unknown future types) into
-        the notices inbox (services/filing/notices.py)."""
-        notice = NoticeSchema().load(body)
-        kind = notice["type"]
-        if kind not in notices.CAMPAIGN_TYPES:
-            return notices.store(self.db, self.county, self.settings.notices_consumer,
-                                 message_id, body, self.now())
-        stored = notices.parse(body, self.county)
-        data, now = notice["campaign"], self.now()
-        with self.db.unit_of_work() as uow:
-            s = uow.session
-            if message_id and not Inbox.first_time(uow, self.settings.notices_consumer, message_id):
-                return "duplicate"
-            campaign = s.execute(select(Campaign).where(Campaign.year == data["year"])
-                                 .with_for_update()).scalar_one_or_none()
-            if campaign is None:
-                day = self.clock()
-                campaign = Campaign(year=data["year"], opens_on=data.get("opens_on") or day,
-                                    closes_on=data.get("closes_on") or day, status="open",
-                                    opened_at=now, updated_at=now)
-                s.add(campaign)
-            for name in ("notice_number", "title", "text", "opens_on", "closes_on"):
-                if data.get(name) is not None:
-                    setattr(campaign, name, data[name])
-            if kind == "campaign.closed":
-                campaign.status, campaign.closed_at = "closed", now
-            elif campaign.closed_at is None:
-                # closing is final: a late or repeated "opened" never reopens a campaign
-                campaign.status = "open"
-            campaign.updated_at = now
-            notices.record(s, stored, message_id, now)
-            uow.commit()
-        log.info("notice %s for campaign %s applied", kind, data["year"])
-        return kind
-
-
-# -- views --------------------------------------------------------------------------------
-
-def wire_message(filing: Filing, version: FilingVersion) -> dict:
-    """The FilingMessageSchema body of one approved version (no clear ID number)."""
-    data = version.data
-    cqo = data["cqo"]
-    message = {
-        "filing_id": filing.id, "version": version.version, "county": filing.county,
-        "kind": filing.kind, "channel": filing.channel, "campaign_year": filing.campaign_year,
-        "submitted_to_county_on": filing.submitted_to_county_on.isoformat(),
-        "approved_on": filing.approved_on.isoformat(), "approved_by": filing.approved_by,
-        "enterprise": dict(data["enterprise"]),
-        "cqo": {
-            "name": cqo["name"], "id_type": version.id_type, "id_hmac": version.id_hmac,
-            "id_sealed": version.id_sealed, "id_masked": version.id_masked,
-            **{k: cqo.get(k) for k in (
-                "phone", "email", "position", "is_decision_level", "education_level",
-                "title_level", "years_quality_work", "training_certificate",
-                "attests_law_knowledge", "attests_organisational_ability")},
-        },
-        "appointment": dict(data["appointment"]),
-        "effective_on": data.get("effective_on"),
-        "end_reason": data.get("end_reason"),
-        "findings": list(version.findings or []),
-    }
-    schema = FilingMessageSchema()
-    # load checks the contract where the message is made; dump gives its exact wire form
-    return schema.dump(schema.load(message))
-
-
-def withdrawal_request(filing: Filing, principal: Principal, now: datetime) -> dict:
-    """The WithdrawalRequestSchema body asking the city to withdraw the current version."""
-    schema = WithdrawalRequestSchema()
-    return schema.dump(schema.load({
-        "type": WITHDRAWAL_TYPE, "filing_id": filing.id, "version": filing.version,
-        "county": filing.county, "uscc": filing.uscc, "requested_at": now.isoformat(),
-        "requested_by": principal.subject}))
-
-
-def batch_message_check(body: dict) -> None:
-    """Contract check of a batch chunk (tests use it on what was published)."""
-    FilingBatchSchema().load(body)
-    for filing in body["filings"]:
-        FilingMessageSchema().load(filing)
-
-
-def summary(f: Filing) -> dict:
-    return {
-        "id": f.id, "county": f.county, "uscc": f.uscc, "enterprise_name": f.enterprise_name,
-        "category": f.category, "category_name": CATEGORIES.get(f.category, f.category),
-        "kind": f.kind, "kind_name": FILING_KINDS.get(f.kind, f.kind),
-        "channel": f.channel, "channel_name": CHANNELS.get(f.channel, f.channel),
-        "campaign_year": f.campaign_year, "status": f.status,
-        "status_name": domain.status_name(f.status), "version": f.version,
-        "cqo_name": f.cqo_name, "cqo_id_masked": f.cqo_id_masked,
-        "submitted_to_county_on": f.submitted_to_county_on, "created_at": wall_clock.aware(f.created_at),
-        "updated_at": wall_clock.aware(f.updated_at), "approved_on": f.approved_on,
-        "forwarded_at": wall_clock.aware(f.forwarded_at), "batch_id": f.batch_id,
-        "decision_outcome": f.decision_outcome, "decided_at": wall_clock.aware(f.decided_at),
-        "late": f.late, "days_late": f.days_late,
-    }
-
-
-def version_view(v: FilingVersion) -> dict:
-    data = v.data
-    enterprise = dict(data["enterprise"])
-    enterprise["category_name"] = CATEGORIES.get(enterprise.get("category"), "")
-    cqo = {**data["cqo"], "id_type": v.id_type, "id_type_name": ID_TYPE_NAMES.get(v.id_type, ""),
-           "id_masked": v.id_masked}
-    return {"version": v.version, "submitted_at": wall_clock.aware(v.submitted_at),
-            "submitted_by": v.submitted_by, "enterprise": enterprise, "cqo": cqo,
-            "appointment": data["appointment"], "effective_on": data.get("effective_on"),
-            "end_reason": data.get("end_reason"), "findings": v.findings or []}
-
-
-def decision_view(d: Decision) -> dict:
-    return {"version": d.version, "outcome": d.outcome,
-            "outcome_name": OUTCOMES.get(d.outcome, d.outcome), "reasons": d.reasons or [],
-            "findings": d.findings or [], "late": d.late, "days_late": d.days_late,
-            "deadline": as_date(d.deadline), "decided_at": wall_clock.aware(d.decided_at),
-            "received_at": wall_clock.aware(d.received_at), "applied": d.applied}

@@ -24,7 +24,10 @@ from services.filing.domain import APPROVED, CAMPAIGN
 from shared.clock import today
 from services.filing.models import Filing
 from services.filing.schemas import FilingIn
-from services.filing.use_cases import FilingApp, Settings, wire_message
+from services.filing import identity
+from services.filing.settings import Settings
+from services.filing.use_cases import FilingApp
+from services.filing.wire import wire_message
 from shared.auth import issue_token
 from shared.db import Database
 from shared.messaging import topology
@@ -331,7 +334,7 @@ def seed_approved(deployment: Deployment, county: str, numbers: Iterable[int], *
     schema = FilingIn()
     for n in numbers:
         data = schema.load(filing_form(county, n))
-        protected = app._protect(data["cqo"])
+        protected = identity.protect(app.settings, data["cqo"])
         findings = app._findings(data["kind"], data, False)
         filing_id = str(uuid.uuid4())
         filing = Filing(

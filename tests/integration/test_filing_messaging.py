@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from shared.clock import today
-from services.filing.use_cases import batch_message_check
+from services.filing.wire import batch_message_check
 from shared.contracts import FilingMessageSchema
 from shared.keys import Keys
 from shared.personal_data import id_hmac, unseal

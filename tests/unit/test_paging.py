@@ -5,7 +5,7 @@ import json
 import pytest
 from marshmallow import ValidationError
 
-from services.filing.notices import NoticeQuery
+from services.filing.schemas import NoticeQuery
 from services.filing.schemas import FilingQuery
 from services.filing.service import build_service as build_filing
 from services.registry.oversight.schemas import OverdueQuery

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.filing.service import progress_interval
+from services.filing.settings import progress_interval
 from services.registry import active_cqo
 from services.registry import trust
 from services.registry.service import check_settings, counties_on_this_broker, waiting_timeout
