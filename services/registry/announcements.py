@@ -1,7 +1,9 @@
-"""What the register announces on `cqo.events` (docs/events.md): appointments accepted
-and ended, filings decided. Gathered while a message's filings are applied and queued
-in the outbox when they are written (`LockedRegister.flush`), because only then do new
-appointments have their ids.
+"""What the register announces on `cqo.events` (docs/events.md): appointments accepted,
+ended and lapsed, filings decided, replacement recommendations issued and closed.
+
+Intake gathers its announcements while a message's filings are applied and queues them
+when they are written (`LockedRegister.flush`), because only then do new appointments
+have their ids; terms and recommendations publish theirs in their own unit of work.
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from shared.messaging.events import publish
 SOURCE = "registry"
 ACCEPTED = "register.appointment.accepted"
 ENDED = "register.appointment.ended"
+LAPSED = "register.appointment.lapsed"
 DECIDED = "register.filing.decided"
+RECOMMENDATION_ISSUED = "register.recommendation.issued"
+RECOMMENDATION_CLOSED = "register.recommendation.closed"
 
 
 def appointment_accepted(appointment, *, county: str, enterprise_name: str, kind: str) -> dict:
@@ -46,11 +51,37 @@ def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None
     for event_type, row, facts in announced:
         if event_type == ACCEPTED:
             publish(uow, ACCEPTED, row.id, appointment_accepted(row, **facts), source=SOURCE,
-                    occurred_at=now, event_id=f"appointment:{row.id}:accepted")
+                    occurred_at=now, event_id=f"event:appointment:{row.id}:accepted")
         elif event_type == ENDED:
             publish(uow, ENDED, row.id, appointment_ended(row, **facts), source=SOURCE,
-                    occurred_at=now, event_id=f"appointment:{row.id}:ended")
+                    occurred_at=now, event_id=f"event:appointment:{row.id}:ended")
         else:
             publish(uow, DECIDED, f"{row.filing_id}/v{row.version}",
                     filing_decided(row, **facts), source=SOURCE, occurred_at=now,
-                    event_id=f"filing:{row.filing_id}:v{row.version}:decided")
+                    event_id=f"event:filing:{row.filing_id}:v{row.version}:decided")
+
+
+def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now) -> dict:
+    a = appointment
+    return publish(uow, LAPSED, a.id, {
+        "appointment_id": a.id, "uscc": a.uscc, "county": county, "cqo_name": a.cqo_name,
+        "id_hmac": a.id_hmac, "id_masked": a.id_masked, "term_end": a.term_end,
+        "lapsed_on": lapsed_on}, source=SOURCE, occurred_at=now,
+        event_id=f"event:appointment:{a.id}:lapsed")
+
+
+def recommendation_issued(uow: UnitOfWork, rec, appointment, now) -> dict:
+    return publish(uow, RECOMMENDATION_ISSUED, rec.id, {
+        "recommendation_id": rec.id, "uscc": rec.uscc, "county": rec.county,
+        "appointment_id": rec.appointment_id, "cqo_name": rec.cqo_name,
+        "id_hmac": appointment.id_hmac, "issuer_role": rec.issuer_role,
+        "issuer_county": rec.issuer_county, "reason": rec.reason, "issued_on": rec.issued_on,
+        "respond_by": rec.respond_by}, source=SOURCE, occurred_at=now,
+        event_id=f"event:recommendation:{rec.id}:issued")
+
+
+def recommendation_closed(uow: UnitOfWork, rec, id_hmac: str, now) -> dict:
+    return publish(uow, RECOMMENDATION_CLOSED, rec.id, {
+        "recommendation_id": rec.id, "uscc": rec.uscc, "county": rec.county,
+        "appointment_id": rec.appointment_id, "id_hmac": id_hmac, "status": rec.status},
+        source=SOURCE, occurred_at=now, event_id=f"event:recommendation:{rec.id}:closed")
