@@ -17,7 +17,8 @@ FILINGS = Exchange("cqo.filings", type="topic", durable=True)
 DECISIONS = Exchange("cqo.decisions", type="topic", durable=True)
 NOTICES = Exchange("cqo.notices", type="topic", durable=True)
 DEAD = Exchange("cqo.dead", type="fanout", durable=True)
-EXCHANGES = (FILINGS, DECISIONS, NOTICES, DEAD)
+EVENTS = Exchange("cqo.events", type="topic", durable=True)  # domain events, docs/events.md
+EXCHANGES = (FILINGS, DECISIONS, NOTICES, DEAD, EVENTS)
 
 REGISTRY_INTAKE = "registry.intake"
 DEAD_QUEUE_NAME = "cqo.dead"
@@ -65,12 +66,29 @@ def notices_queue(county: str) -> Queue:
                         [(NOTICES, f"notice.{county}"), (NOTICES, NOTICE_ALL)])
 
 
+# Who listens to which domain events (docs/events.md). Every city service declares all of
+# them at start, so an event published before its consumer first starts waits for it
+# instead of coming back unroutable.
+EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "talent.events": ("register.appointment.*", "register.recommendation.*"),
+    "registry.events": ("talent.certificate.*",),
+}
+
+
+def events_queue(name: str) -> Queue:
+    return quorum_queue(name, [(EVENTS, key) for key in EVENT_SUBSCRIPTIONS[name]])
+
+
+def event_queues() -> list[Queue]:
+    return [events_queue(name) for name in EVENT_SUBSCRIPTIONS]
+
+
 def registry_queues(counties: Iterable[str] = ()) -> list[Queue]:
     """What the city declares: its intake, the dead-letter queue and, for `counties`
     (those sharing the city's broker), their decisions and notices queues: a notice
     or decision sent before a county's service first started then waits for it
     instead of being unroutable (a campaign notice to all would skip that county)."""
-    queues = [intake_queue(), dead_queue()]
+    queues = [intake_queue(), dead_queue(), *event_queues()]
     for county in counties:
         queues += [decisions_queue(county), notices_queue(county)]
     return queues
@@ -96,7 +114,7 @@ def declare(connection, queues: Iterable[Queue] = ()) -> None:
 # -- policies -------------------------------------------------------------------------
 
 def consumer_queue_pattern() -> str:
-    return r"^(registry\.intake|filing\.[^.]+\.(decisions|notices))$"
+    return r"^(registry\.intake|filing\.[^.]+\.(decisions|notices)|[a-z]+\.events)$"
 
 
 def policy_definitions(delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Iterator[dict]:

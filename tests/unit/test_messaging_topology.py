@@ -13,11 +13,12 @@ def _bindings(queue):
 def test_exchanges_are_durable_with_the_contract_types():
     types = {e.name: (e.type, e.durable) for e in topology.EXCHANGES}
     assert types == {"cqo.filings": ("topic", True), "cqo.decisions": ("topic", True),
-                     "cqo.notices": ("topic", True), "cqo.dead": ("fanout", True)}
+                     "cqo.notices": ("topic", True), "cqo.dead": ("fanout", True),
+                     "cqo.events": ("topic", True)}
 
 
 def test_registry_queues():
-    intake, dead = topology.registry_queues()
+    intake, dead, talent_events, registry_events = topology.registry_queues()
     assert intake.name == "registry.intake"
     assert intake.queue_arguments == {"x-queue-type": "quorum",
                                       "x-dead-letter-exchange": "cqo.dead"}
@@ -26,13 +27,18 @@ def test_registry_queues():
     assert dead.name == "cqo.dead"
     assert dead.queue_arguments == {"x-queue-type": "quorum"}  # never dead-letters itself
     assert _bindings(dead) == {("cqo.dead", "")}
+    # the domain events' subscribers, declared by the city so that none is lost before they start
+    assert _bindings(talent_events) == {("cqo.events", "register.appointment.*"),
+                                        ("cqo.events", "register.recommendation.*")}
+    assert _bindings(registry_events) == {("cqo.events", "talent.certificate.*")}
 
 
 def test_the_city_declares_the_queues_of_counties_on_its_broker():
     from services.registry.service import counties_on_this_broker
 
     names = [q.name for q in topology.registry_queues(["130921", "130922"])]
-    assert names == ["registry.intake", "cqo.dead", "filing.130921.decisions",
+    assert names == ["registry.intake", "cqo.dead", "talent.events", "registry.events",
+                     "filing.130921.decisions",
                      "filing.130921.notices", "filing.130922.decisions", "filing.130922.notices"]
     shared = counties_on_this_broker({})
     assert len(shared) == 19 and "130921" in shared and "130971" in shared  # 16 + 3 zones

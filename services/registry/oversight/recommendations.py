@@ -28,6 +28,7 @@ from shared.db import UnitOfWork
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.validators.uscc import validate_uscc
 from services.registry.domain import oversight as rules
+from services.registry import announcements
 from services.registry.models import (Appointment, AuditEntry, Enterprise, Recommendation,
                                       RecommendationEvent)
 from services.registry.oversight.schemas import RecommendationOut, RecommendationPageOut
@@ -195,6 +196,7 @@ def issue(uow: UnitOfWork, principal: Principal, data: dict, *,
     session.add(rec)
     session.flush()
     _event(session, rec, now, principal.subject, "issued", data["reason"])
+    announcements.recommendation_issued(uow, rec, current, now)
     _audit(session, rec, now, principal.subject, "issued",
            {"incident": rec.incident, "reason": rec.reason, "respond_by": rec.respond_by})
     issuer = issuer_name(rec.issuer_role, rec.issuer_county)
@@ -291,6 +293,8 @@ def conclude(uow: UnitOfWork, principal: Principal, rec_id: int, action: str,
         log.warning("recommendation %s %s by admin %s in place of its issuer (%s)",
                     rec.id, status, principal.subject, rec.issuer_role)
     _audit(session, rec, now, principal.subject, status, detail)
+    announcements.recommendation_closed(
+        uow, rec, session.get(Appointment, rec.appointment_id).id_hmac, now)
     by = f"系统管理员（代{issuer}）" if override else issuer
     _notify(uow, rec, enterprise, status, f"撤换建议已{verb}",
             f"关于撤换{enterprise.name}首席质量官{rec.cqo_name}的建议（编号 {rec.id}）已由"
@@ -328,6 +332,7 @@ def close_for_filing(uow: UnitOfWork, appointment: Appointment, data: dict, now:
         rec.conclusion, rec.closed_by_filing_id, rec.updated_at = text, filing_id, now
         _event(session, rec, now, actor, action, text, filing_id)
         _audit(session, rec, now, actor, action, {"kind": kind}, filing_id)
+        announcements.recommendation_closed(uow, rec, appointment.id_hmac, now)
         announce(uow, county, {
             "type": "recommendation.closed", "county": county, "uscc": rec.uscc,
             "enterprise_name": enterprise_name, "recommendation": _summary(rec, today),

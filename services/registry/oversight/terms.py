@@ -33,6 +33,7 @@ from shared.messaging import topology
 from shared.messaging.outbox import Outbox
 from services.registry.counties import county_scope
 from services.registry.domain import oversight as rules
+from services.registry import announcements
 from services.registry.models import Appointment, AuditEntry, Enterprise, TermReminder
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,8 @@ def mark_lapsed(uow: UnitOfWork, appointment_id: int, uscc: str, as_of: date,
                     f"{_fmt(appointment.term_end)}届满，未办理续任备案（第五条）。"
                     "请尽快办理续任备案，或任命新的首席质量官并办理变更备案。"),
     }, message_id=f"term:{appointment_id}:lapsed")
+    announcements.appointment_lapsed(uow, appointment, county=enterprise.county,
+                                     lapsed_on=lapsed, now=now)
     return True
 
 

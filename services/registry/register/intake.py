@@ -33,6 +33,7 @@ from services.registry.domain.register import ACCEPTED, CREATE, END, REJECTED, R
 from services.registry.models import LedgerEntry
 from services.registry.oversight import recommendations
 from services.registry import trust
+from services.registry import announcements
 from services.registry.register.locked_register import Item, LEDGER, LockedRegister, Row
 
 
@@ -235,6 +236,7 @@ def _apply(register: LockedRegister, ctx, data: dict, now) -> tuple[Decision, Ro
         register.current.pop(uscc)
         _audit(register, now, "appointment.ended", uscc, current, data,
                {"ended_on": ended_on.isoformat(), "reason": current.end_reason})
+        register.announce(announcements.ENDED, current, county=data["county"])
         if kind in ("change", "end"):
             recommendations.close_for_filing(UnitOfWork(session), current, data, now)
     if decision.action in (CREATE, REPLACE):
@@ -243,6 +245,8 @@ def _apply(register: LockedRegister, ctx, data: dict, now) -> tuple[Decision, Ro
         register.current[uscc] = appointment
         register.with_history.add(uscc)
         _audit(register, now, "appointment.created", uscc, appointment, data, {"kind": kind})
+        register.announce(announcements.ACCEPTED, appointment, county=data["county"],
+                          enterprise_name=data["enterprise"]["name"], kind=kind)
         return decision, appointment
     if decision.action == UPDATE:
         if register.later_filing_applied(uscc, data["submitted_to_county_on"]):
@@ -347,6 +351,10 @@ def _settle(register: LockedRegister, row: Row, decision: Decision, now,
     if decision.outcome != WAITING:
         row.payload = None
     register.ledger_changed(row)
+    if decision.outcome != WAITING:
+        enterprise = register.enterprises.get(row.uscc)
+        register.announce(announcements.DECIDED, row,
+                          enterprise_name=enterprise.name if enterprise is not None else None)
     if decision.outcome == ACCEPTED:
         register.accepted(row.uscc, row.submitted_to_county_on)
     elif decision.outcome == REJECTED and row.kind == "establishment":

@@ -9,7 +9,9 @@ from types import SimpleNamespace
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
+from shared import clock
 from shared.db import insert_rows
+from services.registry import announcements
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING, Decision
 from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
 
@@ -61,6 +63,7 @@ class LockedRegister:
         self._changed_appointments: dict[int, Row] = {}
         self._changed_ledger: dict[int, Row] = {}
         self._audit: list[dict] = []
+        self._announced: list[tuple[str, Row, dict]] = []  # events, queued by flush
         self._arrivals = count()
 
     @classmethod
@@ -127,6 +130,10 @@ class LockedRegister:
 
     def audit(self, **entry) -> None:
         self._audit.append(entry)
+
+    def announce(self, event_type: str, row: Row, **facts) -> None:
+        """An event about `row` (docs/events.md), queued once the row is written."""
+        self._announced.append((event_type, row, facts))
 
     def accepted(self, uscc: str, day) -> None:
         self.accepted_on[uscc] = max(day, self.accepted_on.get(uscc, day))
@@ -198,5 +205,8 @@ class LockedRegister:
                 {**{k: v for k, v in e.items() if k != "appointment"},
                  "appointment_id": e["appointment"].id if e["appointment"] is not None else None}
                 for e in self._audit])
+        if self._announced:
+            announcements.publish_all(self.session, self._announced, clock.now_utc())
         self._new_appointments, self._new_ledger, self._audit = [], [], []
+        self._announced = []
         self._changed_appointments, self._changed_ledger = {}, {}

@@ -1,0 +1,87 @@
+"""What the register announces on `cqo.events` (docs/events.md): appointments accepted,
+ended and lapsed, filings decided, replacement recommendations issued and closed.
+
+Intake gathers its announcements while a message's filings are applied and queues them
+when they are written (`LockedRegister.flush`), because only then do new appointments
+have their ids; terms and recommendations publish theirs in their own unit of work.
+"""
+from __future__ import annotations
+
+import json
+
+from shared.db import UnitOfWork
+from shared.messaging.events import publish
+
+SOURCE = "registry"
+ACCEPTED = "register.appointment.accepted"
+ENDED = "register.appointment.ended"
+LAPSED = "register.appointment.lapsed"
+DECIDED = "register.filing.decided"
+RECOMMENDATION_ISSUED = "register.recommendation.issued"
+RECOMMENDATION_CLOSED = "register.recommendation.closed"
+
+
+def appointment_accepted(appointment, *, county: str, enterprise_name: str, kind: str) -> dict:
+    a = appointment
+    return {"appointment_id": a.id, "uscc": a.uscc, "enterprise_name": enterprise_name,
+            "county": county, "filing_id": a.filing_id, "filing_version": a.filing_version,
+            "kind": kind, "cqo_name": a.cqo_name, "id_type": a.id_type, "id_hmac": a.id_hmac,
+            "id_masked": a.id_masked, "appointed_on": a.appointed_on, "term_end": a.term_end,
+            "training_certificate": a.training_certificate}
+
+
+def appointment_ended(appointment, *, county: str) -> dict:
+    a = appointment
+    return {"appointment_id": a.id, "uscc": a.uscc, "county": county, "cqo_name": a.cqo_name,
+            "id_hmac": a.id_hmac, "id_masked": a.id_masked, "ended_on": a.ended_on,
+            "reason": a.end_reason, "by_filing_id": a.ended_by_filing_id}
+
+
+def filing_decided(row, *, enterprise_name: str | None) -> dict:
+    return {"filing_id": row.filing_id, "version": row.version, "county": row.county,
+            "uscc": row.uscc, "enterprise_name": enterprise_name, "kind": row.kind,
+            "outcome": row.outcome, "reasons": json.loads(row.reasons or "[]"),
+            "late": row.late, "days_late": row.days_late, "appointment_id": row.appointment_id}
+
+
+def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None:
+    """Queue one event per announcement; `announced` holds (type, row, facts) whose rows
+    have been written (ids set)."""
+    uow = UnitOfWork(session)
+    for event_type, row, facts in announced:
+        if event_type == ACCEPTED:
+            publish(uow, ACCEPTED, row.id, appointment_accepted(row, **facts), source=SOURCE,
+                    occurred_at=now, event_id=f"event:appointment:{row.id}:accepted")
+        elif event_type == ENDED:
+            publish(uow, ENDED, row.id, appointment_ended(row, **facts), source=SOURCE,
+                    occurred_at=now, event_id=f"event:appointment:{row.id}:ended")
+        else:
+            publish(uow, DECIDED, f"{row.filing_id}/v{row.version}",
+                    filing_decided(row, **facts), source=SOURCE, occurred_at=now,
+                    event_id=f"event:filing:{row.filing_id}:v{row.version}:decided")
+
+
+def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now) -> dict:
+    a = appointment
+    return publish(uow, LAPSED, a.id, {
+        "appointment_id": a.id, "uscc": a.uscc, "county": county, "cqo_name": a.cqo_name,
+        "id_hmac": a.id_hmac, "id_masked": a.id_masked, "term_end": a.term_end,
+        "lapsed_on": lapsed_on}, source=SOURCE, occurred_at=now,
+        event_id=f"event:appointment:{a.id}:lapsed")
+
+
+def recommendation_issued(uow: UnitOfWork, rec, appointment, now) -> dict:
+    return publish(uow, RECOMMENDATION_ISSUED, rec.id, {
+        "recommendation_id": rec.id, "uscc": rec.uscc, "county": rec.county,
+        "appointment_id": rec.appointment_id, "cqo_name": rec.cqo_name,
+        "id_hmac": appointment.id_hmac, "issuer_role": rec.issuer_role,
+        "issuer_county": rec.issuer_county, "reason": rec.reason, "issued_on": rec.issued_on,
+        "respond_by": rec.respond_by}, source=SOURCE, occurred_at=now,
+        event_id=f"event:recommendation:{rec.id}:issued")
+
+
+def recommendation_closed(uow: UnitOfWork, rec, id_hmac: str, now) -> dict:
+    return publish(uow, RECOMMENDATION_CLOSED, rec.id, {
+        "recommendation_id": rec.id, "uscc": rec.uscc, "county": rec.county,
+        "appointment_id": rec.appointment_id, "id_hmac": id_hmac, "status": rec.status},
+        source=SOURCE, occurred_at=now, event_id=f"event:recommendation:{rec.id}:closed")

@@ -1,0 +1,307 @@
+"""Domain events on `cqo.events` (docs/events.md): what happened at one service, told to
+whoever cares (talent's pool, the registry's certificate read model, notify).
+
+Every event is an envelope, the same for all,
+
+    {"event_id": "<uuid>", "type": "register.appointment.accepted", "source": "registry",
+     "occurred_at": "2026-12-02T08:00:00+00:00", "subject": {"kind": "appointment", "id": "42"},
+     "data": {...}}
+
+whose `data` has one schema per type, below. The routing key is the type, except for a
+county's events, which carry the county: `filing.<county>.returned`. Events leave a
+service only through its outbox, in the transaction of the change they announce, with
+the event id as the message id (consumers dedupe on it).
+
+A person travels as `id_hmac` (matching) and `id_masked` (display), never as an ID
+number: `build` refuses an event in which any text looks like a resident ID number.
+
+Consumers read with `EXCLUDE`: a source may add fields without breaking anyone; a field
+is never removed or given another meaning (add a new type instead).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Mapping
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from shared import clock
+from shared.errors import CqoError
+from shared.validators.person_id import gb11643_check_char
+
+USCC = {"validate": validate.Regexp(r"^[0-9A-HJ-NPQRTUWXY]{18}$")}
+COUNTY = {"validate": validate.Regexp(r"^[0-9]{6}$")}
+
+
+class _Data(Schema):
+    class Meta:
+        unknown = EXCLUDE  # a newer source may add fields
+
+
+def _hmac():
+    return fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+def _masked():
+    return fields.String(required=True, validate=validate.Length(max=40))
+
+
+class ReasonData(_Data):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+# -- the register (registry service) --------------------------------------------------------
+
+class AppointmentAccepted(_Data):
+    """A CQO appointment entered the register (an accepted establishment, change or
+    renewal)."""
+
+    appointment_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    enterprise_name = fields.String(required=True)
+    county = fields.String(required=True, **COUNTY)
+    filing_id = fields.String(required=True)
+    filing_version = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    cqo_name = fields.String(required=True)
+    id_type = fields.String(required=True)
+    id_hmac = _hmac()
+    id_masked = _masked()
+    appointed_on = fields.Date(required=True)
+    term_end = fields.Date(required=True)
+    training_certificate = fields.String(load_default=None, allow_none=True)
+
+
+class AppointmentEnded(_Data):
+    """An appointment ended: replaced by a change, or the post ended."""
+
+    appointment_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    cqo_name = fields.String(required=True)
+    id_hmac = _hmac()
+    id_masked = _masked()
+    ended_on = fields.Date(required=True)
+    reason = fields.String(required=True)
+    by_filing_id = fields.String(load_default=None, allow_none=True)
+
+
+class AppointmentLapsed(_Data):
+    """A term ran out without a renewal (art. 5): recorded the day after `term_end`."""
+
+    appointment_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    cqo_name = fields.String(required=True)
+    id_hmac = _hmac()
+    id_masked = _masked()
+    term_end = fields.Date(required=True)
+    lapsed_on = fields.Date(required=True)
+
+
+class FilingDecided(_Data):
+    """The city decided one filing version (accepted, rejected or withdrawn)."""
+
+    filing_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    county = fields.String(required=True)
+    uscc = fields.String(required=True)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    kind = fields.String(required=True)
+    outcome = fields.String(required=True)
+    reasons = fields.List(fields.Nested(ReasonData), load_default=list)
+    late = fields.Boolean(load_default=False)
+    days_late = fields.Integer(load_default=0)
+    appointment_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class RecommendationIssued(_Data):
+    """A replacement recommendation (建议撤换, art. 10) was issued."""
+
+    recommendation_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    appointment_id = fields.Integer(required=True)
+    cqo_name = fields.String(required=True)
+    id_hmac = _hmac()
+    issuer_role = fields.String(required=True)
+    issuer_county = fields.String(load_default=None, allow_none=True)
+    reason = fields.String(required=True)
+    issued_on = fields.Date(required=True)
+    respond_by = fields.Date(required=True)
+
+
+class RecommendationClosed(_Data):
+    """A recommendation ended: withdrawn, closed by its issuer, or a change replaced the
+    CQO (`status`: withdrawn | closed | replaced)."""
+
+    recommendation_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    appointment_id = fields.Integer(required=True)
+    id_hmac = _hmac()
+    status = fields.String(required=True, validate=validate.OneOf(["withdrawn", "closed", "replaced"]))
+
+
+# -- the talent service ---------------------------------------------------------------------
+
+class CertificateIssued(_Data):
+    """An attendance was recorded (or corrected): the certificate and whether it passed."""
+
+    certificate_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    course_id = fields.Integer(required=True)
+    course_kind = fields.String(required=True)
+    county = fields.String(load_default=None, allow_none=True)
+    person_name = fields.String(required=True)
+    id_type = fields.String(required=True)
+    id_hmac = _hmac()
+    id_masked = _masked()
+    passed = fields.Boolean(required=True)
+    issued_on = fields.Date(load_default=None, allow_none=True)
+
+
+class CertificateRevoked(_Data):
+    certificate_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    id_hmac = _hmac()
+    revoked_on = fields.Date(required=True)
+    reason = fields.String(required=True)
+
+
+class DrawInvited(_Data):
+    """An expert was invited to a panel (drawn, or stepping in for a decline)."""
+
+    draw_id = fields.String(required=True)
+    purpose = fields.String(required=True)
+    expert_id = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(["member", "alternate"]))
+
+
+class DrawPublished(_Data):
+    """A panel was published: names and expertise only, never contact details."""
+
+    draw_id = fields.String(required=True)
+    purpose = fields.String(required=True)
+    members = fields.List(fields.Dict(), required=True)
+
+
+# -- a county's filing service ------------------------------------------------------------
+
+class FilingReturned(_Data):
+    """The county returned a filing to its enterprise for correction (pre-review)."""
+
+    filing_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    county = fields.String(required=True, **COUNTY)
+    uscc = fields.String(required=True, **USCC)
+    enterprise_name = fields.String(required=True)
+    comment = fields.String(load_default=None, allow_none=True)
+
+
+# type → (subject kind, data schema)
+TYPES: dict[str, tuple[str, type[Schema]]] = {
+    "register.appointment.accepted": ("appointment", AppointmentAccepted),
+    "register.appointment.ended": ("appointment", AppointmentEnded),
+    "register.appointment.lapsed": ("appointment", AppointmentLapsed),
+    "register.filing.decided": ("filing", FilingDecided),
+    "register.recommendation.issued": ("recommendation", RecommendationIssued),
+    "register.recommendation.closed": ("recommendation", RecommendationClosed),
+    "talent.certificate.issued": ("certificate", CertificateIssued),
+    "talent.certificate.revoked": ("certificate", CertificateRevoked),
+    "talent.draw.invited": ("draw", DrawInvited),
+    "talent.draw.published": ("draw", DrawPublished),
+    "filing.returned": ("filing", FilingReturned),
+}
+_SCHEMAS = {name: schema() for name, (_, schema) in TYPES.items()}
+
+
+class SubjectSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(required=True)
+    id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class EventSchema(Schema):
+    """The envelope. `data` is checked against its type's schema by `load`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    type = fields.String(required=True, validate=validate.OneOf(list(TYPES)))
+    source = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    occurred_at = fields.AwareDateTime(required=True)
+    subject = fields.Nested(SubjectSchema, required=True)
+    data = fields.Dict(required=True)
+
+
+_envelope = EventSchema()
+
+
+class EventRefused(CqoError):
+    """An event that must not leave its service (a source's bug, never user input)."""
+
+    code = "EVENT_REFUSED"
+
+
+def routing_key(event_type: str, county: str | None = None) -> str:
+    """`<source>.<event>`; a county's events carry the county after the source."""
+    if event_type.startswith("filing."):
+        if not county:
+            raise EventRefused("县区事件必须带县区代码", code="EVENT_COUNTY_MISSING")
+        return f"filing.{county}.{event_type.split('.', 1)[1]}"
+    return event_type
+
+
+def build(event_type: str, subject_id: Any, data: Mapping[str, Any], *, source: str,
+          occurred_at: datetime | None = None, event_id: str | None = None) -> dict:
+    """A complete, checked event as it goes on the wire (JSON-ready)."""
+    if event_type not in TYPES:
+        raise EventRefused(f"未定义的事件类型：{event_type}", code="EVENT_TYPE_UNKNOWN")
+    kind, _ = TYPES[event_type]
+    schema = _SCHEMAS[event_type]
+    dumped = schema.dump(data)
+    problems = schema.validate(dumped)
+    if problems:
+        raise EventRefused(f"事件 {event_type} 的数据不完整：{sorted(problems)}",
+                           code="EVENT_DATA_INVALID", details={"fields": sorted(problems)})
+    event = _envelope.dump({
+        "event_id": event_id or str(uuid.uuid4()), "type": event_type, "source": source,
+        "occurred_at": clock.aware(occurred_at) if occurred_at else clock.now_utc(),
+        "subject": {"kind": kind, "id": str(subject_id)}, "data": dumped})
+    refuse_id_numbers(event)
+    return event
+
+
+def load(body: Any) -> tuple[dict, dict]:
+    """(envelope, data) of a received event, both checked; raises ValidationError."""
+    envelope = _envelope.load(body)
+    return envelope, _SCHEMAS[envelope["type"]].load(envelope["data"])
+
+
+# 18 characters shaped like a resident ID (GB 11643), not inside a longer run
+_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+
+
+def refuse_id_numbers(value: Any) -> None:
+    """Raise when any text of `value` holds a resident ID number with a valid check
+    character: the last guard before a bug sends one to every consumer."""
+    if isinstance(value, str):
+        for match in _RESIDENT_ID.finditer(value):
+            number = match.group(0).upper()
+            if gb11643_check_char(number[:17]) == number[17]:
+                raise EventRefused("事件中不得出现证件号码", code="EVENT_CARRIES_ID_NUMBER")
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            refuse_id_numbers(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            refuse_id_numbers(item)
+
+
+__all__ = ["TYPES", "EventSchema", "EventRefused", "build", "load", "routing_key",
+           "refuse_id_numbers", "ValidationError"]

@@ -1,0 +1,83 @@
+"""The domain-event contract (shared/contracts/events.py)."""
+from datetime import date, datetime, timezone
+
+import pytest
+from marshmallow import ValidationError
+
+from shared.contracts import events
+from shared.messaging import topology
+from shared.validators.person_id import make_resident_id
+
+HMAC = "ab" * 32
+ENDED = {"appointment_id": 7, "uscc": "91130921MA0000001X", "county": "130921",
+         "cqo_name": "质量官", "id_hmac": HMAC, "id_masked": "130921********123X",
+         "ended_on": date(2026, 3, 1), "reason": "变更", "by_filing_id": None}
+
+
+def test_an_event_is_an_envelope_with_its_checked_data():
+    at = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+    event = events.build("register.appointment.ended", 7, ENDED, source="registry",
+                         occurred_at=at, event_id="e-1")
+    assert event["event_id"] == "e-1" and event["occurred_at"] == "2026-12-02T08:00:00+00:00"
+    assert event["subject"] == {"kind": "appointment", "id": "7"}
+    assert event["data"]["ended_on"] == "2026-03-01"
+    envelope, data = events.load(event)
+    assert envelope["type"] == "register.appointment.ended" and data["ended_on"] == date(2026, 3, 1)
+
+
+def test_every_type_has_a_schema_and_a_subject_kind():
+    assert set(events.TYPES) >= {"register.appointment.accepted", "register.appointment.ended",
+                                 "register.appointment.lapsed", "register.filing.decided",
+                                 "register.recommendation.issued", "register.recommendation.closed",
+                                 "talent.certificate.issued", "talent.certificate.revoked",
+                                 "talent.draw.invited", "talent.draw.published", "filing.returned"}
+
+
+@pytest.mark.parametrize("data, code", [
+    ({**ENDED, "id_hmac": "not-a-hash"}, "EVENT_DATA_INVALID"),
+    ({k: v for k, v in ENDED.items() if k != "reason"}, "EVENT_DATA_INVALID"),
+    ({**ENDED, "reason": "证件号 " + make_resident_id("130921", date(1980, 1, 1), 12)},
+     "EVENT_CARRIES_ID_NUMBER"),
+])
+def test_a_bad_event_never_leaves(data, code):
+    with pytest.raises(events.EventRefused) as caught:
+        events.build("register.appointment.ended", 7, data, source="registry")
+    assert caught.value.code == code
+    assert "1980" not in str(caught.value)  # the refusal does not repeat the number
+
+
+def test_an_unknown_type_is_refused_both_ways():
+    with pytest.raises(events.EventRefused):
+        events.build("register.unknown", 1, {}, source="registry")
+    with pytest.raises(ValidationError):
+        events.load({"event_id": "x", "type": "register.unknown", "source": "s",
+                     "occurred_at": "2026-12-02T08:00:00+00:00",
+                     "subject": {"kind": "k", "id": "1"}, "data": {}})
+
+
+def test_a_newer_source_may_add_fields():
+    event = events.build("register.appointment.ended", 7, ENDED, source="registry")
+    event["data"]["something_new"] = 1
+    event["also_new"] = True
+    _, data = events.load(event)
+    assert "something_new" not in data
+
+
+def test_routing_keys():
+    assert events.routing_key("register.filing.decided") == "register.filing.decided"
+    assert events.routing_key("filing.returned", "130921") == "filing.130921.returned"
+    with pytest.raises(events.EventRefused):
+        events.routing_key("filing.returned")
+
+
+def test_numbers_that_only_look_like_an_id_pass():
+    events.refuse_id_numbers({"a": "91130921MA0000001X", "b": ["123456789012345678"],
+                              "c": "1" * 40})
+
+
+def test_the_subscribers_queues_are_bound_to_the_events_exchange():
+    queues = {q.name: q for q in topology.event_queues()}
+    assert set(queues) == set(topology.EVENT_SUBSCRIPTIONS)
+    for name, queue in queues.items():
+        assert queue.queue_arguments["x-dead-letter-exchange"] == "cqo.dead"
+        assert {b.exchange.name for b in queue.bindings} == {"cqo.events"}
