@@ -33,7 +33,7 @@ from kombu import Connection, Producer
 from sqlalchemy import event, func, select, update
 
 from shared import clock
-from shared.db import Database, UnitOfWork
+from shared.db import Database, UnitOfWork, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection
@@ -87,12 +87,30 @@ class Outbox:
             payload=payload if isinstance(payload, RawJson) else dumps(payload),
             headers=dumps(headers) if headers else None,
             created_at=now, attempts=0, next_attempt_at=now))
-        # wake this process's relay right after the commit instead of at its next poll
-        session.info[_WRITTEN] = True
-        if not session.info.get(_ARMED):
-            session.info[_ARMED] = True
-            event.listen(session, "after_commit", _after_commit)
+        _wake_after_commit(session)
         return message_id
+
+    @staticmethod
+    def add_many(uow: UnitOfWork, exchange: str, messages: list[tuple[str, str, dict]]) -> None:
+        """Append many (message_id, routing_key, payload) in one statement, after what
+        the caller added before (the session is flushed first, so the order holds)."""
+        if not messages:
+            return
+        session, now = uow.session, clock.now_utc()
+        session.flush()
+        insert_rows(session.connection(), OutboxMessage.__table__, [
+            {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
+             "payload": dumps(payload), "headers": None, "created_at": now, "attempts": 0,
+             "next_attempt_at": now} for message_id, routing_key, payload in messages])
+        _wake_after_commit(session)
+
+
+def _wake_after_commit(session) -> None:
+    """Wake this process's relay right after the commit instead of at its next poll."""
+    session.info[_WRITTEN] = True
+    if not session.info.get(_ARMED):
+        session.info[_ARMED] = True
+        event.listen(session, "after_commit", _after_commit)
 
 
 # -- publishing ---------------------------------------------------------------------
