@@ -22,6 +22,31 @@ def _number(value) -> str:
     return "—" if value is None else str(value)
 
 
+def _ask_talent(config: Optional[Path], year: int, timeout: float = 6.0) -> dict | None:
+    """The talent service's training figures over the registry's broker; None when it
+    does not answer in time. In a daemon thread: an unreachable broker must not hang the
+    command (this process is not under eventlet)."""
+    import threading
+
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from cqo.service_support import load_service_config
+
+    answer: list = []
+
+    def ask() -> None:
+        try:
+            uri = load_service_config("registry", config)["AMQP_URI"]
+            with ClusterRpcProxy({"AMQP_URI": uri}, timeout=timeout) as rpc:
+                answer.append(rpc.talent.training_summary(year))
+        except Exception:  # unknown service, timeout, no broker: the report says so
+            pass
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(timeout + 2)
+    return answer[0] if answer else None
+
+
 def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help="考核年度"),
                out: Path = typer.Option(..., "--out", help="输出文件：.xlsx（汇总表＋各县分表）或 .json"),
                config: Optional[Path] = typer.Option(None, "--config",
@@ -35,9 +60,10 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
     from shared.errors import CqoError
     from services.registry.reporting import assessment as use_case, columns, schemas, workbook
 
+    figures = _ask_talent(config, year)
     try:
         with registry_database(config) as db, db.unit_of_work() as uow:
-            report = use_case.build(uow, year)
+            report = use_case.build(uow, year, training=figures)
     except CqoError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(1)
@@ -50,14 +76,14 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
     table = Table(title=report["title"] + f"（截至{report['as_of']:%Y年%m月%d日}）")
     table.add_column("县（市、区）", no_wrap=True, min_width=10)
     for header in ("名录", "覆盖率", "已备案", "已完成", "完成率", "名录外", "待办", "逾期", "建议未结",
-                   "未响应"):
+                   "未响应", "培训合格"):
         table.add_column(header, justify="right", overflow="fold")
     for row in [*report["counties"], report["total"]]:
         table.add_row(row["county_name"], _number(row["roster_size"]), _percent(row["coverage_rate"]),
                       _number(row["filed"]), _number(row["completed"]), _percent(row["completion_rate"]),
                       _number(row["filed_off_roster"]), _number(row["pending"]),
                       _number(row["late_changes"]), _number(row["recommendations_open"]),
-                      _number(row["recommendations_unanswered"]))
+                      _number(row["recommendations_unanswered"]), _number(row["training_passed"]))
     console.print(table)
     console.print(f"已写入 {out}（{len(report['counties'])} 个县（市、区））")
     console.print(columns.TRAINING_NOTE)

@@ -302,26 +302,30 @@ def load(body: Any) -> tuple[dict, dict]:
     return envelope, _SCHEMAS[envelope["type"]].load(envelope["data"])
 
 
-# 18 characters shaped like a resident ID (GB 11643), not inside a longer run
-_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+# 18 characters shaped like a resident ID (GB 11643): division, a birth date from 1900,
+# sequence, check character; not inside a longer run
+_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])"
+                          r"(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9A-Za-z])")
 
 
-def refuse_id_numbers(value: Any) -> None:
-    """Raise when any text of `value` holds a resident ID number with a valid check
-    character: the last guard before a bug sends one to every consumer."""
+def refuse_id_numbers(value: Any, key: str = "") -> None:
+    """Raise when any text of `value` holds a resident ID number (a plausible birth date
+    and a valid check character): the last guard before a bug sends one to every
+    consumer. Enterprise codes (keys naming a USCC) are not people's numbers, and an
+    all-digit USCC can pass the person check by chance."""
     if isinstance(value, str):
-        if len(value) < 18:
+        if len(value) < 18 or "uscc" in key:
             return
         for match in _RESIDENT_ID.finditer(value):
             number = match.group(0).upper()
             if gb11643_check_char(number[:17]) == number[17]:
                 raise EventRefused("事件中不得出现证件号码", code="EVENT_CARRIES_ID_NUMBER")
     elif isinstance(value, Mapping):
-        for item in value.values():
-            refuse_id_numbers(item)
+        for name, item in value.items():
+            refuse_id_numbers(item, str(name))
     elif isinstance(value, (list, tuple)):
         for item in value:
-            refuse_id_numbers(item)
+            refuse_id_numbers(item, key)
 
 
 __all__ = ["TYPES", "EventSchema", "EventRefused", "build", "load", "routing_key",

@@ -13,6 +13,10 @@ return it as unroutable. Anything else costs the row an attempt and an exponenti
 capped back-off. A confirm lost with the connection means the message may have
 arrived and will be sent again: delivery is at-least-once, the consumer's inbox
 removes the duplicate.
+
+Domain events (`cqo.events`) are the exception to `mandatory`: an event no service
+subscribes to is not an error (publish/subscribe), and the subscribers' queues are
+declared by every city service, so one that has not started yet still gets it.
 """
 from __future__ import annotations
 
@@ -241,7 +245,8 @@ class BatchPublisher:
         self._outcomes[row.seq] = (UNCONFIRMED, None)
         self._producer.publish(
             row.payload.encode("utf-8"), exchange=row.exchange, routing_key=row.routing_key,
-            mandatory=True, content_type="application/json", content_encoding="utf-8",
+            mandatory=row.exchange != topology.EVENTS.name,
+            content_type="application/json", content_encoding="utf-8",
             headers=json.loads(row.headers) if row.headers else {}, delivery_mode=2,
             retry=False, **properties)
         if self.per_message:  # returned (if so) and confirmed by now
