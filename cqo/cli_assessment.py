@@ -76,14 +76,18 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
     table = Table(title=report["title"] + f"（截至{report['as_of']:%Y年%m月%d日}）")
     table.add_column("县（市、区）", no_wrap=True, min_width=10)
     for header in ("名录", "覆盖率", "已备案", "已完成", "完成率", "名录外", "待办", "逾期", "建议未结",
-                   "未响应", "培训合格"):
+                   "未响应"):
         table.add_column(header, justify="right", overflow="fold")
     for row in [*report["counties"], report["total"]]:
         table.add_row(row["county_name"], _number(row["roster_size"]), _percent(row["coverage_rate"]),
                       _number(row["filed"]), _number(row["completed"]), _percent(row["completion_rate"]),
                       _number(row["filed_off_roster"]), _number(row["pending"]),
                       _number(row["late_changes"]), _number(row["recommendations_open"]),
-                      _number(row["recommendations_unanswered"]), _number(row["training_passed"]))
+                      _number(row["recommendations_unanswered"]))
     console.print(table)
     console.print(f"已写入 {out}（{len(report['counties'])} 个县（市、区））")
+    total = report["total"]
+    console.print(f"培训（{total['training']}）：培训班次 {_number(total['training_courses'])}，"
+                  f"参训 {_number(total['training_attendees'])} 人次，"
+                  f"合格 {_number(total['training_passed'])} 人次")
     console.print(columns.TRAINING_NOTE)
