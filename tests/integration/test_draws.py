@@ -237,3 +237,42 @@ def test_concurrent_draws_do_not_fork_the_chain(talent):
     assert audit_chain.first_break(entries) is None
     assert {e.record["draw_id"] for e in entries} == {r.json()["id"] for r in results}
     assert all(verify(base, r.json()["id"])["ok"] for r in results)
+
+
+def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from cqo.cli import app
+
+    base, db, _ = talent
+    add_experts(db, 6)
+    config = tmp_path / "talent.yaml"
+    config.write_text(yaml.safe_dump(talent_db_config), encoding="utf-8")
+    runner = CliRunner(env={"COLUMNS": "200"})
+
+    ran = runner.invoke(app, ["draw", "run", "--purpose", "命令行抽取", "--size", "2",
+                              "--alternates", "1", "--expertise", "C", "--config", str(config)])
+    assert ran.exit_code == 0, ran.output
+    assert "抽取结果" in ran.output and "专家00" in ran.output
+    with db.unit_of_work() as uow:
+        draw_id = uow.session.execute(text("SELECT id FROM draws")).scalar()
+    assert draw_id in ran.output
+
+    checked = runner.invoke(app, ["draw", "verify", draw_id, "--config", str(config)])
+    assert checked.exit_code == 0, checked.output
+    assert "核验通过" in checked.output
+
+    with db.unit_of_work() as uow:
+        uow.session.execute(text("UPDATE draws SET seed = :s WHERE id = :id"),
+                            {"s": "cd" * 32, "id": draw_id})
+        uow.commit()
+    checked = runner.invoke(app, ["draw", "verify", draw_id, "--config", str(config)])
+    assert checked.exit_code == 1, checked.output
+    assert "核验未通过" in checked.output and "排序" in checked.output
+
+    missing = runner.invoke(app, ["draw", "verify", "no-such-draw", "--config", str(config)])
+    assert missing.exit_code == 2 and "未找到" in missing.output
+    refused = runner.invoke(app, ["draw", "run", "--purpose", "x", "--size", "0",
+                                  "--config", str(config)])
+    assert refused.exit_code == 2 and "DRAW_SIZE_INVALID" in refused.output
