@@ -276,3 +276,50 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
     refused = runner.invoke(app, ["draw", "run", "--purpose", "x", "--size", "0",
                                   "--config", str(config)])
     assert refused.exit_code == 2 and "DRAW_SIZE_INVALID" in refused.output
+
+
+def test_the_draws_pool_is_the_historys_pool(talent):
+    """draws.pool_snapshot (cached parsed states, memo of the last pool) answers as
+    history.pool_as_of at every instant, also after the history grows."""
+    from datetime import timedelta
+
+    from shared import clock
+    from services.talent.draws import pool_snapshot
+    from services.talent.pool import history
+    from services.talent.pool.models import Expert
+
+    _, db, _ = talent
+    start = clock.now_utc() - timedelta(hours=3)
+
+    def both(at):
+        with db.unit_of_work() as uow:
+            fast = sorted(pool_snapshot.pool_as_of(uow.session, at), key=lambda e: e.expert_id)
+            return fast, history.pool_as_of(uow.session, at)
+
+    with db.unit_of_work() as uow:
+        for n in range(5):
+            add_expert(uow.session, n, at=start)
+        uow.commit()
+    now = clock.now_utc()
+    fast, reference = both(now)
+    assert fast == reference and len(fast) == 5
+    assert both(now)[0] == reference  # from the memo
+    with db.unit_of_work() as uow:  # later states: one suspended, one newly in conflict
+        expert = uow.session.get(Expert, fast[0].expert_id)
+        expert.status = "suspended"
+        history.record(uow.session, expert, start + timedelta(hours=1))
+        add_expert(uow.session, 9, at=start + timedelta(hours=2), conflicts=(INVOLVED,))
+        uow.commit()
+    for at in (start, start + timedelta(minutes=90), clock.now_utc()):
+        fast, reference = both(at)
+        assert fast == reference, at
+    assert both(clock.now_utc())[0][0].suspended
+    # a state dated after the instant asked for is not part of the pool at that instant
+    with db.unit_of_work() as uow:
+        expert = uow.session.get(Expert, fast[1].expert_id)
+        expert.status = "suspended"
+        history.record(uow.session, expert, clock.now_utc() + timedelta(hours=1))
+        uow.commit()
+    now = clock.now_utc()
+    fast, reference = both(now)
+    assert fast == reference and not fast[1].suspended

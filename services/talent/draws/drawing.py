@@ -15,9 +15,8 @@ from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import events
 from services.talent.domain import draw as rules
 from services.talent.domain.expertise import Catalogue, catalogue as default_catalogue
-from services.talent.draws import chain, parameters
+from services.talent.draws import chain, parameters, pool_snapshot
 from services.talent.draws.models import Draw, DrawMember
-from services.talent.pool import history
 from services.talent.pool.models import Expert
 
 SITTING = ("invited", "accepted")
@@ -49,7 +48,7 @@ def draw_into(uow: UnitOfWork, stored: dict, actor: str, catalogue: Catalogue, *
     and an invitation per panel member into `uow`."""
     session = uow.session
     now = clock.now_utc()
-    pool = history.pool_as_of(session, now)
+    pool = pool_snapshot.pool_as_of(session, now)
     seed = rules.new_seed()
     if parent is not None:
         # a supplementary draw keeps as many alternates as the remaining pool allows;
@@ -59,7 +58,8 @@ def draw_into(uow: UnitOfWork, stored: dict, actor: str, catalogue: Catalogue, *
     outcome = parameters.draw(pool, stored, seed, catalogue.codes)
     draw = Draw(id=str(uuid.uuid4()), purpose=stored["purpose"], parameters=dumps(stored),
                 seed=seed.hex(), snapshot=dumps(outcome.eligible),
-                snapshot_hash=outcome.snapshot_hash, order=dumps(outcome.order),
+                snapshot_hash=outcome.snapshot_hash, eligible_count=len(outcome.eligible),
+                order=dumps(outcome.order),
                 panel=dumps(outcome.panel), alternates=dumps(outcome.alternates),
                 status="drawn", drawn_at=now, drawn_by=actor,
                 parent_draw_id=parent.id if parent else None)

@@ -21,9 +21,11 @@ class Draw(TalentBase):
     purpose: Mapped[str] = mapped_column(String(200))
     parameters: Mapped[str] = mapped_column(Text)       # JSON, see draws.parameters
     seed: Mapped[str] = mapped_column(String(64))        # hex
-    snapshot: Mapped[str] = mapped_column(Text)          # JSON list of eligible ids
+    # the two long lists (~700 kB each for 20,000 experts) load only when read
+    snapshot: Mapped[str] = mapped_column(Text, deferred=True)  # JSON list of eligible ids
     snapshot_hash: Mapped[str] = mapped_column(String(64))
-    order: Mapped[str] = mapped_column("draw_order", Text)  # JSON list, the whole order
+    eligible_count: Mapped[int] = mapped_column(Integer)  # for display; verified: `snapshot`
+    order: Mapped[str] = mapped_column("draw_order", Text, deferred=True)  # the whole order
     panel: Mapped[str] = mapped_column(Text)             # JSON list
     alternates: Mapped[str] = mapped_column(Text)        # JSON list
     status: Mapped[str] = mapped_column(String(16))      # drawn | published

@@ -36,7 +36,7 @@ def detail(session, principal: Principal, draw_id: str,
         "snapshot_hash": root.snapshot_hash,
         "parameters": json.loads(root.parameters),
         "draws": [{"id": d.id, "parent_draw_id": d.parent_draw_id, "seed": d.seed,
-                   "snapshot_hash": d.snapshot_hash, "eligible_count": len(json.loads(d.snapshot)),
+                   "snapshot_hash": d.snapshot_hash, "eligible_count": d.eligible_count,
                    "size": json.loads(d.parameters)["size"],
                    "alternates": json.loads(d.parameters)["alternates"],
                    "drawn_at": d.drawn_at, "drawn_by": d.drawn_by, "chain_seq": d.chain_seq,
@@ -44,7 +44,7 @@ def detail(session, principal: Principal, draw_id: str,
         "members": [{**_expert(experts.get(m.expert_id), m.expert_id, catalogue),
                      "draw_id": m.draw_id, "role": m.role, "position": m.position,
                      "state": m.state, "replaced_by": m.replaced_by} for m in members],
-        "panel": _panel(session, draws, experts, catalogue),
+        "panel": _panel(members, experts, catalogue),
     }
 
 
@@ -58,10 +58,11 @@ def public(session, draw_id: str, catalogue: Catalogue | None = None) -> dict:
 
 def public_view(session, root: Draw, draws: list[Draw], catalogue: Catalogue | None) -> dict:
     catalogue = catalogue or default_catalogue()
-    ids = [m.expert_id for m in drawing.members_of(session, draws)]
+    members = drawing.members_of(session, draws)
+    experts = _experts(session, [m.expert_id for m in members])
     return {**_summary(root), "seed": root.seed, "snapshot_hash": root.snapshot_hash,
             "panel": [{k: v for k, v in member.items() if k != "county"}
-                      for member in _panel(session, draws, _experts(session, ids), catalogue)]}
+                      for member in _panel(members, experts, catalogue)]}
 
 
 def _family(session, draw_id: str) -> tuple[Draw, list[Draw]]:
@@ -88,7 +89,7 @@ def _expert(expert: Expert | None, expert_id: str, catalogue: Catalogue) -> dict
             "expertise": [{"code": c, "name": catalogue.name(c)} for c in codes]}
 
 
-def _panel(session, draws, experts, catalogue) -> list[dict]:
+def _panel(members, experts, catalogue) -> list[dict]:
     """Who sits on the panel now, in the order they were drawn (supplementary last)."""
     return [{**_expert(experts.get(m.expert_id), m.expert_id, catalogue), "role": m.role}
-            for m in drawing.members_of(session, draws) if m.state in drawing.SITTING]
+            for m in members if m.state in drawing.SITTING]
