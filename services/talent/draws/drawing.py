@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 
 from shared import clock
 from shared.db import Database, UnitOfWork
@@ -47,6 +47,12 @@ def draw_into(uow: UnitOfWork, stored: dict, actor: str, catalogue: Catalogue, *
     """Draw from the pool as it is now and write the draw, its members, its chain entry
     and an invitation per panel member into `uow`."""
     session = uow.session
+    if session.get_bind().dialect.name == "postgresql":
+        # wait for pool changes in flight and hold new ones until the draw commits: a
+        # state committed after the draw read the pool but dated before the draw would
+        # make its verification (the pool rebuilt as of the draw) disagree. Draws share
+        # this lock mode, so they do not wait for each other here. (SQLite: one writer.)
+        session.execute(text("LOCK TABLE expert_states IN SHARE MODE"))
     now = clock.now_utc()
     pool = pool_snapshot.pool_as_of(session, now)
     seed = rules.new_seed()

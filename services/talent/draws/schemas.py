@@ -116,6 +116,7 @@ class CheckOut(Schema):
     label = fields.String()
     ok = fields.Boolean()
     message = fields.String()
+    differences = fields.Dict(metadata={"description": "快照不一致时：快照缺少（missing）和多出（extra）的专家编号（各至多 20 个）"})
 
 
 class VerificationOut(Schema):
