@@ -212,7 +212,9 @@ def audit_chain_hash(snapshot):
 
 @pytest.mark.parametrize("body, code", [
     ({"size": 0}, "DRAW_SIZE_INVALID"),
+    ({"size": 101}, "DRAW_SIZE_INVALID"),
     ({"alternates": -1}, "DRAW_ALTERNATES_INVALID"),
+    ({"alternates": 101}, "DRAW_ALTERNATES_INVALID"),
     ({"expertise": ["C", "Z9"]}, "DRAW_EXPERTISE_UNKNOWN"),
     ({"size": 4, "alternates": 2}, "DRAW_NOT_ENOUGH_ELIGIBLE"),
 ])

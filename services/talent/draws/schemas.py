@@ -3,11 +3,22 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from shared.errors import ValidationFailed
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
 COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
 USCC = validate.Regexp(USCC_PATTERN, error="统一社会信用代码格式不正确（18位数字和大写字母）")
 EXAMPLE_USCC = "91130921MA0CQ00188"
+MAX_SIZE = MAX_ALTERNATES = 100
+
+
+def _within(low: int, high: int, code: str, message: str):
+    """A bound answered with the draw's own code (not the schema's generic one), and
+    documented as minimum/maximum through the field's metadata."""
+    def check(value: int) -> None:
+        if not low <= value <= high:
+            raise ValidationFailed(message, code=code, field=code.split("_")[1].lower())
+    return check
 
 
 class DrawIn(Schema):
@@ -16,10 +27,13 @@ class DrawIn(Schema):
 
     purpose = fields.String(required=True, validate=validate.Length(
         min=1, max=200, error="抽取事由应为 1 到 200 个字符"), metadata={"example": "质量诊断专家组"})
-    size = fields.Integer(required=True, strict=True, metadata={
-        "description": "专家人数（至少 1）", "example": 7})
-    alternates = fields.Integer(load_default=0, strict=True, metadata={
-        "description": "备选专家人数（不能为负）", "example": 3})
+    size = fields.Integer(required=True, strict=True, validate=_within(
+        1, MAX_SIZE, "DRAW_SIZE_INVALID", f"专家人数须在 1 到 {MAX_SIZE} 之间。"), metadata={
+            "description": "专家人数", "example": 7, "minimum": 1, "maximum": MAX_SIZE})
+    alternates = fields.Integer(load_default=0, strict=True, validate=_within(
+        0, MAX_ALTERNATES, "DRAW_ALTERNATES_INVALID", f"备选专家人数须在 0 到 {MAX_ALTERNATES} 之间。"),
+        metadata={"description": "备选专家人数", "example": 3, "minimum": 0,
+                  "maximum": MAX_ALTERNATES})
     expertise = fields.List(fields.String(validate=validate.Length(min=1, max=8)),
                             load_default=list, validate=validate.Length(max=120), metadata={
                                 "description": "所需专业领域（GB/T 4754 门类或大类代码；门类含其全部大类），"
