@@ -31,6 +31,7 @@ COMMANDS = {
     "dead": "cqo.cli_dead:dead_app",
     "roster": "cqo.cli_roster:roster_app",
     "report": "cqo.cli_report:report_app",
+    "draw": "cqo.cli_draw:draw_app",
     "demo": "cqo.cli_demo:demo",
 }
 

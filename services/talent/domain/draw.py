@@ -84,11 +84,11 @@ def exclusion_reason(expert: PoolExpert, params: DrawParameters) -> str | None:
         return "suspended"
     if expert.employer_uscc in params.enterprises:
         return "employed_by_involved"
-    if expert.conflicts & params.enterprises:
+    if not expert.conflicts.isdisjoint(params.enterprises):  # no set built per expert
         return "declared_conflict"
     if params.exclude_involved_counties and expert.county in params.counties:
         return "involved_county"
-    if params.expertise and not (expert.expertise & params.expertise):
+    if params.expertise and expert.expertise.isdisjoint(params.expertise):
         return "expertise_mismatch"
     return None
 
@@ -120,13 +120,15 @@ def new_seed() -> bytes:
 
 def draw_order(seed: bytes, eligible: Iterable[str]) -> list[str]:
     """Eligible ids ordered by HMAC-SHA256(seed, id); the key is set up once and copied
-    per id (setting up an HMAC key costs more than hashing a short id)."""
+    per id (setting up an HMAC key costs more than hashing a short id). Two ids tie only
+    on a SHA-256 collision, so the digest alone is the key (bytes compare faster than
+    tuples)."""
     keyed = hmac.new(seed, digestmod=hashlib.sha256)
 
-    def rank(expert_id: str) -> tuple[bytes, str]:
+    def rank(expert_id: str) -> bytes:
         mac = keyed.copy()
         mac.update(expert_id.encode())
-        return mac.digest(), expert_id
+        return mac.digest()
 
     return sorted(eligible, key=rank)
 
