@@ -22,6 +22,31 @@ def _number(value) -> str:
     return "—" if value is None else str(value)
 
 
+def _ask_talent(config: Optional[Path], year: int, timeout: float = 6.0) -> dict | None:
+    """The talent service's training figures over the registry's broker; None when it
+    does not answer in time. In a daemon thread: an unreachable broker must not hang the
+    command (this process is not under eventlet)."""
+    import threading
+
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from cqo.service_support import load_service_config
+
+    answer: list = []
+
+    def ask() -> None:
+        try:
+            uri = load_service_config("registry", config)["AMQP_URI"]
+            with ClusterRpcProxy({"AMQP_URI": uri}, timeout=timeout) as rpc:
+                answer.append(rpc.talent.training_summary(year))
+        except Exception:  # unknown service, timeout, no broker: the report says so
+            pass
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(timeout + 2)
+    return answer[0] if answer else None
+
+
 def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help="考核年度"),
                out: Path = typer.Option(..., "--out", help="输出文件：.xlsx（汇总表＋各县分表）或 .json"),
                config: Optional[Path] = typer.Option(None, "--config",
@@ -35,9 +60,10 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
     from shared.errors import CqoError
     from services.registry.reporting import assessment as use_case, columns, schemas, workbook
 
+    figures = _ask_talent(config, year)
     try:
         with registry_database(config) as db, db.unit_of_work() as uow:
-            report = use_case.build(uow, year)
+            report = use_case.build(uow, year, training=figures)
     except CqoError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(1)
@@ -60,4 +86,8 @@ def assessment(year: int = typer.Option(..., "--year", min=2000, max=2999, help=
                       _number(row["recommendations_unanswered"]))
     console.print(table)
     console.print(f"已写入 {out}（{len(report['counties'])} 个县（市、区））")
+    total = report["total"]
+    console.print(f"培训（{total['training']}）：培训班次 {_number(total['training_courses'])}，"
+                  f"参训 {_number(total['training_attendees'])} 人次，"
+                  f"合格 {_number(total['training_passed'])} 人次")
     console.print(columns.TRAINING_NOTE)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from shared.db import UnitOfWork
-from shared.messaging.events import publish
+from shared.contracts import events
+from shared.messaging.events import publish, publish_many
 
 SOURCE = "registry"
 ACCEPTED = "register.appointment.accepted"
@@ -45,20 +46,21 @@ def filing_decided(row, *, enterprise_name: str | None) -> dict:
 
 
 def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None:
-    """Queue one event per announcement; `announced` holds (type, row, facts) whose rows
-    have been written (ids set)."""
-    uow = UnitOfWork(session)
+    """Queue one event per announcement, after the decisions the caller queued (so the
+    counties' answers are not held behind them); `announced` holds (type, row, facts)
+    whose rows have been written (ids set)."""
+    built = []
     for event_type, row, facts in announced:
         if event_type == ACCEPTED:
-            publish(uow, ACCEPTED, row.id, appointment_accepted(row, **facts), source=SOURCE,
-                    occurred_at=now, event_id=f"event:appointment:{row.id}:accepted")
+            subject, data, key = row.id, appointment_accepted(row, **facts), f"appointment:{row.id}:accepted"
         elif event_type == ENDED:
-            publish(uow, ENDED, row.id, appointment_ended(row, **facts), source=SOURCE,
-                    occurred_at=now, event_id=f"event:appointment:{row.id}:ended")
+            subject, data, key = row.id, appointment_ended(row, **facts), f"appointment:{row.id}:ended"
         else:
-            publish(uow, DECIDED, f"{row.filing_id}/v{row.version}",
-                    filing_decided(row, **facts), source=SOURCE, occurred_at=now,
-                    event_id=f"event:filing:{row.filing_id}:v{row.version}:decided")
+            subject = f"{row.filing_id}/v{row.version}"
+            data, key = filing_decided(row, **facts), f"filing:{row.filing_id}:v{row.version}:decided"
+        built.append(events.build(event_type, subject, data, source=SOURCE, occurred_at=now,
+                                  event_id=f"event:{key}"))
+    publish_many(UnitOfWork(session), built)
 
 
 def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now) -> dict:

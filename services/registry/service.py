@@ -1,7 +1,8 @@
 """Registry service (city): the authoritative CQO register (arts. 3, 12, 14, 16).
 
-Thin nameko entrypoints: the work happens in `intake` (forwarded filings) and
-`queries` (what officers and enterprises read).
+Thin nameko entrypoints: each area of the measures (register/, campaigns/, roster/,
+oversight/, reporting/) has its use cases, its endpoints (mixed in here) and its
+schemas; docs/architecture.md has the map.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from shared import clock
@@ -92,6 +93,7 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
         counties_on_this_broker(config)))
     outbox_relay = OutboxRelayProvider("db")
     intake_context = IntakeContextProvider()
+    talent = RpcProxy("talent")  # training figures of the assessment report, with a deadline
 
     @consume(topology.intake_queue(), prefetch=lambda config: int(config.get("INTAKE_PREFETCH") or 2))
     @dead_letter_on_error(CONSUMER)

@@ -24,3 +24,9 @@ def publish(uow: UnitOfWork, event_type: str, subject_id: Any, data: Mapping[str
     Outbox.add(uow, topology.EVENTS.name, events.routing_key(event_type, county), event,
                message_id=event["event_id"])
     return event
+
+
+def publish_many(uow: UnitOfWork, built: list[dict], county: str | None = None) -> None:
+    """Queue events already made with `events.build`, in one statement (intake's many)."""
+    Outbox.add_many(uow, topology.EVENTS.name, [
+        (e["event_id"], events.routing_key(e["type"], county), e) for e in built])

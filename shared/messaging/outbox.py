@@ -13,6 +13,10 @@ return it as unroutable. Anything else costs the row an attempt and an exponenti
 capped back-off. A confirm lost with the connection means the message may have
 arrived and will be sent again: delivery is at-least-once, the consumer's inbox
 removes the duplicate.
+
+Domain events (`cqo.events`) are the exception to `mandatory`: an event no service
+subscribes to is not an error (publish/subscribe), and the subscribers' queues are
+declared by every city service, so one that has not started yet still gets it.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from kombu import Connection, Producer
 from sqlalchemy import event, func, select, update
 
 from shared import clock
-from shared.db import Database, UnitOfWork
+from shared.db import Database, UnitOfWork, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection
@@ -87,12 +91,30 @@ class Outbox:
             payload=payload if isinstance(payload, RawJson) else dumps(payload),
             headers=dumps(headers) if headers else None,
             created_at=now, attempts=0, next_attempt_at=now))
-        # wake this process's relay right after the commit instead of at its next poll
-        session.info[_WRITTEN] = True
-        if not session.info.get(_ARMED):
-            session.info[_ARMED] = True
-            event.listen(session, "after_commit", _after_commit)
+        _wake_after_commit(session)
         return message_id
+
+    @staticmethod
+    def add_many(uow: UnitOfWork, exchange: str, messages: list[tuple[str, str, dict]]) -> None:
+        """Append many (message_id, routing_key, payload) in one statement, after what
+        the caller added before (the session is flushed first, so the order holds)."""
+        if not messages:
+            return
+        session, now = uow.session, clock.now_utc()
+        session.flush()
+        insert_rows(session.connection(), OutboxMessage.__table__, [
+            {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
+             "payload": dumps(payload), "headers": None, "created_at": now, "attempts": 0,
+             "next_attempt_at": now} for message_id, routing_key, payload in messages])
+        _wake_after_commit(session)
+
+
+def _wake_after_commit(session) -> None:
+    """Wake this process's relay right after the commit instead of at its next poll."""
+    session.info[_WRITTEN] = True
+    if not session.info.get(_ARMED):
+        session.info[_ARMED] = True
+        event.listen(session, "after_commit", _after_commit)
 
 
 # -- publishing ---------------------------------------------------------------------
@@ -223,7 +245,8 @@ class BatchPublisher:
         self._outcomes[row.seq] = (UNCONFIRMED, None)
         self._producer.publish(
             row.payload.encode("utf-8"), exchange=row.exchange, routing_key=row.routing_key,
-            mandatory=True, content_type="application/json", content_encoding="utf-8",
+            mandatory=row.exchange != topology.EVENTS.name,
+            content_type="application/json", content_encoding="utf-8",
             headers=json.loads(row.headers) if row.headers else {}, delivery_mode=2,
             retry=False, **properties)
         if self.per_message:  # returned (if so) and confirmed by now

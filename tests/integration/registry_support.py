@@ -90,7 +90,8 @@ class CountySide:
 
 def registry_config(amqp_uri, db_config, keys_dir, port) -> dict:
     return {"AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-            "AUTH_SECRET": SECRET, "DEV_KEYS_DIR": str(keys_dir), **db_config}
+            "AUTH_SECRET": SECRET, "DEV_KEYS_DIR": str(keys_dir),
+            "TALENT_TIMEOUT": 2, **db_config}  # a test without talent does not wait long
 
 
 def token(role, **kw) -> str:

@@ -151,7 +151,10 @@ def test_report_as_json_matches_the_register(world):
     assert len(rows) == 19
     for county, expected in EXPECTED.items():
         assert {k: rows[county][k] for k in expected} == expected, county
-        assert rows[county]["training"] == "待人才服务上线后纳入"
+        # no talent service in this test: the training columns say so, never zeros
+        assert rows[county]["training"] == "人才服务暂无应答，培训数据暂缺"
+        assert [rows[county][k] for k in ("training_courses", "training_attendees",
+                                          "training_passed")] == [None, None, None]
     assert {k: body["total"][k] for k in TOTAL} == TOTAL
     assert body["total"]["county_name"] == "全市合计"
     assert any("人才服务" in note for note in body["notes"])
@@ -213,7 +216,8 @@ def check_workbook(content: bytes, city) -> None:
     assert labels["县局待预审"] == 2 and labels["预审通过待报送"] == 1
     assert labels["撤换建议未响应"] == 1 and labels["任期届满未续任"] == 1
     assert round(labels["覆盖率"], 4) == 0.5 and labels["集中备案完成率"] == 0.75
-    assert labels["培训完成情况"] == "待人才服务上线后纳入"
+    assert labels["培训数据"] == "人才服务暂无应答，培训数据暂缺"
+    assert labels["参训人次"] == "—" and labels["培训合格人次"] == "—"  # never a zero it cannot know
     values = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
     late_id = city.scalar("SELECT filing_id FROM filing_ledger WHERE late = :t", t=True)
     assert late_id in values and 40 in values

@@ -73,6 +73,11 @@ def test_routing_keys():
 def test_numbers_that_only_look_like_an_id_pass():
     events.refuse_id_numbers({"a": "91130921MA0000001X", "b": ["123456789012345678"],
                               "c": "1" * 40})
+    # an all-digit enterprise code that happens to pass the person check is not a person's
+    number = make_resident_id("130921", date(1980, 1, 1), 12)
+    events.refuse_id_numbers({"uscc": number, "employer_uscc": number})
+    with pytest.raises(events.EventRefused):
+        events.refuse_id_numbers({"note": f"见{number}"})
 
 
 def test_the_subscribers_queues_are_bound_to_the_events_exchange():

@@ -138,6 +138,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
         payload = _decisions_schema.dump({"county": target, "decisions": answers})
         Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target), payload,
                    message_id=f"decisions:{message_id}:{target}")
+    register.publish_announced()
     return dict(decisions)
 
 
@@ -434,6 +435,7 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
     Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(county),
                _decisions_schema.dump({"county": county, "decisions": [answer]}),
                message_id=f"decisions:{message_id}:{county}")
+    register.publish_announced()
     log.info("withdrawal of filing %s v%d: %s", filing_id, version, answer["outcome"])
     return answer
 
@@ -455,6 +457,7 @@ def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict
     for target, answers in decisions.items():
         Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target),
                    _decisions_schema.dump({"county": target, "decisions": answers}))
+    register.publish_announced()
     return dict(decisions)
 
 

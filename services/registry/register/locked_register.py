@@ -205,8 +205,11 @@ class LockedRegister:
                 {**{k: v for k, v in e.items() if k != "appointment"},
                  "appointment_id": e["appointment"].id if e["appointment"] is not None else None}
                 for e in self._audit])
+        self._new_appointments, self._new_ledger, self._audit = [], [], []
+
+    def publish_announced(self) -> None:
+        """Queue the events of what was flushed (call after the decisions are queued)."""
         if self._announced:
             announcements.publish_all(self.session, self._announced, clock.now_utc())
-        self._new_appointments, self._new_ledger, self._audit = [], [], []
-        self._announced = []
+            self._announced = []
         self._changed_appointments, self._changed_ledger = {}, {}

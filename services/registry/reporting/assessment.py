@@ -8,8 +8,9 @@ still open or unanswered (art. 10), terms lapsed without renewal (art. 5). As JS
 as an XLSX workbook: a summary sheet (one row per county and the city total) and one
 sheet per county with its figures and the late change filings behind them.
 
-Training completion (art. 15 教育培训) joins when the talent service lands: the report
-says so rather than showing a number it cannot know.
+Training (art. 15 教育培训) comes from the talent service (`training.py`): its figures
+are passed in by the caller, None when talent did not answer, and then the report says
+so rather than showing numbers it cannot know.
 """
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from services.registry import active_cqo
 from services.registry.campaigns import progress
 from services.registry.oversight import overdue
 from services.registry.models import Campaign, Enterprise, LedgerEntry
-from services.registry.reporting.columns import COLUMNS, NOTES, TITLE, TRAINING_PENDING
+from services.registry.reporting import training as training_figures
+from services.registry.reporting.columns import (COLUMNS, NOTES, TITLE, TRAINING_INCLUDED,
+                                                   TRAINING_UNAVAILABLE)
 
 
 _OVERDUE_KEYS = ("recommendations_open", "recommendations_unanswered", "lapsed_terms")
@@ -74,9 +77,10 @@ def late_change_filings(session, year: int, as_of: date) -> dict[str, list[dict]
 
 
 def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
-          today: date | None = None) -> dict:
+          today: date | None = None, training: dict | None = None) -> dict:
     """The report as a dict (JSON-ready once dates are ISO); `principal` None = the whole
-    city (the CLI), a county officer sees only its own county."""
+    city (the CLI), a county officer sees only its own county. `training`: the talent
+    service's answer (`training.ask`), None when it did not answer."""
     as_of = report_as_of(year, today)
     session = uow.session
     figures = progress.figures(uow, year, as_of, principal=principal)
@@ -95,12 +99,18 @@ def build(uow: UnitOfWork, year: int, *, principal: Principal | None = None,
         entry["late_changes"] = int(counts.get("late_changes") or 0)
         for key in _OVERDUE_KEYS:
             entry[key] = int(counts.get(key) or 0)
-        entry["training"] = TRAINING_PENDING
+        entry.update(training_figures.columns_of(training, county))
+        entry["training"] = TRAINING_UNAVAILABLE if training is None else TRAINING_INCLUDED
         counties.append(entry)
     total = progress.totals(figures.rows.values(), completion=figures.completion_on is not None)
     total.update({"county": "", "county_name": "全市合计" if principal is None or principal.city_wide
                   else "合计", "late_changes": sum(c["late_changes"] for c in counties),
-                  "training": TRAINING_PENDING})
+                  "training": TRAINING_UNAVAILABLE if training is None else TRAINING_INCLUDED})
+    for key in training_figures.KEYS:  # the whole city's total adds its own courses
+        values = [c[key] for c in counties]
+        city = (training_figures.columns_of(training, training_figures.CITY)[key]
+                if principal is None or principal.city_wide else 0)
+        total[key] = None if training is None else sum(values) + (city or 0)
     for key in _OVERDUE_KEYS:
         total[key] = sum(c[key] for c in counties)
     notes = list(NOTES)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 
 TITLE = "{year}年度企业首席质量官制度推进情况考核表"
-TRAINING_NOTE = ("首席质量官任职培训完成情况（第十五条 教育培训）待人才服务（培训与人才库）"
-                 "上线后纳入本考核表。")
+TRAINING_NOTE = ("培训（第十五条 教育培训）：当年开班的培训班次、参训人次与合格人次，来自人才服务；"
+                 "市级举办的培训计入全市合计。人才服务未应答时，培训各列显示为“—”，不显示为0。")
+TRAINING_UNAVAILABLE = "人才服务暂无应答，培训数据暂缺"
+TRAINING_INCLUDED = "已纳入"
 NOTES = (
     "覆盖率＝名录内有在任已备案首席质量官的企业数÷当年度规上企业名录数（第四条）。",
     "集中备案完成率＝集中备案截止时（尚未截止的，为统计日）名录内有在任已备案首席质量官的企业数÷当年度规上企业名录数"
@@ -36,9 +38,10 @@ COLUMNS = (
     ("recommendations_open", "撤换建议未办结", "int"),
     ("recommendations_unanswered", "撤换建议未响应", "int"),
     ("lapsed_terms", "任期届满未续任", "int"),
-    ("training", "培训完成情况", "text"),
+    ("training_courses", "培训班次", "int"),
+    ("training_attendees", "参训人次", "int"),
+    ("training_passed", "培训合格人次", "int"),
 )
-TRAINING_PENDING = "待人才服务上线后纳入"
 
 
 COUNTY_INDICATORS = (
@@ -62,5 +65,8 @@ COUNTY_INDICATORS = (
     ("recommendations_open", "撤换建议未办结", "int"),
     ("recommendations_unanswered", "撤换建议未响应", "int"),
     ("lapsed_terms", "任期届满未续任", "int"),
-    ("training", "培训完成情况", "text"),
+    ("training_courses", "培训班次（县级举办）", "int"),
+    ("training_attendees", "参训人次", "int"),
+    ("training_passed", "培训合格人次", "int"),
+    ("training", "培训数据", "text"),
 )

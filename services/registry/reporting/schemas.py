@@ -56,7 +56,13 @@ class AssessmentRowOut(Schema):
     recommendations_unanswered = fields.Integer(allow_none=True, metadata={
         "description": _A["recommendations_unanswered"]})
     lapsed_terms = fields.Integer(allow_none=True, metadata={"description": _A["lapsed_terms"]})
-    training = fields.String(metadata={"description": _A["training"] + "（待人才服务上线后纳入）"})
+    training_courses = fields.Integer(allow_none=True, metadata={
+        "description": _A["training_courses"] + "（人才服务未应答时为 null）"})
+    training_attendees = fields.Integer(allow_none=True, metadata={
+        "description": _A["training_attendees"] + "（人才服务未应答时为 null）"})
+    training_passed = fields.Integer(allow_none=True, metadata={
+        "description": _A["training_passed"] + "（人才服务未应答时为 null）"})
+    training = fields.String(metadata={"description": "培训数据是否纳入（人才服务未应答时说明暂缺）"})
     reported_at = fields.DateTime(allow_none=True, metadata={"description": "县局进度数据截至"})
     late_change_filings = fields.List(fields.Nested(LateChangeOut),
                                       metadata={"description": "逾期变更备案明细"})
