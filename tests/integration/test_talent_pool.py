@@ -325,7 +325,7 @@ def test_nominations_scopes_and_expert_management(talent):
 
     history = states(db, expert_id)
     assert [(s["suspended"], s["conflicts"]) for s in history] == [
-        (False, []), (True, []), (False, []), (False, [conflict_uscc]), (False, [])]
+        (False, []), (True, []), (False, []), (False, [conflict_uscc]), (False, []), (False, [])]
     listing = call(base, "GET", "/expertise", "enterprise", uscc=body["uscc"])
     assert listing.status_code == 200 and len(listing.json()["items"]) == 117
 
