@@ -86,6 +86,20 @@ class Principal:
             raise _forbidden("无权访问该企业的数据")
 
 
+def county_scope(principal: Principal, county: str | None) -> str | None:
+    """The one county a read is limited to, or None for every county.
+
+    City officers and admins get what they asked for; a county officer gets its own
+    county, and asking for another is refused (403 AUTH_FORBIDDEN). No other role
+    reads across enterprises (403 AUTH_FORBIDDEN)."""
+    if principal.role == "county_officer":
+        if county is not None:
+            principal.require_county(county)
+        return principal.county
+    principal.require_role(*CITY_WIDE)
+    return county
+
+
 def _check_secret(secret) -> bytes:
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
     if not key or len(key) < MIN_SECRET_BYTES:

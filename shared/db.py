@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import DateTime, Table, create_engine, event, insert, text
+from sqlalchemy import DateTime, Table, create_engine, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -171,6 +171,18 @@ def conflict_insert(bind):
     SQLite): the one that has ON CONFLICT."""
     dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
     return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_or_lock(session: Session, model, key: str, values: Mapping):
+    """(row, created): the row of `model` whose unique column `key` has
+    `values[key]`, inserted from `values` if there is none, then locked FOR UPDATE.
+    ON CONFLICT DO NOTHING: two transactions creating the same row do not both insert
+    it (on PostgreSQL the second waits for the first, then finds its row)."""
+    inserted = session.execute(conflict_insert(session)(model).values(**values)
+                               .on_conflict_do_nothing(index_elements=[key])).rowcount
+    column = getattr(model, key)
+    row = session.scalars(select(model).where(column == values[key]).with_for_update()).one()
+    return row, inserted == 1
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], *,

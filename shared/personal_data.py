@@ -62,6 +62,11 @@ class IdCipher:
     def encrypt(self, number: str) -> str:
         return self._fernet.encrypt(normalize_id(number).encode("utf-8")).decode("ascii")
 
+    def encrypt_text(self, value: str) -> str:
+        """Other personal data (a phone number, an e-mail address) as given: not
+        normalised like an ID number, whose case and spaces carry no meaning."""
+        return self._fernet.encrypt(str(value).encode("utf-8")).decode("ascii")
+
     def decrypt(self, token: str) -> str:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
@@ -199,3 +204,29 @@ def mask_id(number: str | None) -> str:
     if n >= 7:
         return value[:2] + "*" * (n - 4) + value[-2:]
     return "*" * n
+
+
+def mask_phone(phone: str | None) -> str:
+    """`138****8000`: a mobile number's first 3 and last 4 digits; a landline keeps its
+    area code and last 2 (`0317-*****67`); short numbers nothing."""
+    if not phone:
+        return ""
+    value = "".join(str(phone).split())
+    if value.startswith("0") and "-" in value:
+        area, _, rest = value.partition("-")
+        number = rest.split("-")[0]  # an extension is not shown
+        return f"{area}-" + "*" * max(len(number) - 2, 0) + number[-2:]
+    if len(value) >= 7:
+        return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return "*" * len(value)
+
+
+def mask_email(email: str | None) -> str:
+    """`z***@example.cn`: the first character of the local part and the whole domain
+    (where to write is not personal; who is)."""
+    if not email:
+        return ""
+    local, at, domain = str(email).strip().rpartition("@")
+    if not at:
+        return "*" * min(len(domain), 8)
+    return (local[:1] + "***" if local else "***") + "@" + domain

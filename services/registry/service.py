@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
+from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from shared import clock
@@ -28,7 +28,7 @@ from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.validators.divisions import Jurisdiction
 from services.registry.campaigns import progress
-from services.registry.register import intake
+from services.registry.register import current, intake
 from services.registry import trust
 from services.registry.reporting.endpoints import ReportingEndpoints
 from services.registry.oversight.endpoints import OversightEndpoints
@@ -111,6 +111,13 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
                 intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
                                message_id=message.message_id, user_id=message.user_id)
             uow.commit()
+
+    @rpc
+    def current_appointments(self, after_id=0, limit=current.MAX_LIMIT):
+        """The register's current appointments as `register.appointment.accepted` data,
+        a page after `after_id`: the talent pool's initial fill (docs/events.md)."""
+        with self.db.unit_of_work() as uow:
+            return current.current_appointments(uow.session, after_id, limit)
 
     @timer(interval=60)
     def expire_waiting_filings(self):

@@ -14,11 +14,12 @@ from shared.http import HttpBase
 from shared.messaging import topology
 from shared.messaging.outbox import OutboxRelayProvider
 from services.talent.draws.endpoints import DrawEndpoints
+from services.talent.pool.endpoints import PoolEndpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 
-class TalentService(DrawEndpoints, HttpBase):
+class TalentService(PoolEndpoints, DrawEndpoints, HttpBase):
     name = "talent"
     api_title = "市级首席质量官人才服务"
     config = Config()

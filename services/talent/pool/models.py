@@ -29,6 +29,7 @@ class PoolMember(TalentBase):
     joined_on: Mapped[date] = mapped_column(Date)
     left_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     nominated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    nomination_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -93,3 +94,50 @@ class ExpertState(TalentBase):
     state: Mapped[str] = mapped_column(Text)  # JSON, see history.state_of
 
     __table_args__ = (Index("ix_expert_states_expert_at", "expert_id", "at", "seq"),)
+
+
+class PoolRecommendation(TalentBase):
+    """The register's replacement recommendations (art. 10) as told by its events: an
+    expert designated while one is open is suspended at once, and a recommendation
+    whose "closed" arrived before its "issued" stays closed."""
+
+    __tablename__ = "pool_recommendations"
+
+    recommendation_id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=False)
+    uscc: Mapped[str] = mapped_column(String(18))
+    id_hmac: Mapped[str] = mapped_column(String(64))
+    appointment_id: Mapped[int] = mapped_column(BigIntPk)
+    status: Mapped[str] = mapped_column(String(16))  # open | withdrawn | closed | replaced
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_pool_recommendations_person", "uscc", "id_hmac"),)
+
+
+class PoolBackfill(TalentBase):
+    """The initial fill from the register's existing appointments: where it got to and
+    when it finished (it runs once; docs/events.md)."""
+
+    __tablename__ = "pool_backfill"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    after_id: Mapped[int] = mapped_column(BigIntPk, default=0)
+    received: Mapped[int] = mapped_column(BigIntPk, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ExpertAction(TalentBase):
+    """Append-only: every suspension, reinstatement, consent and conflict of an expert,
+    with its reason, who (an officer, or the register's event) and when."""
+
+    __tablename__ = "expert_actions"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    expert_id: Mapped[str] = mapped_column(ForeignKey("experts.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(32))  # designated, suspended, reinstated, ...
+    code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))

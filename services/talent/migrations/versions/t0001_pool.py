@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("joined_on", sa.Date, nullable=False),
         sa.Column("left_on", sa.Date),
         sa.Column("nominated_by", sa.String(200)),
+        sa.Column("nomination_reason", sa.Text),
         sa.Column("updated_at", TS, nullable=False),
     )
     op.create_table(
@@ -79,9 +80,42 @@ def upgrade() -> None:
         sa.Column("state", sa.Text, nullable=False),
     )
     op.create_index("ix_expert_states_expert_at", "expert_states", ["expert_id", "at", "seq"])
+    op.create_table(
+        "pool_recommendations",
+        sa.Column("recommendation_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("uscc", sa.String(18), nullable=False),
+        sa.Column("id_hmac", sa.String(64), nullable=False),
+        sa.Column("appointment_id", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("issued_on", sa.Date),
+        sa.Column("updated_at", TS, nullable=False),
+    )
+    op.create_index("ix_pool_recommendations_person", "pool_recommendations", ["uscc", "id_hmac"])
+    op.create_table(
+        "expert_actions",
+        sa.Column("id", BigIntPk, primary_key=True, autoincrement=True),
+        sa.Column("expert_id", sa.String(36), sa.ForeignKey("experts.id"), nullable=False, index=True),
+        sa.Column("at", TS, nullable=False),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("code", sa.String(32)),
+        sa.Column("ref", sa.String(64)),
+        sa.Column("note", sa.Text),
+        sa.Column("actor", sa.String(200), nullable=False),
+    )
+    op.create_table(
+        "pool_backfill",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("after_id", sa.BigInteger, nullable=False),
+        sa.Column("received", sa.BigInteger, nullable=False),
+        sa.Column("started_at", TS, nullable=False),
+        sa.Column("completed_at", TS),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("pool_backfill")
+    op.drop_table("pool_recommendations")
+    op.drop_table("expert_actions")
     op.drop_table("expert_states")
     op.drop_table("expert_conflicts")
     op.drop_table("experts")
