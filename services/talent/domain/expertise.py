@@ -9,6 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
+from shared.errors import ValidationFailed
+
 DEFAULT_LIST = Path(__file__).resolve().parents[1] / "data" / "expertise_gbt4754_2017.csv"
 
 
@@ -21,8 +23,10 @@ class Field:
 
 
 class Catalogue:
+    """The fields an expert may be designated in and a draw may ask for."""
+
     def __init__(self, fields: Iterable[Field]):
-        self.fields = {f.code: f for f in fields}
+        self.fields = {f.code: f for f in fields}  # in the list's order
         self.divisions: dict[str, frozenset[str]] = {}
         for f in self.fields.values():
             if f.level == "division" and f.section:
@@ -37,6 +41,26 @@ class Catalogue:
     @property
     def codes(self) -> frozenset[str]:
         return frozenset(self.fields)
+
+    def __contains__(self, code: str) -> bool:
+        return code in self.fields
+
+    def __iter__(self):
+        return iter(self.fields.values())
+
+    def check(self, codes: Iterable[str]) -> list[str]:
+        """An expert's codes, deduplicated and in the list's order; an unknown one is
+        refused with its own code (EXPERTISE_UNKNOWN)."""
+        wanted = [str(c).strip().upper() for c in codes]
+        unknown = sorted({c for c in wanted if c not in self.fields})
+        if unknown:
+            raise ValidationFailed(f"专业领域代码不在领域目录（GB/T 4754）中：{'、'.join(unknown)}",
+                                   code="EXPERTISE_UNKNOWN", field="expertise",
+                                   details={"unknown": unknown})
+        if not wanted:
+            raise ValidationFailed("至少指定一个专业领域", code="EXPERTISE_MISSING", field="expertise")
+        chosen = set(wanted)
+        return [code for code in self.fields if code in chosen]
 
     def name(self, code: str) -> str | None:
         field = self.fields.get(code)

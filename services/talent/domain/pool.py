@@ -15,9 +15,6 @@ these functions and write what they answer.
 """
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Mapping
 
@@ -109,50 +106,3 @@ def check_term(term_start: date, term_end: date) -> None:
 def contactable(consent_to_contact: bool, status: str) -> bool:
     """Contact details are given out only with the expert's recorded consent."""
     return bool(consent_to_contact) and status != EXPERT_ENDED
-
-
-# -- the list of expertise -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Field:
-    code: str
-    name: str
-    level: str           # section | division
-    section: str | None  # a division's section
-
-
-class Expertise:
-    """The fields of expertise an expert may be designated in (codes as data)."""
-
-    def __init__(self, fields: Iterable[Field]):
-        self.fields = tuple(fields)
-        self._by_code = {f.code: f for f in self.fields}
-
-    @classmethod
-    def from_csv_text(cls, text: str) -> "Expertise":
-        rows = csv.DictReader(io.StringIO(text))
-        return cls(Field(code=r["code"].strip(), name=r["name"].strip(), level=r["level"].strip(),
-                         section=(r.get("section") or "").strip() or None) for r in rows)
-
-    def __contains__(self, code: str) -> bool:
-        return code in self._by_code
-
-    def __iter__(self):
-        return iter(self.fields)
-
-    def codes(self) -> frozenset[str]:
-        return frozenset(self._by_code)
-
-    def check(self, codes: Iterable[str]) -> list[str]:
-        """The codes, deduplicated and in the list's order; an unknown one is refused
-        with its own code (EXPERTISE_UNKNOWN)."""
-        wanted = [str(c).strip().upper() for c in codes]
-        unknown = sorted({c for c in wanted if c not in self._by_code})
-        if unknown:
-            raise ValidationFailed(f"专业领域代码不在领域目录（GB/T 4754）中：{'、'.join(unknown)}",
-                                   code="EXPERTISE_UNKNOWN", field="expertise",
-                                   details={"unknown": unknown})
-        if not wanted:
-            raise ValidationFailed("至少指定一个专业领域", code="EXPERTISE_MISSING", field="expertise")
-        chosen = set(wanted)
-        return [f.code for f in self.fields if f.code in chosen]

@@ -22,7 +22,7 @@ from shared.contracts import county_name
 from shared.errors import Conflict, NotFound
 from shared.personal_data import IdCipher, mask_email, mask_phone
 from services.talent.domain import pool as rules
-from services.talent.domain.pool import Expertise
+from services.talent.domain.expertise import Catalogue
 from services.talent.pool import history
 from services.talent.pool.models import (Expert, ExpertAction, ExpertConflict, PoolMember,
                                          PoolRecommendation)
@@ -144,7 +144,7 @@ RECOMMENDATION_STATUS_NAMES = {"withdrawn": "撤回", "closed": "关闭", "repla
 
 # -- officers' use cases ------------------------------------------------------------------
 
-def designate(uow, principal: Principal, data: dict, *, cipher: IdCipher, expertise: Expertise) -> dict:
+def designate(uow, principal: Principal, data: dict, *, cipher: IdCipher, expertise: Catalogue) -> dict:
     """POST /experts: the city designates a pool member as a city-level expert."""
     session, now = uow.session, clock.now_utc()
     member = session.get(PoolMember, data["member_id"])
@@ -198,7 +198,7 @@ def _readable(session, principal: Principal, expert_id: str, *, lock: bool = Fal
     return expert
 
 
-def list_experts(uow, principal: Principal, filters: dict, expertise: Expertise) -> dict:
+def list_experts(uow, principal: Principal, filters: dict, expertise: Catalogue) -> dict:
     session = uow.session
     county = county_scope(principal, filters.get("county"))
     query = select(Expert)
@@ -218,11 +218,11 @@ def list_experts(uow, principal: Principal, filters: dict, expertise: Expertise)
             "page": page, "page_size": size}
 
 
-def get_expert(uow, principal: Principal, expert_id: str, expertise: Expertise) -> dict:
+def get_expert(uow, principal: Principal, expert_id: str, expertise: Catalogue) -> dict:
     return expert_dict(uow.session, _readable(uow.session, principal, expert_id), expertise, detail=True)
 
 
-def suspend(uow, principal: Principal, expert_id: str, reason: str, expertise: Expertise) -> dict:
+def suspend(uow, principal: Principal, expert_id: str, reason: str, expertise: Catalogue) -> dict:
     """The city suspends an expert by hand, with its reason (one such reason at a time)."""
     session, now = uow.session, clock.now_utc()
     expert = _readable(session, principal, expert_id, lock=True)
@@ -240,7 +240,7 @@ def suspend(uow, principal: Principal, expert_id: str, reason: str, expertise: E
     return out
 
 
-def reinstate(uow, principal: Principal, expert_id: str, reason: str, expertise: Expertise) -> dict:
+def reinstate(uow, principal: Principal, expert_id: str, reason: str, expertise: Catalogue) -> dict:
     """The city lifts its own suspension. Automatic reasons (the appointment's end, a
     replacement recommendation) are lifted only by what caused them: the expert stays
     suspended while one stands, and the answer lists it."""
@@ -261,7 +261,7 @@ def reinstate(uow, principal: Principal, expert_id: str, reason: str, expertise:
 
 
 def record_consent(uow, principal: Principal, expert_id: str, consent: bool,
-                   expertise: Expertise) -> dict:
+                   expertise: Catalogue) -> dict:
     """The expert's answer to being contacted, with who recorded it and when."""
     session, now = uow.session, clock.now_utc()
     expert = _readable(session, principal, expert_id, lock=True)
@@ -338,7 +338,7 @@ def conflict_dict(row: ExpertConflict) -> dict:
             "withdrawn_at": row.withdrawn_at}
 
 
-def expert_dict(session, expert: Expert, expertise: Expertise, *, detail: bool = False) -> dict:
+def expert_dict(session, expert: Expert, expertise: Catalogue, *, detail: bool = False) -> dict:
     names = {f.code: f.name for f in expertise}
     codes = json.loads(expert.expertise or "[]")
     out = {"id": expert.id, "member_id": expert.member_id, "name": expert.name,
