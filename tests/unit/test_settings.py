@@ -16,6 +16,7 @@ from services.registry import active_cqo
 from services.registry import trust
 from services.registry.service import check_settings, counties_on_this_broker, waiting_timeout
 from services.registry.oversight.terms import OversightSettings
+from services.talent.experiences.attachments import Limits
 from shared.config import SettingError, structured
 from shared.domain.qualification import RuleSet, rules_from_config
 from cqo.service_support import load_service_config
@@ -71,6 +72,9 @@ READERS = {
     "RECOMMENDATION_RESPONSE_DAYS": (("registry",), "45",
                                      lambda c: OversightSettings.from_config(c).response_days, 45),
     "LAPSED_COUNTS_AS_COVERAGE": (("registry",), "true", active_cqo.policy_from_config, True),
+    "EXPERIENCE_ATTACHMENT_MAX_BYTES": (("talent",), "1048576", lambda c: Limits.from_config(c).max_bytes,
+                                        1048576),
+    "EXPERIENCE_ATTACHMENT_MAX_COUNT": (("talent",), "3", lambda c: Limits.from_config(c).max_count, 3),
 }
 
 
