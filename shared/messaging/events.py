@@ -7,7 +7,7 @@ id, on which consumers dedupe.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from shared.contracts import events
 from shared.db import UnitOfWork
@@ -24,3 +24,14 @@ def publish(uow: UnitOfWork, event_type: str, subject_id: Any, data: Mapping[str
     Outbox.add(uow, topology.EVENTS.name, events.routing_key(event_type, county), event,
                message_id=event["event_id"])
     return event
+
+
+def publish_many(uow: UnitOfWork, event_type: str,
+                 items: Iterable[tuple[Any, Mapping[str, Any], str | None]], *, source: str,
+                 county: str | None = None, occurred_at: datetime | None = None) -> list[dict]:
+    """`publish` for many events of one type: (subject id, data, event id) each, built
+    and checked by `events.build_many`, queued in one insert."""
+    built = events.build_many(event_type, items, source=source, occurred_at=occurred_at)
+    key = events.routing_key(event_type, county)
+    Outbox.add_many(uow, topology.EVENTS.name, [(key, event, event["event_id"]) for event in built])
+    return built

@@ -33,7 +33,7 @@ from kombu import Connection, Producer
 from sqlalchemy import event, func, select, update
 
 from shared import clock
-from shared.db import Database, UnitOfWork
+from shared.db import Database, UnitOfWork, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection
@@ -87,12 +87,31 @@ class Outbox:
             payload=payload if isinstance(payload, RawJson) else dumps(payload),
             headers=dumps(headers) if headers else None,
             created_at=now, attempts=0, next_attempt_at=now))
+        Outbox._wake_after_commit(session)
+        return message_id
+
+    @staticmethod
+    def add_many(uow: UnitOfWork, exchange: str, messages: list[tuple[str, dict | RawJson, str]]) -> None:
+        """Append many messages (routing key, payload, message id) in one insert: an
+        import announces one event per row, and an ORM object per message would cost
+        more than the rest of the row."""
+        if not messages:
+            return
+        now = clock.now_utc()
+        insert_rows(uow.session.connection(), OutboxMessage.__table__, [
+            {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
+             "payload": payload if isinstance(payload, RawJson) else dumps(payload),
+             "created_at": now, "attempts": 0, "next_attempt_at": now}
+            for routing_key, payload, message_id in messages])
+        Outbox._wake_after_commit(uow.session)
+
+    @staticmethod
+    def _wake_after_commit(session) -> None:
         # wake this process's relay right after the commit instead of at its next poll
         session.info[_WRITTEN] = True
         if not session.info.get(_ARMED):
             session.info[_ARMED] = True
             event.listen(session, "after_commit", _after_commit)
-        return message_id
 
 
 # -- publishing ---------------------------------------------------------------------
