@@ -245,6 +245,30 @@ def read_body(request: Request, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     return b""
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# the declared types of a raw body taken as an uploaded CSV or XLSX file
+UPLOAD_TYPES = frozenset({"", "text/csv", "application/csv", "text/plain", "text/tab-separated-values",
+                          "application/vnd.ms-excel", XLSX_TYPE, "application/octet-stream"})
+
+
+def read_upload(request: Request, max_bytes: int, *, what: str, missing_code: str) -> tuple[bytes, str, str]:
+    """(content, file name, declared content type) of an uploaded CSV or XLSX file: the
+    form field `file` of a multipart body, or the raw body (its name in ?filename=).
+    `what` names the file in the Chinese message when the form has none."""
+    mimetype = (request.mimetype or "").lower()
+    body = read_body(request, max_bytes)
+    if mimetype == "multipart/form-data":
+        files = request.files
+        upload = files.get("file") or next(iter(files.values()), None)
+        if upload is None:
+            raise CqoError(f"请以表单字段 file 上传{what}（CSV 或 XLSX）", code=missing_code, status=400)
+        return upload.read(), upload.filename or "upload", (upload.mimetype or "").lower()
+    if mimetype not in UPLOAD_TYPES:
+        raise CqoError("请上传 CSV 或 XLSX 文件（multipart/form-data，或请求体直接为文件内容，"
+                       "Content-Type 为 text/csv 或 XLSX 的类型）", code="UNSUPPORTED_MEDIA_TYPE", status=415)
+    return body, request.args.get("filename") or "upload", mimetype
+
+
 def _reject_constant(name):
     raise ValueError(name)
 

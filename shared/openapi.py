@@ -82,6 +82,15 @@ def api_doc(summary: str, *, request=None, response=None, query=None, path=None,
     return decorate
 
 
+def upload_body(description: str) -> dict:
+    """The request content of an endpoint that takes a CSV or XLSX file (shared.http.read_upload)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary", "description": description}}}},
+            "text/csv": binary,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": binary}
+
+
 def werkzeug_path(rule: str) -> tuple[str, list[dict]]:
     """`/x/<string:id>/<int:n>` -> (`/x/{id}/{n}`, OpenAPI path parameters)."""
     params = []
