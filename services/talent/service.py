@@ -13,11 +13,12 @@ from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.http import HttpBase
 from shared.messaging import topology
 from shared.messaging.outbox import OutboxRelayProvider
+from services.talent.training.endpoints import TrainingEndpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 
-class TalentService(HttpBase):
+class TalentService(TrainingEndpoints, HttpBase):
     name = "talent"
     api_title = "市级首席质量官人才服务"
     config = Config()
