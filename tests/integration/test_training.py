@@ -220,3 +220,32 @@ def test_training_summary_per_county_over_rpc(talent):
             "130921": {"courses": 1, "attendees": 1, "passed": 1}}
         assert talent_rpc.training_summary(2025) == {}
 
+
+def test_cli_training_import_posts_the_file_and_prints_the_report(talent, tmp_path):
+    from typer.testing import CliRunner
+
+    from cqo.cli import app
+
+    base, _, _ = talent
+    course_id = new_course(base).json()["id"]
+    runner = CliRunner(env={"COLUMNS": "200"})
+    bearer = token("city_officer").removeprefix("Bearer ")
+    good = tmp_path / "学员名单.csv"
+    good.write_bytes(csv_bytes([person(1), person(2)]))
+    args = ["training", "import", str(good), "--course", str(course_id), "--url", base, "--token", bearer]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "接受2行（新增2、更新0、未变化0），拒绝0行" in result.output and "发布证书事件 2 条" in result.output
+
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(xlsx_bytes([person(1), person(3, kind="安全培训")]))
+    result = runner.invoke(app, ["training", "import", str(bad), *args[3:]])
+    assert result.exit_code == 1, result.output
+    assert "被拒绝的行" in result.output and "未知的培训类别" in result.output and "未变化1" in result.output
+    assert resident_id_for(3) not in result.output
+
+    county = token("county_officer", county="130922").removeprefix("Bearer ")
+    result = runner.invoke(app, [*args[:-1], county])
+    assert result.exit_code == 2 and "导入失败" in result.output
+    result = runner.invoke(app, [*args[:5], "--url", "http://127.0.0.1:1", "--token", bearer])
+    assert result.exit_code == 2 and "无法连接人才服务" in result.output
