@@ -16,6 +16,8 @@ removes the duplicate.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -33,7 +35,7 @@ from kombu import Connection, Producer
 from sqlalchemy import event, func, select, update
 
 from shared import clock
-from shared.db import Database, UnitOfWork, insert_rows
+from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection
@@ -74,6 +76,10 @@ class RawJson(str):
         return cls("{" + ",".join(parts) + "}")
 
 
+_COPY_MANY = ("COPY outbox_messages (message_id, exchange, routing_key, payload, created_at, attempts, "
+              "next_attempt_at) FROM STDIN WITH (FORMAT csv)")
+
+
 class Outbox:
     @staticmethod
     def add(uow: UnitOfWork, exchange: str, routing_key: str, payload: dict | RawJson,
@@ -98,11 +104,23 @@ class Outbox:
         if not messages:
             return
         now = clock.now_utc()
-        insert_rows(uow.session.connection(), OutboxMessage.__table__, [
-            {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
-             "payload": payload if isinstance(payload, RawJson) else dumps(payload),
-             "created_at": now, "attempts": 0, "next_attempt_at": now}
-            for routing_key, payload, message_id in messages])
+        conn = uow.session.connection()
+        if conn.dialect.name == "postgresql":  # COPY: parsed far faster than a statement's rows
+            data = io.StringIO()
+            writer = csv.writer(data, lineterminator="\n")
+            stamp = now.isoformat()
+            for routing_key, payload, message_id in messages:
+                writer.writerow((message_id, exchange, routing_key,
+                                 payload if isinstance(payload, RawJson) else dumps(payload), stamp, 0, stamp))
+            data.seek(0)
+            with conn.connection.dbapi_connection.cursor() as cursor:
+                copy_from_stdin(cursor, _COPY_MANY, data)
+        else:
+            insert_rows(conn, OutboxMessage.__table__, [
+                {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
+                 "payload": payload if isinstance(payload, RawJson) else dumps(payload),
+                 "created_at": now, "attempts": 0, "next_attempt_at": now}
+                for routing_key, payload, message_id in messages])
         Outbox._wake_after_commit(uow.session)
 
     @staticmethod
