@@ -159,6 +159,19 @@ def test_imports_report_each_row_and_a_reimport_changes_nothing(talent, publishe
     assert len({e["event_id"] for e, _ in announced}) == 3
 
 
+def test_a_certificate_belongs_to_one_attendance_across_courses(talent):
+    base, _, _ = talent
+    first, second = (new_course(base).json()["id"] for _ in range(2))
+    assert upload(base, first, csv_bytes([person(1), person(2)])).json()["inserted"] == 2
+    elsewhere = upload(base, second, csv_bytes([person(3, certificate="CZ2026-0001"), person(4)])).json()
+    assert (elsewhere["inserted"], elsewhere["rejected"]) == (1, 1)
+    assert elsewhere["rejected_rows"][0]["line"] == 2 and "已用于其他培训记录" in elsewhere["rejected_rows"][0]["reasons"][0]
+    swapped = upload(base, first, csv_bytes([person(1, certificate="CZ2026-0004"), person(2)])).json()
+    assert (swapped["updated"], swapped["unchanged"], swapped["rejected"]) == (0, 1, 1)
+    detail = call("GET", base, f"/api/v1/courses/{second}").json()
+    assert (detail["attendees"], detail["passed"]) == (1, 1)
+
+
 def test_xlsx_import_with_its_own_spellings(talent):
     base, _, _ = talent
     course_id = new_course(base, kind="basic").json()["id"]

@@ -4,6 +4,7 @@ event. No database, no broker: the use cases in services/talent/training/ ask th
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from shared.contracts.events import holds_id_number
 from shared.errors import ValidationFailed
 from shared.personal_data import mask_id
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
+from shared.validators.uscc import uscc_is_valid
 
 COURSE_KINDS = {"appointment": "任职培训", "basic": "基础培训", "advanced": "提升培训"}
 LEVELS = {"city": "市级", "county": "县级"}
@@ -35,8 +37,9 @@ NAME_MAX, ENTERPRISE_MAX, CERTIFICATE_MAX = 100, 200, 64
 _CERTIFICATE = re.compile(r"[0-9A-Za-z\u4e00-\u9fff（）()\-_/#.·]+")
 
 
+@functools.lru_cache(maxsize=4096)  # a file repeats its kinds, results and ID types
 def _key(value) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))).lower()
+    return "".join(unicodedata.normalize("NFKC", str(value)).split()).lower()
 
 
 def _text(value) -> str:
@@ -165,8 +168,8 @@ def check_attendance(cells: dict, *, course_kind: str, course_starts_on: date,
         except ValidationFailed as exc:
             fail("id_number", exc.message)
 
-    uscc = _text(cells.get("uscc")) or None
-    if uscc is not None:
+    uscc = _text(cells.get("uscc")).upper() or None
+    if uscc is not None and not uscc_is_valid(uscc):  # the full check only for its reason
         try:
             uscc = validate_uscc(uscc)
         except ValidationFailed as exc:
