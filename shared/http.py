@@ -34,7 +34,7 @@ from marshmallow import Schema, ValidationError
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
 from werkzeug.routing.converters import IntegerConverter
 from werkzeug.wrappers import Request, Response
@@ -346,6 +346,23 @@ def load_query(request: Request, schema, **kwargs):
 
 
 # --- the web server and the entrypoint --------------------------------------------------
+def _match(adapter):
+    """adapter.match(), but a 405 only when the path matches a route of another method.
+    Werkzeug compares methods before it converts the path: with GET and POST as two
+    routes of one path, an id the converter refuses (beyond 64 bits) came back as 405
+    from the route of the other method instead of 404."""
+    try:
+        return adapter.match()
+    except MethodNotAllowed as refused:
+        for method in refused.valid_methods or ():
+            try:
+                adapter.match(method=method)
+            except HTTPException:
+                continue
+            raise
+        raise NotFound() from None
+
+
 class ProblemWsgiApp(WsgiApp):
     """nameko's WsgiApp, but routing errors (404/405/...) come back as problem+json."""
 
@@ -353,7 +370,7 @@ class ProblemWsgiApp(WsgiApp):
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
-            provider, values = adapter.match()
+            provider, values = _match(adapter)
             request.path_values = values
             response = provider.handle_request(request)
         except RequestRedirect as redirect:  # a real redirect (e.g. merged slashes)

@@ -76,7 +76,7 @@ class TrainingEndpoints:
 
     @http("POST", "/api/v1/courses/<int:course_id>/attendance")
     @requires(*OFFICERS)
-    @api_doc("登记一名学员的培训情况", request=AttendanceIn, response=AttendanceWrittenOut, status=201,
+    @api_doc("登记一名学员的培训情况", request=AttendanceIn, response=AttendanceWrittenOut, status=201, also=(200,),
              tags=[TAG], errors=[403, 404, 409], description=(
                  "按（课程，证件）识别学员：首次登记返回 201，再次提交同一人返回 200（result 为 updated 或 "
                  "unchanged）。证件号码经校验后加密保存，应答中只有脱敏号码。有证书编号的记录会发布证书事件。"
