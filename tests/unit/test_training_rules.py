@@ -22,6 +22,13 @@ def row(**cells):
                                      course_starts_on=START, today=TODAY)
 
 
+def test_a_number_in_the_wrong_column_is_never_quoted_in_clear():
+    checked, problems = row(kind=NUMBER, id_type=NUMBER, passed=NUMBER)
+    assert checked is None and len(problems) == 3
+    assert NUMBER[6:14] not in str(problems) and NUMBER[:6] in str(problems)
+    assert training.shown(f"学员{NUMBER}", 100) == "学员" + NUMBER[:6] + "*" * 8 + NUMBER[-4:]
+
+
 def test_a_good_row_is_normalised():
     checked, problems = row(id_number=NUMBER.lower() + " ", kind="任职培训", issued_on=datetime(2026, 3, 5))
     assert problems == {} and checked.id_number == NUMBER and checked.id_type == "resident_id"

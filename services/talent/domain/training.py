@@ -84,6 +84,15 @@ def date_of(value) -> date | None:
     return None
 
 
+_DIGIT_RUN = re.compile(r"[0-9]{6,}[0-9Xx]*")
+
+
+def shown(value, limit: int = 20) -> str:
+    """A cell as a reason may quote it: runs of digits masked (a number typed in the
+    wrong column must not come back in clear), cut to `limit`."""
+    return _DIGIT_RUN.sub(lambda m: mask_id(m.group()), _text(value))[:limit]
+
+
 def looks_like_id_number(text: str) -> bool:
     """What the event contract would refuse to carry (a resident ID number)."""
     return holds_id_number(text)
@@ -158,7 +167,7 @@ def check_attendance(cells: dict, *, course_kind: str, course_starts_on: date,
     raw_type = _text(cells.get("id_type"))
     id_type = id_type_of(raw_type) if raw_type else "resident_id"
     if id_type is None:
-        fail("id_type", f"证件类型“{raw_type[:20]}”无效，应为{'、'.join(ID_TYPE_NAMES.values())}之一")
+        fail("id_type", f"证件类型“{shown(raw_type)}”无效，应为{'、'.join(ID_TYPE_NAMES.values())}之一")
     number = _text(cells.get("id_number"))
     if not number:
         fail("id_number", "证件号码为空")
@@ -182,15 +191,15 @@ def check_attendance(cells: dict, *, course_kind: str, course_starts_on: date,
     if raw_kind:
         kind = kind_of(raw_kind)
         if kind is None:
-            fail("kind", f"未知的培训类别“{raw_kind[:20]}”，应为{'、'.join(COURSE_KINDS.values())}之一")
+            fail("kind", f"未知的培训类别“{shown(raw_kind)}”，应为{'、'.join(COURSE_KINDS.values())}之一")
         elif kind != course_kind:
             fail("kind", f"培训类别（{COURSE_KINDS[kind]}）与课程（{COURSE_KINDS[course_kind]}）不符")
 
     passed = passed_of(cells.get("passed"))
     if passed is None:
-        shown = _text(cells.get("passed"))[:20]
-        fail("passed", "考核结果为空，应填写“合格”或“不合格”" if not shown
-             else f"考核结果“{shown}”无效，应填写“合格”或“不合格”")
+        given = shown(cells.get("passed"))
+        fail("passed", "考核结果为空，应填写“合格”或“不合格”" if not given
+             else f"考核结果“{given}”无效，应填写“合格”或“不合格”")
 
     certificate = _text(cells.get("certificate_no")).upper() or None
     if certificate is not None:

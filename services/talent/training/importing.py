@@ -24,7 +24,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.db import Database
 from shared.personal_data import mask_id
-from services.talent.domain.training import check_attendance
+from services.talent.domain.training import check_attendance, shown
 from services.talent.training import courses
 from services.talent.training.attendance import certificate_conflict
 from services.talent.training.files import TrainingFileError, open_table
@@ -138,10 +138,6 @@ def _threads_are_real(db: Database) -> bool:
     return db.is_postgres and not patcher.is_monkey_patched("thread")
 
 
-def _shown(value, limit: int) -> str:
-    return str(value if value is not None else "").strip()[:limit]
-
-
 def _count(report: ImportReport, batch: list[Pending], answers: list[Written], reject) -> None:
     for pending, written in zip(batch, answers):
         if written.outcome is None:
@@ -165,7 +161,7 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
                           sha256=hashlib.sha256(content).hexdigest())
 
     def reject(line: int, name, number, reasons: list[str]) -> None:
-        entry = report.reject(line, _shown(name, 100), mask_id(_shown(number, 40)), reasons)
+        entry = report.reject(line, shown(name, 100), mask_id(str(number or "").strip()[:40]), reasons)
         if on_reject is not None:
             on_reject(entry)
 
