@@ -141,7 +141,7 @@ class AttendanceRow:
     certificate_no: str | None
     issued_on: date | None
 
-    @property
+    @functools.cached_property
     def id_masked(self) -> str:
         return mask_id(self.id_number)
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -81,63 +79,6 @@ class ImportReport:
                 "summary": self.summary()}
 
 
-class _Writer:
-    """Hands batches to the recorder: on a thread of its own where that gives
-    parallelism (PostgreSQL in a plain process, as `cqo` and the bench run it: the
-    server inserts batch N while this thread checks N+1), inline under eventlet (a
-    service), where a thread would be green anyway. The connection is used by one
-    thread at a time: the importing thread touches it again only after `finish`."""
-
-    def __init__(self, recorder: Recorder, threaded: bool):
-        self.recorder, self.done, self.error = recorder, [], None
-        self.queue: queue.Queue | None = None
-        if threaded:
-            self.queue = queue.Queue(maxsize=2)
-            self.thread = threading.Thread(target=self._run, name="training-writer", daemon=True)
-            self.thread.start()
-
-    def _run(self) -> None:
-        while (batch := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.done.append((batch, self.recorder.write(batch)))
-                except BaseException as exc:  # re-raised in the importing thread
-                    self.error = exc
-
-    def submit(self, batch: list[Pending]) -> None:
-        if self.error is not None:
-            raise self.error
-        if self.queue is None:
-            self.done.append((batch, self.recorder.write(batch)))
-            time.sleep(0)  # under eventlet: let the service's other workers run
-        else:
-            self.queue.put(batch)
-
-    def finish(self) -> list[tuple[list[Pending], list[Written]]]:
-        """Every batch with its answers, once all are written."""
-        self._stop()
-        if self.error is not None:
-            raise self.error
-        return self.done
-
-    def abort(self) -> None:
-        """The import failed: the thread writes nothing more and is gone before the unit
-        of work rolls back."""
-        self.error = self.error or RuntimeError("import aborted")
-        self._stop()
-
-    def _stop(self) -> None:
-        if self.queue is not None and self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-
-
-def _threads_are_real(db: Database) -> bool:
-    from eventlet import patcher
-
-    return db.is_postgres and not patcher.is_monkey_patched("thread")
-
-
 def _count(report: ImportReport, batch: list[Pending], answers: list[Written], reject) -> None:
     for pending, written in zip(batch, answers):
         if written.outcome is None:
@@ -168,12 +109,10 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
     with db.unit_of_work() as uow:
         course = courses.managed(uow, principal, course_id)  # 404 / 403 before the file is read
         table = open_table(content)
-        writer = None
         try:
             report.file_format, report.encoding = table.file_format, table.encoding
             report.header_line, report.ignored_columns = table.header_line, table.ignored
             recorder = Recorder(uow, course, keys, principal.subject or principal.role)
-            writer = _Writer(recorder, threaded=_threads_are_real(db))
             today = clock.today()
             people: dict[str, int] = {}        # id_hmac -> the line it was first seen on
             certificates: dict[str, int] = {}  # certificate number -> the same
@@ -198,17 +137,13 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
                 if reasons:
                     reject(line, cells.get("person_name"), cells.get("id_number"), reasons)
                     continue
-                # into a course that was empty every row is new: encrypted here, beside
-                # the writer thread rather than on it
-                batch.append(Pending(line, row, hmac, keys.cipher.encrypt(row.id_number)
-                                     if recorder.started_empty else None))
+                batch.append(Pending(line, row, hmac))
                 if len(batch) >= chunk_rows:
-                    writer.submit(batch)
+                    _count(report, batch, recorder.write(batch), reject)
                     batch = []
+                    time.sleep(0)  # under eventlet: let the service's other workers run
             if batch:
-                writer.submit(batch)
-            for written_batch, answers in writer.finish():
-                _count(report, written_batch, answers, reject)
+                _count(report, batch, recorder.write(batch), reject)
             if report.total_rows == 0:
                 raise TrainingFileError("文件中没有数据行（表头之下为空）", code="TRAINING_EMPTY")
             report.certificates_announced = recorder.announced
@@ -216,8 +151,6 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
         except IntegrityError:  # a certificate written by another course's import meanwhile
             raise certificate_conflict() from None
         finally:
-            if writer is not None:
-                writer.abort()
             table.close()
     log.info("training import into course %s by %s: %s", course_id, principal.subject,
              {k: v for k, v in report.to_dict().items() if k != "rejected_rows"})

@@ -63,7 +63,6 @@ class Pending:
     line: int
     row: AttendanceRow
     id_hmac: str
-    id_encrypted: str | None = None  # encrypted ahead when the row will surely be new
 
 
 @dataclass
@@ -135,8 +134,7 @@ class Recorder:
                 self.attendees += 1
                 inserts[pending.id_hmac] = len(answers), {
                     "course_id": self.course.id, **values, "id_type": row.id_type, "id_hmac": pending.id_hmac,
-                    "id_encrypted": pending.id_encrypted or self.keys.cipher.encrypt(row.id_number),
-                    "id_masked": row.id_masked,
+                    "id_encrypted": self.keys.cipher.encrypt(row.id_number), "id_masked": row.id_masked,
                     "revision": 1, "recorded_by": self.actor, "recorded_at": now, "updated_at": now}
                 answers.append(Written(INSERTED))
             elif all(old[c] == values[c] for c in _DATA):
@@ -167,8 +165,9 @@ class Recorder:
         """PostgreSQL: the rows COPied into a staging table, then one INSERT ... SELECT
         (COPY is parsed several times faster than a statement's parameters)."""
         data = io.StringIO()
-        writer = csv.writer(data, lineterminator="\n")
-        writer.writerows([row[c] for c in _COLUMNS] for row in rows)
+        stamp = rows[0]["recorded_at"].isoformat()  # one instant per batch, formatted once
+        csv.writer(data, lineterminator="\n").writerows(
+            [*(row[c] for c in _COLUMNS[:-2]), stamp, stamp] for row in rows)
         data.seek(0)
         with self.conn.connection.dbapi_connection.cursor() as cursor:
             if not self.staged:
