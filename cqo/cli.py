@@ -30,6 +30,7 @@ COMMANDS = {
     "stack": "cqo.cli_stack:stack_app",
     "dead": "cqo.cli_dead:dead_app",
     "roster": "cqo.cli_roster:roster_app",
+    "training": "cqo.cli_training:training_app",
     "report": "cqo.cli_report:report_app",
     "draw": "cqo.cli_draw:draw_app",
     "demo": "cqo.cli_demo:demo",

@@ -224,6 +224,26 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping], *,
     return list(result) if returning else []
 
 
+def copy_from_stdin(cursor, sql: str, data) -> None:
+    """COPY ... FROM STDIN on a psycopg2 cursor (`data`: a file-like object).
+
+    psycopg2 refuses COPY while a wait callback is installed (eventlet's green mode, as
+    in a service): the callback is taken away for the COPY only, which then blocks this
+    process without yielding, so no other green thread can issue a query meanwhile;
+    those waiting inside the callback resume after it."""
+    import psycopg2.extensions
+
+    callback = psycopg2.extensions.get_wait_callback()
+    if callback is None:
+        cursor.copy_expert(sql, data, size=1 << 20)
+        return
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        cursor.copy_expert(sql, data, size=1 << 20)
+    finally:
+        psycopg2.extensions.set_wait_callback(callback)
+
+
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 

@@ -34,7 +34,7 @@ from marshmallow import Schema, ValidationError
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
 from werkzeug.routing.converters import IntegerConverter
 from werkzeug.wrappers import Request, Response
@@ -245,6 +245,30 @@ def read_body(request: Request, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     return b""
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# the declared types of a raw body taken as an uploaded CSV or XLSX file
+UPLOAD_TYPES = frozenset({"", "text/csv", "application/csv", "text/plain", "text/tab-separated-values",
+                          "application/vnd.ms-excel", XLSX_TYPE, "application/octet-stream"})
+
+
+def read_upload(request: Request, max_bytes: int, *, what: str, missing_code: str) -> tuple[bytes, str, str]:
+    """(content, file name, declared content type) of an uploaded CSV or XLSX file: the
+    form field `file` of a multipart body, or the raw body (its name in ?filename=).
+    `what` names the file in the Chinese message when the form has none."""
+    mimetype = (request.mimetype or "").lower()
+    body = read_body(request, max_bytes)
+    if mimetype == "multipart/form-data":
+        files = request.files
+        upload = files.get("file") or next(iter(files.values()), None)
+        if upload is None:
+            raise CqoError(f"请以表单字段 file 上传{what}（CSV 或 XLSX）", code=missing_code, status=400)
+        return upload.read(), upload.filename or "upload", (upload.mimetype or "").lower()
+    if mimetype not in UPLOAD_TYPES:
+        raise CqoError("请上传 CSV 或 XLSX 文件（multipart/form-data，或请求体直接为文件内容，"
+                       "Content-Type 为 text/csv 或 XLSX 的类型）", code="UNSUPPORTED_MEDIA_TYPE", status=415)
+    return body, request.args.get("filename") or "upload", mimetype
+
+
 def _reject_constant(name):
     raise ValueError(name)
 
@@ -322,6 +346,23 @@ def load_query(request: Request, schema, **kwargs):
 
 
 # --- the web server and the entrypoint --------------------------------------------------
+def _match(adapter):
+    """adapter.match(), but a 405 only when the path matches a route of another method.
+    Werkzeug compares methods before it converts the path: with GET and POST as two
+    routes of one path, an id the converter refuses (beyond 64 bits) came back as 405
+    from the route of the other method instead of 404."""
+    try:
+        return adapter.match()
+    except MethodNotAllowed as refused:
+        for method in refused.valid_methods or ():
+            try:
+                adapter.match(method=method)
+            except HTTPException:
+                continue
+            raise
+        raise NotFound() from None
+
+
 class ProblemWsgiApp(WsgiApp):
     """nameko's WsgiApp, but routing errors (404/405/...) come back as problem+json."""
 
@@ -329,7 +370,7 @@ class ProblemWsgiApp(WsgiApp):
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:
-            provider, values = adapter.match()
+            provider, values = _match(adapter)
             request.path_values = values
             response = provider.handle_request(request)
         except RequestRedirect as redirect:  # a real redirect (e.g. merged slashes)

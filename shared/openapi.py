@@ -66,20 +66,31 @@ _CONVERTER_SCHEMAS = {
 
 
 def api_doc(summary: str, *, request=None, response=None, query=None, path=None, tags=(),
-            description: str | None = None, status: int = 200, errors=()):
+            description: str | None = None, status: int = 200, also: tuple[int, ...] = (), errors=()):
     """Describe an HTTP entrypoint. `request`/`response`: a marshmallow Schema (class or
     instance, e.g. `Out(many=True)`) sent as JSON, or a raw OpenAPI content dict (for CSV,
     XLSX...). `query`: a Schema of query parameters. `path`: a Schema of the path
     parameters the entrypoint validates (their pattern, length...; 422 when they fail).
-    `errors`: extra statuses (404, 409)."""
+    `also`: other success statuses with the same response (an upsert's 200 beside its
+    201). `errors`: extra statuses (404, 409)."""
     doc = dict(summary=summary, request=request, response=response, query=query, path=path,
-               tags=list(tags), description=description, status=status, errors=tuple(errors))
+               tags=list(tags), description=description, status=status, also=tuple(also),
+               errors=tuple(errors))
 
     def decorate(fn):
         fn.__api_doc__ = doc  # copied onto @requires' wrapper by functools.wraps
         return fn
 
     return decorate
+
+
+def upload_body(description: str) -> dict:
+    """The request content of an endpoint that takes a CSV or XLSX file (shared.http.read_upload)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary", "description": description}}}},
+            "text/csv": binary,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": binary}
 
 
 def werkzeug_path(rule: str) -> tuple[str, list[dict]]:
@@ -154,7 +165,7 @@ def _operation(method_name: str, fn, http_method: str, path_params: list[dict]) 
         statuses |= {str(s) for s in getattr(doc["query"], "api_errors", ())}
     if path_params:
         statuses.add("404")
-    responses = {status: ok}
+    responses = {status: ok, **{str(other): ok for other in doc.get("also", ())}}
     for code in sorted(statuses):
         name = _BY_STATUS.get(code)
         responses[code] = ({"$ref": f"#/components/responses/{name}"} if name else

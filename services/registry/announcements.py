@@ -11,7 +11,7 @@ import json
 
 from shared.db import UnitOfWork
 from shared.contracts import events
-from shared.messaging.events import publish, publish_many
+from shared.messaging.events import publish, publish_built
 
 SOURCE = "registry"
 ACCEPTED = "register.appointment.accepted"
@@ -60,7 +60,7 @@ def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None
             data, key = filing_decided(row, **facts), f"filing:{row.filing_id}:v{row.version}:decided"
         built.append(events.build(event_type, subject, data, source=SOURCE, occurred_at=now,
                                   event_id=f"event:{key}"))
-    publish_many(UnitOfWork(session), built)
+    publish_built(UnitOfWork(session), built)
 
 
 def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now) -> dict:

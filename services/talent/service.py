@@ -16,11 +16,12 @@ from shared.messaging.outbox import OutboxRelayProvider
 from services.talent.draws.endpoints import DrawEndpoints
 from services.talent.pool.endpoints import PoolEndpoints
 from services.talent.experiences.endpoints import ExperienceEndpoints
+from services.talent.training.endpoints import TrainingEndpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 
-class TalentService(PoolEndpoints, DrawEndpoints, ExperienceEndpoints, HttpBase):
+class TalentService(TrainingEndpoints, PoolEndpoints, DrawEndpoints, ExperienceEndpoints, HttpBase):
     name = "talent"
     api_title = "市级首席质量官人才服务"
     config = Config()

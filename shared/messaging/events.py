@@ -7,7 +7,7 @@ id, on which consumers dedupe.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from shared.contracts import events
 from shared.db import UnitOfWork
@@ -26,7 +26,18 @@ def publish(uow: UnitOfWork, event_type: str, subject_id: Any, data: Mapping[str
     return event
 
 
-def publish_many(uow: UnitOfWork, built: list[dict], county: str | None = None) -> None:
-    """Queue events already made with `events.build`, in one statement (intake's many)."""
+def publish_many(uow: UnitOfWork, event_type: str,
+                 items: Iterable[tuple[Any, Mapping[str, Any], str | None]], *, source: str,
+                 county: str | None = None, occurred_at: datetime | None = None) -> list[dict]:
+    """`publish` for many events of one type: (subject id, data, event id) each, built
+    and checked by `events.build_many`, queued in one insert."""
+    built = events.build_many(event_type, items, source=source, occurred_at=occurred_at)
+    key = events.routing_key(event_type, county)
+    Outbox.add_many(uow, topology.EVENTS.name, [(key, event, event["event_id"]) for event in built])
+    return built
+
+
+def publish_built(uow: UnitOfWork, built: list[dict], county: str | None = None) -> None:
+    """Queue events already made with `events.build` (of any types), in one insert."""
     Outbox.add_many(uow, topology.EVENTS.name, [
-        (e["event_id"], events.routing_key(e["type"], county), e) for e in built])
+        (events.routing_key(e["type"], county), e, e["event_id"]) for e in built])

@@ -20,6 +20,8 @@ declared by every city service, so one that has not started yet still gets it.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -37,7 +39,7 @@ from kombu import Connection, Producer
 from sqlalchemy import event, func, select, update
 
 from shared import clock
-from shared.db import Database, UnitOfWork, insert_rows
+from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection
@@ -78,6 +80,10 @@ class RawJson(str):
         return cls("{" + ",".join(parts) + "}")
 
 
+_COPY_MANY = ("COPY outbox_messages (message_id, exchange, routing_key, payload, created_at, attempts, "
+              "next_attempt_at) FROM STDIN WITH (FORMAT csv)")
+
+
 class Outbox:
     @staticmethod
     def add(uow: UnitOfWork, exchange: str, routing_key: str, payload: dict | RawJson,
@@ -91,30 +97,44 @@ class Outbox:
             payload=payload if isinstance(payload, RawJson) else dumps(payload),
             headers=dumps(headers) if headers else None,
             created_at=now, attempts=0, next_attempt_at=now))
-        _wake_after_commit(session)
+        Outbox._wake_after_commit(session)
         return message_id
 
     @staticmethod
-    def add_many(uow: UnitOfWork, exchange: str, messages: list[tuple[str, str, dict]]) -> None:
-        """Append many (message_id, routing_key, payload) in one statement, after what
-        the caller added before (the session is flushed first, so the order holds)."""
+    def add_many(uow: UnitOfWork, exchange: str, messages: list[tuple[str, dict | RawJson, str]]) -> None:
+        """Append many messages (routing key, payload, message id) in one insert: an
+        import announces one event per row, and an ORM object per message would cost
+        more than the rest of the row."""
         if not messages:
             return
-        session, now = uow.session, clock.now_utc()
-        session.flush()
-        insert_rows(session.connection(), OutboxMessage.__table__, [
-            {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
-             "payload": dumps(payload), "headers": None, "created_at": now, "attempts": 0,
-             "next_attempt_at": now} for message_id, routing_key, payload in messages])
-        _wake_after_commit(session)
+        now = clock.now_utc()
+        uow.session.flush()  # what the caller added before goes first (seq order = publish order)
+        conn = uow.session.connection()
+        if conn.dialect.name == "postgresql":  # COPY: parsed far faster than a statement's rows
+            data = io.StringIO()
+            writer = csv.writer(data, lineterminator="\n")
+            stamp = now.isoformat()
+            for routing_key, payload, message_id in messages:
+                writer.writerow((message_id, exchange, routing_key,
+                                 payload if isinstance(payload, RawJson) else dumps(payload), stamp, 0, stamp))
+            data.seek(0)
+            with conn.connection.dbapi_connection.cursor() as cursor:
+                copy_from_stdin(cursor, _COPY_MANY, data)
+        else:
+            insert_rows(conn, OutboxMessage.__table__, [
+                {"message_id": message_id, "exchange": exchange, "routing_key": routing_key,
+                 "payload": payload if isinstance(payload, RawJson) else dumps(payload),
+                 "created_at": now, "attempts": 0, "next_attempt_at": now}
+                for routing_key, payload, message_id in messages])
+        Outbox._wake_after_commit(uow.session)
 
-
-def _wake_after_commit(session) -> None:
-    """Wake this process's relay right after the commit instead of at its next poll."""
-    session.info[_WRITTEN] = True
-    if not session.info.get(_ARMED):
-        session.info[_ARMED] = True
-        event.listen(session, "after_commit", _after_commit)
+    @staticmethod
+    def _wake_after_commit(session) -> None:
+        # wake this process's relay right after the commit instead of at its next poll
+        session.info[_WRITTEN] = True
+        if not session.info.get(_ARMED):
+            session.info[_ARMED] = True
+            event.listen(session, "after_commit", _after_commit)
 
 
 # -- publishing ---------------------------------------------------------------------

@@ -86,3 +86,43 @@ def test_the_subscribers_queues_are_bound_to_the_events_exchange():
     for name, queue in queues.items():
         assert queue.queue_arguments["x-dead-letter-exchange"] == "cqo.dead"
         assert {b.exchange.name for b in queue.bindings} == {"cqo.events"}
+
+
+# -- many events at once (an import announces one per row) ------------------------------------
+
+CERTIFICATE = {"certificate_no": "CZ-1", "course_id": 3, "course_kind": "appointment", "county": None,
+               "person_name": "学员", "id_type": "resident_id", "id_hmac": HMAC,
+               "id_masked": "130921********123X", "passed": True, "issued_on": date(2026, 3, 5)}
+
+
+def test_build_many_gives_what_build_gives():
+    at = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+    variants = [CERTIFICATE, {**CERTIFICATE, "certificate_no": "CZ-2", "passed": False, "issued_on": None},
+                {k: v for k, v in CERTIFICATE.items() if k != "county"},
+                {**CERTIFICATE, "course_id": "3"},  # a type the fast check leaves to `build`
+                {**CERTIFICATE, "extra": 1}]
+    items = [(d["certificate_no"], d, f"e-{n}") for n, d in enumerate(variants)]
+    many = events.build_many("talent.certificate.issued", items, source="talent", occurred_at=at)
+    one_by_one = [events.build("talent.certificate.issued", s, d, source="talent", occurred_at=at, event_id=e)
+                  for s, d, e in items]
+    assert many == one_by_one
+    for event in many:
+        events.load(event)
+
+
+@pytest.mark.parametrize("bad, code", [
+    ({"id_hmac": "short"}, "EVENT_DATA_INVALID"),
+    ({"passed": None}, "EVENT_DATA_INVALID"),
+    ({"person_name": make_resident_id("130921", date(1980, 1, 1), 12)}, "EVENT_CARRIES_ID_NUMBER"),
+])
+def test_build_many_refuses_what_build_refuses(bad, code):
+    items = [("CZ-1", CERTIFICATE, None), ("CZ-2", {**CERTIFICATE, **bad}, None)]
+    with pytest.raises(events.EventRefused) as caught:
+        events.build_many("talent.certificate.issued", items, source="talent")
+    assert caught.value.code == code
+
+
+def test_texts_are_searched_apart():
+    number = make_resident_id("130921", date(1980, 1, 1), 12)
+    assert events.holds_id_number(f"号码{number}。") and not events.holds_id_number(number[:9])
+    events.refuse_id_numbers({"a": number[:9], "b": number[9:]})  # two texts never make one number

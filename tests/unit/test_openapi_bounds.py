@@ -51,3 +51,25 @@ def test_every_number_a_client_sends_is_bounded_in_the_document(service):
     assert not too_large
     if service in ("registry", "filing"):
         assert numbers  # pages, years, ids: the walk found them
+
+
+@pytest.mark.parametrize("path, method, expected", [
+    ("/c/9223372036854775808/a", "GET", "NotFound"), ("/c/9223372036854775808/a", "POST", "NotFound"),
+    ("/c/9223372036854775808/a/import", "POST", "NotFound"), ("/c/5/a/import", "GET", "MethodNotAllowed"),
+    ("/c/5/a", "PUT", "MethodNotAllowed"), ("/c/5/a", "POST", "p")])
+def test_an_id_beyond_64_bits_is_404_whichever_routes_share_its_path(path, method, expected):
+    """GET and POST as two routes of one path: werkzeug compares the method before it
+    converts the id, so an unconvertible id came back 405 from the other route."""
+    from werkzeug.routing import Map, Rule
+
+    from shared.http import BoundedIntegerConverter, _match
+
+    url_map = Map([Rule("/c/<int:i>/a", methods=["GET"], endpoint="g"),
+                   Rule("/c/<int:i>/a", methods=["POST"], endpoint="p"),
+                   Rule("/c/<int:i>/a/import", methods=["POST"], endpoint="i")],
+                  converters={"int": BoundedIntegerConverter})
+    try:
+        found = _match(url_map.bind("cqo", path_info=path, default_method=method))[0]
+    except Exception as exc:  # noqa: BLE001 - the routing error is the answer
+        found = type(exc).__name__
+    assert found == expected

@@ -18,9 +18,8 @@ from werkzeug.wrappers import Response
 
 from shared import clock
 from shared.auth import requires
-from shared.errors import CqoError
-from shared.http import http, json_response, load_query, read_body
-from shared.openapi import api_doc
+from shared.http import XLSX_TYPE, http, json_response, load_query, read_upload
+from shared.openapi import api_doc, upload_body
 from services.registry import active_cqo
 from services.registry.counties import county_scope
 from services.registry.roster import coverage, importing, listing, coverage_export
@@ -28,11 +27,8 @@ from services.registry.roster.schemas import CoverageExportQuery, CoverageOut, C
 
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_TYPE = "text/csv; charset=utf-8"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes; config ROSTER_MAX_UPLOAD_BYTES
-_RAW_TYPES = {"", "text/csv", "application/csv", "text/plain", "text/tab-separated-values",
-              "application/vnd.ms-excel", XLSX_TYPE, "application/octet-stream"}
 
 
 _import_out, _page_out, _records_out = RosterImportOut(), RosterPageOut(), RosterImportRecordOut(many=True)
@@ -53,23 +49,6 @@ def attachment(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _upload(request, max_bytes: int) -> tuple[bytes, str, str]:
-    """(file content, file name, declared content type) of a multipart or raw upload."""
-    mimetype = (request.mimetype or "").lower()
-    body = read_body(request, max_bytes)
-    if mimetype == "multipart/form-data":
-        files = request.files
-        upload = files.get("file") or next(iter(files.values()), None)
-        if upload is None:
-            raise CqoError("请以表单字段 file 上传名录文件（CSV 或 XLSX）", code="ROSTER_FILE_MISSING",
-                           status=400)
-        return upload.read(), upload.filename or "upload", (upload.mimetype or "").lower()
-    if mimetype not in _RAW_TYPES:
-        raise CqoError("请上传 CSV 或 XLSX 文件（multipart/form-data，或请求体直接为文件内容，"
-                       "Content-Type 为 text/csv 或 XLSX 的类型）", code="UNSUPPORTED_MEDIA_TYPE", status=415)
-    return body, request.args.get("filename") or "upload", mimetype
-
-
 # --- the endpoints ------------------------------------------------------------------------------
 class RosterEndpoints:
     """Mix-in of RegistryService: roster import and listing, coverage and its export."""
@@ -79,12 +58,7 @@ class RosterEndpoints:
     @http("POST", "/api/v1/roster")
     @requires("city_officer", "admin")
     @api_doc("导入规模以上企业名录（第四条）", query=RosterImportQuery, response=RosterImportOut,
-             tags=[TAG_ROSTER], errors=[400, 413, 415, 422], request={
-                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                     "file": {"type": "string", "format": "binary",
-                              "description": "名录文件（CSV 或 XLSX）"}}}},
-                 "text/csv": {"schema": {"type": "string", "format": "binary"}},
-                 XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+             tags=[TAG_ROSTER], errors=[400, 413, 415, 422], request=upload_body("名录文件（CSV 或 XLSX）"),
              description=(
                  "上传 CSV（UTF-8，可带 BOM；也接受 Excel 在中文 Windows 上保存的 GBK 编码）或 XLSX 文件，"
                  "表单字段 file，或请求体直接为文件内容。列名可用中文（统一社会信用代码、企业名称、县级区划代码、"
@@ -93,7 +67,8 @@ class RosterEndpoints:
     def import_roster(self, request):
         params = load_query(request, RosterImportQuery)
         max_bytes = int(self.config.get("ROSTER_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD)
-        content, filename, content_type = _upload(request, max_bytes)
+        content, filename, content_type = read_upload(request, max_bytes, what="名录文件",
+                                                      missing_code="ROSTER_FILE_MISSING")
         report = importing.import_roster(
             self.db, io.BytesIO(content), source=params.get("filename") or filename,
             actor=request.principal.subject or request.principal.role, year=params.get("year"),

@@ -7,7 +7,9 @@ import io
 import queue
 import threading
 import time
-from typing import BinaryIO, Callable
+from typing import Callable
+
+from shared.db import copy_from_stdin
 from services.registry.roster.layout import DATA_FIELDS, LINE_FIELDS
 
 
@@ -42,24 +44,6 @@ WHERE s.year = %(year)s
   AND NOT EXISTS (SELECT 1 FROM roster_entries AS r WHERE r.year = %(year)s AND r.uscc = s.uscc)
 ORDER BY s.uscc
 """
-
-
-def _copy(cur, sql: str, data: BinaryIO) -> None:
-    """COPY ... FROM STDIN. psycopg2 refuses COPY while a wait callback is installed
-    (eventlet's green mode, as in a service): the callback is taken away for the COPY
-    only, which then blocks this process without yielding, so no other green thread can
-    issue a query meanwhile; those waiting inside the callback resume after it."""
-    import psycopg2.extensions
-
-    callback = psycopg2.extensions.get_wait_callback()
-    if callback is None:
-        cur.copy_expert(sql, data, size=1 << 20)
-        return
-    psycopg2.extensions.set_wait_callback(None)
-    try:
-        cur.copy_expert(sql, data, size=1 << 20)
-    finally:
-        psycopg2.extensions.set_wait_callback(callback)
 
 
 def _year_of(line: bytes) -> int:
@@ -112,13 +96,13 @@ class PgLoader:
             if table == "roster_entries":  # by USCC: the primary key's pages in order
                 data = b"\n".join(sorted(data.split(b"\n")[:-1])) + b"\n"
             if table is not None:
-                _copy(cur, f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
+                copy_from_stdin(cur, f"COPY {table} ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
                       io.BytesIO(data))
                 return data.count(b"\n"), 0
             if not self.staged:
                 cur.execute(_PG_STAGE)
             self.staged.add(year)
-            _copy(cur, f"COPY roster_stage ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
+            copy_from_stdin(cur, f"COPY roster_stage ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)",
                   io.BytesIO(data))
         return 0, 0  # counted by finish()
 

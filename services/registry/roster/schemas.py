@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from shared.file_import import ImportCountsOut
 from shared.paging import AliasedPageOut
 
 from services.registry.roster import coverage, layout
@@ -26,24 +27,10 @@ class RejectedRowOut(Schema):
     reasons = fields.List(fields.String())
 
 
-class RosterImportOut(Schema):
+class RosterImportOut(ImportCountsOut):
     import_id = fields.Integer()
-    source = fields.String()
-    format = fields.String()
-    encoding = fields.String(allow_none=True)
-    sha256 = fields.String()
-    header_line = fields.Integer()
-    ignored_columns = fields.List(fields.String())
     years = fields.List(fields.Integer())
-    total_rows = fields.Integer()
-    accepted = fields.Integer()
-    inserted = fields.Integer()
-    updated = fields.Integer()
-    unchanged = fields.Integer()
-    rejected = fields.Integer()
     rejected_rows = fields.List(fields.Nested(RejectedRowOut))
-    rejected_rows_truncated = fields.Boolean()
-    summary = fields.String()
 
 
 class RosterQuery(PageQuery):
