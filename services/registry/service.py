@@ -26,7 +26,7 @@ from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.validators.divisions import Jurisdiction
 from services.registry.campaigns import progress
-from services.registry.register import intake
+from services.registry.register import certificates, intake
 from services.registry import trust
 from services.registry.reporting.endpoints import ReportingEndpoints
 from services.registry.oversight.endpoints import OversightEndpoints
@@ -108,6 +108,25 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
                 intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
                                message_id=message.message_id, user_id=message.user_id)
             uow.commit()
+
+    @consume(topology.events_queue(certificates.CONSUMER))
+    @dead_letter_on_error(certificates.CONSUMER)
+    def receive_events(self, body, message):
+        """Talent's certificates, for the art. 6 check (docs/events.md, "Who listens")."""
+        with self.db.unit_of_work() as uow:
+            if not Inbox.first_time(uow, certificates.CONSUMER, message.message_id or ""):
+                return  # the same event again
+            certificates.receive(uow, self.intake_context.rules, body)
+            uow.commit()
+
+    @timer(interval=60)
+    def recheck_certificates(self):
+        while True:
+            with self.db.unit_of_work() as uow:
+                done = certificates.sweep(uow, self.intake_context.rules, clock.now_utc())
+                uow.commit()
+            if done < certificates.SWEEP_BATCH:
+                return
 
     @timer(interval=60)
     def expire_waiting_filings(self):
