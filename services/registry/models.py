@@ -272,3 +272,43 @@ class RecommendationEvent(RegistryBase):
     action: Mapped[str] = mapped_column(String(32))
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+# -- training certificates (art. 6), read from talent's events (issue 10) -------------
+# (schema: migrations/versions/r0007_certificates.py)
+
+class TrainingCertificate(RegistryBase):
+    """The registry's read model of talent's certificates (`talent.certificate.*` on
+    `registry.events`): what the art. 6 check reads inside a decision, instead of calling
+    the talent service (docs/architecture.md, "The rules as the code reads them")."""
+
+    __tablename__ = "training_certificates"
+
+    certificate_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id_hmac: Mapped[str] = mapped_column(String(64))
+    course_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    revoked_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # newest event
+    last_event_id: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CertificateRecheck(RegistryBase):
+    """An accepted filing whose certificate the read model did not know when it was
+    decided (未核验): checked again when the certificate arrives, and said unknown after
+    the grace period once talent has been heard from since. The result is added to the
+    ledger row's findings; the county gets no new decision."""
+
+    __tablename__ = "certificate_rechecks"
+
+    filing_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    certificate_no: Mapped[str] = mapped_column(String(64), index=True)
+    id_hmac: Mapped[str] = mapped_column(String(64))
+    uscc: Mapped[str] = mapped_column(String(18))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    unknown_added: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -28,7 +28,7 @@ from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import OutboxRelayProvider
 from shared.validators.divisions import Jurisdiction
 from services.registry.campaigns import progress
-from services.registry.register import current, intake
+from services.registry.register import certificates, current, intake
 from services.registry import trust
 from services.registry.reporting.endpoints import ReportingEndpoints
 from services.registry.oversight.endpoints import OversightEndpoints
@@ -118,6 +118,25 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
         a page after `after_id`: the talent pool's initial fill (docs/events.md)."""
         with self.db.unit_of_work() as uow:
             return current.current_appointments(uow.session, after_id, limit)
+
+    @consume(topology.events_queue(certificates.CONSUMER))
+    @dead_letter_on_error(certificates.CONSUMER)
+    def receive_events(self, body, message):
+        """Talent's certificates, for the art. 6 check (docs/events.md, "Who listens")."""
+        with self.db.unit_of_work() as uow:
+            if not Inbox.first_time(uow, certificates.CONSUMER, message.message_id or ""):
+                return  # the same event again
+            certificates.receive(uow, self.intake_context.rules, body)
+            uow.commit()
+
+    @timer(interval=60)
+    def recheck_certificates(self):
+        while True:
+            with self.db.unit_of_work() as uow:
+                done = certificates.sweep(uow, self.intake_context.rules, clock.now_utc())
+                uow.commit()
+            if done < certificates.SWEEP_BATCH:
+                return
 
     @timer(interval=60)
     def expire_waiting_filings(self):

@@ -8,10 +8,14 @@ findings are the authoritative ones.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any, Mapping
 
 BLOCKING = "blocking"
 WARNING = "warning"
+# a note the city adds to its record after deciding (a certificate verified later); it is
+# never part of a decision sent to a county, whose findings are blocking or warning only
+NOTE = "note"
 
 TITLE_LEVELS = {
     "none": "无职称",
@@ -20,6 +24,9 @@ TITLE_LEVELS = {
     "associate_senior": "副高级",
     "senior": "正高级",
 }
+# the talent service's course kinds (arts. 6, 15 教育培训): only 任职培训 qualifies under art. 6
+APPOINTMENT_TRAINING = "appointment"
+COURSE_KINDS = {"appointment": "任职培训", "basic": "基础培训", "advanced": "提升培训"}
 EDUCATION_LEVELS = {
     "secondary": "高中及以下",
     "junior_college": "大学专科",
@@ -64,6 +71,14 @@ class RuleSet:
         "APPT_NOT_TOP_MANAGER": WARNING,
         "APPT_BELOW_DECISION_LEVEL": WARNING,
     })
+    # the training certificate as the city's read model of talent's certificates knows it
+    # (docs/architecture.md, "The rules as the code reads them"): one severity for what is
+    # wrong with it (warning: at go-live no historic certificates exist); 未核验 is always a
+    # warning, since it only says the read model has not heard of the number yet
+    certificate_severity: str = WARNING
+    # days after the decision before a number talent never announced counts as unknown
+    # (the attendance may be entered after the enterprise wrote the number down)
+    certificate_grace_days: int = 14
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> "RuleSet":
@@ -102,11 +117,21 @@ class RuleSet:
                 raise ValueError(f"{code} 的严重程度应为 blocking 或 warning，而不是 {severity!r}",
                                  f"severity of {code} must be blocking or warning, not {severity!r}")
             severities[code] = severity
-        return cls(min_years=years, severities=severities, **levels)
+        certificate_severity = data.get("certificate_severity", base.certificate_severity)
+        if certificate_severity not in (BLOCKING, WARNING):
+            raise ValueError(f"certificate_severity 应为 blocking 或 warning，而不是 {certificate_severity!r}",
+                             f"certificate_severity must be blocking or warning, not {certificate_severity!r}")
+        grace = data.get("certificate_grace_days", base.certificate_grace_days)
+        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+            raise ValueError(f"certificate_grace_days 应为非负整数，而不是 {grace!r}",
+                             f"certificate_grace_days must be a non-negative integer, not {grace!r}")
+        return cls(min_years=years, severities=severities, certificate_severity=certificate_severity,
+                   certificate_grace_days=grace, **levels)
 
 
 _RULE_KEYS = frozenset({"min_years", "accepted_titles", "accepted_education",
-                        "confirm_education", "severities"})
+                        "confirm_education", "severities", "certificate_severity",
+                        "certificate_grace_days"})
 
 
 def _levels(data: Mapping[str, Any], name: str, default: tuple[str, ...],
@@ -177,6 +202,80 @@ def check(cqo: Mapping[str, Any], appointment: Mapping[str, Any],
         add("APPT_BELOW_DECISION_LEVEL", "第五条",
             "首席质量官应进入企业决策层，申报的职务不在决策层")
     return findings
+
+
+# -- the training certificate, verified at the city ------------------------------------
+
+CERT_UNVERIFIED = "TRAINING_CERTIFICATE_UNVERIFIED"
+CERT_UNKNOWN = "TRAINING_CERTIFICATE_UNKNOWN"
+CERT_NOT_PASSED = "TRAINING_CERTIFICATE_NOT_PASSED"
+CERT_OTHER_PERSON = "TRAINING_CERTIFICATE_OTHER_PERSON"
+CERT_REVOKED = "TRAINING_CERTIFICATE_REVOKED"
+CERT_WRONG_COURSE = "TRAINING_CERTIFICATE_WRONG_COURSE"
+CERT_VERIFIED = "TRAINING_CERTIFICATE_VERIFIED"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A training certificate as the city knows it from talent's events. A certificate
+    heard of only through its revocation has no course kind and no result."""
+
+    certificate_no: str
+    id_hmac: str
+    course_kind: str | None = None
+    passed: bool | None = None
+    issued_on: date | None = None
+    revoked_on: date | None = None
+    revoked_reason: str | None = None
+
+
+def certificate_number(cqo: Mapping[str, Any]) -> str | None:
+    """The filed certificate number as the read model is keyed, or None if there is none."""
+    return (cqo.get("training_certificate") or "").strip() or None
+
+
+def check_certificate(cqo: Mapping[str, Any], certificate: Certificate | None,
+                      rules: RuleSet | None = None) -> list[Finding]:
+    """Findings on the filed certificate number against what the city knows of it;
+    [] when there is no number (QUAL_TRAINING says so) or the certificate is in order.
+    `certificate` None: the read model has not heard of the number (未核验)."""
+    rules = rules or RuleSet()
+    number = certificate_number(cqo)
+    if number is None:
+        return []
+    if certificate is None:
+        return [Finding(CERT_UNVERIFIED, "第六条",
+                        f"培训证书暂未核验：市级培训记录中暂无证书编号{number}，收到后自动核验并补记结果",
+                        WARNING)]
+    found: list[Finding] = []
+
+    def add(code: str, message: str) -> None:
+        found.append(Finding(code, "第六条", message, rules.certificate_severity))
+
+    if certificate.revoked_on is not None:
+        because = f"（{certificate.revoked_reason}）" if certificate.revoked_reason else ""
+        add(CERT_REVOKED, f"培训证书{number}已于{certificate.revoked_on:%Y年%m月%d日}撤销{because}")
+    if certificate.id_hmac != cqo.get("id_hmac"):
+        add(CERT_OTHER_PERSON, f"培训证书{number}的持证人不是申报的首席质量官")
+    if certificate.course_kind not in (None, APPOINTMENT_TRAINING):
+        add(CERT_WRONG_COURSE, f"培训证书{number}为"
+            f"{COURSE_KINDS.get(certificate.course_kind, certificate.course_kind)}证书，"
+            "不是首席质量官任职培训合格证书")
+    if certificate.passed is False:
+        add(CERT_NOT_PASSED, f"培训证书{number}对应的任职培训考核未合格")
+    return found
+
+
+def unknown_certificate(number: str, rules: RuleSet | None = None) -> Finding:
+    """The number is still not among talent's certificates after the grace period."""
+    rules = rules or RuleSet()
+    return Finding(CERT_UNKNOWN, "第六条",
+                   f"培训证书编号{number}在市级培训记录中不存在（决定后{rules.certificate_grace_days}日仍未收到）",
+                   rules.certificate_severity)
+
+
+def certificate_verified(number: str) -> Finding:
+    return Finding(CERT_VERIFIED, "第六条", f"培训证书{number}已核验：任职培训考核合格", NOTE)
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Mapping
 
-from shared.domain.qualification import Finding, RuleSet, blocking, check
+from shared.domain.qualification import (CERT_UNVERIFIED, Certificate, Finding, RuleSet, blocking,
+                                          certificate_number, check, check_certificate)
 from services.registry.domain.deadlines import Lateness, lateness
 
 ACCEPTED, REJECTED, WAITING = "accepted", "rejected", "waiting"
@@ -39,6 +41,7 @@ class Current:
     id_hmac: str
     cqo_name: str
     appointed_on: date
+    training_certificate: str | None = None
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Decision:
     reasons: list[Reason] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     lateness: Lateness = field(default_factory=Lateness.on_time)
+    # the certificate number to check again when talent announces it (未核验)
+    certificate_pending: str | None = None
 
     @classmethod
     def reject(cls, code: str, message: str, findings=()) -> "Decision":
@@ -96,11 +101,14 @@ def predates_current(filing: dict, current: Current) -> Reason | None:
 
 
 def decide(filing: dict, current: Current | None, *, has_history: bool,
-           rules: RuleSet | None = None, establishment_rejected: bool = False) -> Decision:
+           rules: RuleSet | None = None, establishment_rejected: bool = False,
+           certificates: Mapping[str, Certificate] | None = None) -> Decision:
     """`filing` is a loaded FilingMessageSchema dict; `has_history`: the enterprise had
     appointments before (all ended), so a missing predecessor is not merely late;
     `establishment_rejected`: it never had one, and its ledger holds an establishment
-    the city decided and refused, so there is no predecessor to wait for."""
+    the city decided and refused, so there is no predecessor to wait for;
+    `certificates`: the city's read model of training certificates (`.get(number)`), or
+    None not to verify the filed certificate (art. 6)."""
     kind = filing["kind"]
     cqo, appointment = filing["cqo"], filing["appointment"]
 
@@ -110,7 +118,7 @@ def decide(filing: dict, current: Current | None, *, has_history: bool,
                 "CQO_ALREADY_FILED",
                 f"该企业已有在任首席质量官（{current.cqo_name}，自{current.appointed_on:%Y年%m月%d日}起），"
                 "请提交变更备案")
-        return _qualified(filing, CREATE, rules)
+        return _qualified(filing, CREATE, rules, certificates)
 
     if current is None:
         if has_history:
@@ -140,23 +148,44 @@ def decide(filing: dict, current: Current | None, *, has_history: bool,
             "CHANGE_TO_SAME_PERSON", "变更后的首席质量官与在任人员相同，续任请提交续任备案，信息变化请提交信息更新")
     if kind == "end":
         decision = Decision(ACCEPTED, END)
-    elif kind == "update":
-        decision = Decision(ACCEPTED, UPDATE)  # contact details: never late (art. 14)
+    elif kind == "update":  # contact details: never late (art. 14)
+        # a certificate filed after the appointment (training may follow it) is verified
+        # like at appointment; one filed before was verified then
+        new_number = certificate_number(cqo)
+        if certificates is not None and new_number not in (None, (current.training_certificate or "").strip()):
+            decision = _certified(Decision(ACCEPTED, UPDATE), filing, rules, certificates)
+        else:
+            decision = Decision(ACCEPTED, UPDATE)
     else:
-        decision = _qualified(filing, REPLACE, rules)
+        decision = _qualified(filing, REPLACE, rules, certificates)
     if decision.outcome == ACCEPTED:
         decision.lateness = lateness(kind, effective_on, filing["submitted_to_county_on"])
     return decision
 
 
-def _qualified(filing: dict, action: str, rules: RuleSet | None) -> Decision:
-    findings = check(filing["cqo"], filing["appointment"], rules)
-    stops = blocking(findings)
+def _qualified(filing: dict, action: str, rules: RuleSet | None,
+               certificates: Mapping[str, Certificate] | None = None) -> Decision:
+    decision = Decision(ACCEPTED, action, findings=check(filing["cqo"], filing["appointment"], rules))
+    return _certified(decision, filing, rules, certificates)
+
+
+def _certified(decision: Decision, filing: dict, rules: RuleSet | None,
+               certificates: Mapping[str, Certificate] | None) -> Decision:
+    """The decision with the filed certificate verified against the read model: blocking
+    findings (art. 6 as configured) refuse the filing; an unknown number is 未核验 and
+    left to be checked again, never waited for."""
+    if certificates is not None:
+        number = certificate_number(filing["cqo"])
+        found = check_certificate(filing["cqo"], certificates.get(number) if number else None, rules)
+        decision.findings.extend(found)
+        if any(f.code == CERT_UNVERIFIED for f in found):
+            decision.certificate_pending = number
+    stops = blocking(decision.findings)
     if stops:
         return Decision.reject("QUALIFICATION_NOT_MET",
                                "首席质量官任职条件审核未通过：" + "；".join(f.message for f in stops),
-                               findings)
-    return Decision(ACCEPTED, action, findings=findings)
+                               decision.findings)
+    return decision
 
 
 def late_reason(decision: Decision) -> Reason | None:

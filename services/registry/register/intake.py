@@ -15,7 +15,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from shared import clock
 from shared.contracts import DecisionBatchSchema, FilingMessageSchema, WithdrawalRequestSchema, decision_routing_key
 from shared.db import UnitOfWork
-from shared.domain.qualification import RuleSet
+from shared.domain.qualification import NOTE, RuleSet
 from shared.errors import CqoError
 from shared.messaging import dead, topology
 from shared.messaging.outbox import Outbox
@@ -219,13 +219,19 @@ def _apply(register: LockedRegister, ctx, data: dict, now) -> tuple[Decision, Ro
     session, uscc = register.session, data["enterprise"]["uscc"]
     current = register.current.get(uscc)
     view = None if current is None else Current(current.id, current.id_hmac, current.cqo_name,
-                                                current.appointed_on)
+                                                current.appointed_on, current.training_certificate)
     # asked only of a filing that would otherwise wait (never of a batch's establishments)
     refused = view is None and data["kind"] != "establishment" and register.establishment_rejected(uscc)
     decision = decide(data, view, has_history=uscc in register.with_history, rules=ctx.rules,
-                      establishment_rejected=refused)
+                      establishment_rejected=refused, certificates=register.certificates)
     if decision.outcome != ACCEPTED:
         return decision, None
+    if decision.certificate_pending:  # 未核验: checked again when talent announces it
+        register.recheck(filing_id=data["filing_id"], version=data["version"],
+                         certificate_no=decision.certificate_pending,
+                         id_hmac=data["cqo"]["id_hmac"], uscc=uscc, decided_at=now,
+                         due_at=now + timedelta(days=ctx.rules.certificate_grace_days),
+                         unknown_added=False)
     _follow_enterprise(register, data, now)
     kind = data["kind"]
     if decision.action in (REPLACE, END):
@@ -470,8 +476,11 @@ def _answer(row: LedgerEntry, note: Reason | None = None) -> dict:
     reasons = json.loads(row.reasons or "[]")
     if note is not None:
         reasons.append(note.to_dict())
+    # notes the city added to its record later (a certificate verified) are not findings
+    # of the decision
+    findings = [f for f in json.loads(row.findings or "[]") if f.get("severity") != NOTE]
     return {"filing_id": row.filing_id, "version": row.version, "county": row.county,
             "uscc": row.uscc, "outcome": row.outcome, "reasons": reasons,
-            "findings": json.loads(row.findings or "[]"), "late": row.late,
+            "findings": findings, "late": row.late,
             "days_late": row.days_late, "deadline": row.deadline,
             "decided_at": row.decided_at or row.received_at}

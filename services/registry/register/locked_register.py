@@ -11,9 +11,11 @@ from sqlalchemy import and_, bindparam, or_, select, update
 
 from shared import clock
 from shared.db import insert_rows
+from shared.domain.qualification import Certificate, certificate_number
 from services.registry import announcements
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING, Decision
-from services.registry.models import Appointment, AuditEntry, Enterprise, LedgerEntry
+from services.registry.models import (Appointment, AuditEntry, CertificateRecheck, Enterprise,
+                                      LedgerEntry, TrainingCertificate)
 
 
 @dataclass
@@ -29,6 +31,8 @@ ENTERPRISES = Enterprise.__table__
 APPOINTMENTS = Appointment.__table__
 LEDGER = LedgerEntry.__table__
 AUDIT = AuditEntry.__table__
+CERTIFICATES = TrainingCertificate.__table__
+RECHECKS = CertificateRecheck.__table__
 # what deciding may change on rows that already exist (history is never rewritten)
 _APPOINTMENT_CHANGES = ("ended_on", "end_reason", "ended_by_filing_id", "cqo_name", "phone",
                         "email", "position", "is_decision_level", "education_level",
@@ -41,10 +45,37 @@ class Row(SimpleNamespace):
     """A register row as plain attributes: read with Core, or new (id None until written)."""
 
 
+class CertificateLookup:
+    """The read model of training certificates as deciding asks it (`get(number)`):
+    the numbers of a message's filings are loaded in one query; a number asked for
+    besides (a held filing decided now) is read alone. None: not heard of."""
+
+    def __init__(self, session):
+        self.session = session
+        self._known: dict[str, Certificate | None] = {}
+
+    def load(self, numbers) -> None:
+        wanted = sorted(set(numbers) - set(self._known))
+        if not wanted:
+            return
+        self._known.update(dict.fromkeys(wanted))
+        for r in self.session.execute(select(
+                CERTIFICATES.c.certificate_no, CERTIFICATES.c.id_hmac, CERTIFICATES.c.course_kind,
+                CERTIFICATES.c.passed, CERTIFICATES.c.issued_on, CERTIFICATES.c.revoked_on,
+                CERTIFICATES.c.revoked_reason).where(CERTIFICATES.c.certificate_no.in_(wanted))):
+            self._known[r.certificate_no] = Certificate(**r._mapping)
+
+    def get(self, number: str) -> Certificate | None:
+        if number not in self._known:
+            self.load([number])
+        return self._known[number]
+
+
 class LockedRegister:
     """The enterprises of one message, locked, with what deciding needs loaded in a few
     queries: current appointments, which had appointments before, the ledger rows of
-    the message's filings and the filings held for a predecessor. Kept up to date in
+    the message's filings, the filings held for a predecessor and the training
+    certificates the filings name. Kept up to date in
     memory while the message's filings are applied; `flush` writes what changed in a
     handful of statements (new appointments first, for the ids the ledger points to)."""
 
@@ -63,6 +94,8 @@ class LockedRegister:
         self._changed_appointments: dict[int, Row] = {}
         self._changed_ledger: dict[int, Row] = {}
         self._audit: list[dict] = []
+        self._rechecks: list[dict] = []
+        self.certificates = CertificateLookup(session)
         self._announced: list[tuple[str, Row, dict]] = []  # events, queued by flush
         self._arrivals = count()
 
@@ -71,9 +104,12 @@ class LockedRegister:
         """Create unknown enterprises, lock all of them in USCC order (no deadlocks), load."""
         register = cls(session)
         first: dict[str, dict] = {}
+        numbers = set()
         for item in items:
             if item.data:
                 first.setdefault(item.data["enterprise"]["uscc"], item.data["enterprise"])
+                numbers.add(certificate_number(item.data["cqo"]))
+        numbers.discard(None)
         usccs = sorted(first)
         if usccs:
             insert_rows(session.connection(), ENTERPRISES, [
@@ -97,6 +133,7 @@ class LockedRegister:
             query = query.with_for_update()
         for r in session.execute(query):
             register._known_ledger(Row(**r._mapping, appointment=None, arrival=(0, r.id)))
+        register.certificates.load(numbers)
         return register
 
     def enterprises_locked(self, usccs: list[str]):
@@ -130,6 +167,11 @@ class LockedRegister:
 
     def audit(self, **entry) -> None:
         self._audit.append(entry)
+
+    def recheck(self, **row) -> None:
+        """An accepted filing whose certificate is 未核验: checked again later
+        (services/registry/register/certificates.py)."""
+        self._rechecks.append(row)
 
     def announce(self, event_type: str, row: Row, **facts) -> None:
         """An event about `row` (docs/events.md), queued once the row is written."""
@@ -205,11 +247,13 @@ class LockedRegister:
                 {**{k: v for k, v in e.items() if k != "appointment"},
                  "appointment_id": e["appointment"].id if e["appointment"] is not None else None}
                 for e in self._audit])
-        self._new_appointments, self._new_ledger, self._audit = [], [], []
+        if self._rechecks:
+            insert_rows(conn, RECHECKS, self._rechecks)
+        self._new_appointments, self._new_ledger, self._audit, self._rechecks = [], [], [], []
+        self._changed_appointments, self._changed_ledger = {}, {}
 
     def publish_announced(self) -> None:
         """Queue the events of what was flushed (call after the decisions are queued)."""
         if self._announced:
             announcements.publish_all(self.session, self._announced, clock.now_utc())
             self._announced = []
-        self._changed_appointments, self._changed_ledger = {}, {}

@@ -1,0 +1,61 @@
+"""The city's read model of training certificates (art. 6), fed by talent's
+`talent.certificate.issued|revoked` events (docs/events.md).
+
+Events may arrive twice or out of order. The newest event by its time wins; an older
+one only fills in what the certificate does not know yet (a revocation that arrived
+before the issue lacks the course and the result), so a certificate revoked before it
+was (belatedly) heard of as issued stays revoked, and one issued again after its
+revocation (a corrected attendance) is in force again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, Mapping
+
+ISSUED = "talent.certificate.issued"
+REVOKED = "talent.certificate.revoked"
+
+
+@dataclass(frozen=True)
+class CertificateState:
+    certificate_no: str
+    id_hmac: str
+    course_kind: str | None
+    passed: bool | None
+    issued_on: date | None
+    revoked_on: date | None
+    revoked_reason: str | None
+    event_at: datetime   # time of the newest event applied
+    last_event_id: str
+
+
+def apply(state: CertificateState | None, event_type: str, occurred_at: datetime,
+          event_id: str, data: Mapping[str, Any]) -> CertificateState:
+    """The certificate after one event (`data` loaded with its contract schema)."""
+    newer = state is None or (occurred_at, event_id) > (state.event_at, state.last_event_id)
+    if event_type == ISSUED:
+        issued = {"course_kind": data["course_kind"], "passed": data["passed"],
+                  "issued_on": data.get("issued_on")}
+        if state is None:
+            return CertificateState(data["certificate_no"], data["id_hmac"], revoked_on=None,
+                                    revoked_reason=None, event_at=occurred_at,
+                                    last_event_id=event_id, **issued)
+        if newer:
+            return replace(state, id_hmac=data["id_hmac"], revoked_on=None, revoked_reason=None,
+                           event_at=occurred_at, last_event_id=event_id, **issued)
+        # older than what is known: fill in only what a revocation could not tell
+        if state.course_kind is None:
+            return replace(state, **issued)
+        return state
+    if event_type == REVOKED:
+        if state is None:
+            return CertificateState(data["certificate_no"], data["id_hmac"], course_kind=None,
+                                    passed=None, issued_on=None, revoked_on=data["revoked_on"],
+                                    revoked_reason=data.get("reason"), event_at=occurred_at,
+                                    last_event_id=event_id)
+        if newer:
+            return replace(state, revoked_on=data["revoked_on"], revoked_reason=data.get("reason"),
+                           event_at=occurred_at, last_event_id=event_id)
+        return state  # an issue after it already superseded this revocation
+    raise ValueError(f"not a certificate event: {event_type}")
