@@ -361,9 +361,22 @@ class OutboxRelay:
         return len(rows), sent
 
     def _claim(self, uow: UnitOfWork, limit: int, *, lock: bool) -> list[_Row]:
-        stmt = (select(OutboxMessage)
-                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= clock.now_utc())
-                .order_by(OutboxMessage.seq).limit(limit))
+        """Due rows in `seq` order, the counties' messages (decisions, notices, filings)
+        before the domain events: an intake announces a few events per filing, and its
+        county's answer must not wait behind them. Each kind keeps its own order, and
+        nothing orders a decision against an event (they go to different consumers)."""
+        now = clock.now_utc()
+        due = (OutboxMessage.sent_at.is_(None), OutboxMessage.next_attempt_at <= now)
+        is_event = OutboxMessage.exchange == topology.EVENTS.name
+        rows = self._select(uow, select(OutboxMessage).where(*due, ~is_event), limit, lock)
+        if len(rows) < limit:
+            rows += self._select(uow, select(OutboxMessage).where(*due, is_event),
+                                 limit - len(rows), lock)
+        return rows
+
+    @staticmethod
+    def _select(uow: UnitOfWork, stmt, limit: int, lock: bool) -> list[_Row]:
+        stmt = stmt.order_by(OutboxMessage.seq).limit(limit)
         if lock:
             stmt = stmt.with_for_update(skip_locked=True)
         return [_Row(m.seq, m.message_id, m.exchange, m.routing_key, m.payload, m.headers,

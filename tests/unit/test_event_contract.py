@@ -126,3 +126,21 @@ def test_texts_are_searched_apart():
     number = make_resident_id("130921", date(1980, 1, 1), 12)
     assert events.holds_id_number(f"号码{number}。") and not events.holds_id_number(number[:9])
     events.refuse_id_numbers({"a": number[:9], "b": number[9:]})  # two texts never make one number
+
+
+def test_a_batch_is_many_events_of_one_type_and_loads_as_them():
+    built = [events.build("register.appointment.ended", i, {**ENDED, "appointment_id": i},
+                          source="registry", event_id=f"e-{i}") for i in range(3)]
+    loaded = events.load_all(events.batch(built))
+    assert [d["appointment_id"] for _, d in loaded] == [0, 1, 2]
+    assert events.load_all(built[0])[0][0]["event_id"] == "e-0"  # a single event too
+    with pytest.raises(ValidationError):
+        events.load_all({"events": []})
+
+
+@pytest.mark.parametrize("pattern, key, match", [
+    ("#", "a.b.c", True), ("a.#", "a", True), ("*.b", "x.y.b", False), ("#.c", "c", True),
+    ("register.appointment.*", "register.appointment.accepted", True),
+    ("register.appointment.*", "register.appointment", False)])
+def test_topic_matching_of_the_subscriptions(pattern, key, match):
+    assert topology._topic_matches(pattern, key) is match

@@ -45,10 +45,14 @@ class UnexpectedEvent(CqoError):
     code = "EVENT_NOT_EXPECTED"
 
 
-def receive(uow: UnitOfWork, rules: RuleSet, body) -> CertificateState:
-    """One `talent.certificate.issued|revoked` event: the read model updated, and the
-    filings waiting for this certificate completed, in the caller's unit of work."""
-    envelope, data = events.load(body)
+def receive(uow: UnitOfWork, rules: RuleSet, body) -> list[CertificateState]:
+    """`talent.certificate.issued|revoked` events (one, or a batch of an import): the read
+    model updated, and the filings waiting for each certificate completed, in the
+    caller's unit of work."""
+    return [receive_one(uow, rules, envelope, data) for envelope, data in events.load_all(body)]
+
+
+def receive_one(uow: UnitOfWork, rules: RuleSet, envelope: dict, data: dict) -> CertificateState:
     if envelope["type"] not in (ISSUED, REVOKED):
         raise UnexpectedEvent(f"登记服务不处理事件类型 {envelope['type']}")
     now = clock.now_utc()

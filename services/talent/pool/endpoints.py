@@ -62,11 +62,13 @@ class PoolEndpoints:
     @consume(topology.events_queue(EVENTS_CONSUMER))
     @dead_letter_on_error(EVENTS_CONSUMER)
     def receive_events(self, body, message):
-        envelope, data = events.load(body)  # a body off the contract is dead-lettered
+        received = events.load_all(body)  # a body off the contract is dead-lettered
         with self.db.unit_of_work() as uow:
-            if not Inbox.first_time(uow, EVENTS_CONSUMER, message.message_id or envelope["event_id"]):
-                return  # a redelivery of an event already applied
-            members.apply_event(uow.session, envelope, data)
+            if not Inbox.first_time(uow, EVENTS_CONSUMER,
+                                    message.message_id or received[0][0]["event_id"]):
+                return  # a redelivery of events already applied
+            for envelope, data in received:  # one event, or a batch of one source's
+                members.apply_event(uow.session, envelope, data)
             uow.commit()
 
     # -- the pool -----------------------------------------------------------------------
