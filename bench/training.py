@@ -133,7 +133,9 @@ def main() -> None:
             with console.status("同一文件再次导入（应无变化）…"):
                 reimport_s, again = timed_import(db, path, course["id"], keys)
             with db.engine.connect() as conn:
-                queued = conn.exec_driver_sql("SELECT count(*) FROM outbox_messages").scalar()
+                # events travel in batches of up to 500 a message (docs/events.md)
+                queued = sum(len(body.get("events", [body])) for (body,) in conn.exec_driver_sql(
+                    "SELECT payload::json FROM outbox_messages"))
         finally:
             db.dispose()
 
