@@ -11,7 +11,6 @@ import json
 
 from shared.db import UnitOfWork
 from shared.contracts import events
-from shared.messaging import topology
 from shared.messaging.events import publish, publish_built
 
 SOURCE = "registry"
@@ -52,8 +51,6 @@ def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None
     whose rows have been written (ids set)."""
     built = []
     for event_type, row, facts in announced:
-        if not topology.has_subscriber(event_type):
-            continue  # nobody takes it: not even built (docs/events.md)
         if event_type == ACCEPTED:
             subject, data, key = row.id, appointment_accepted(row, **facts), f"appointment:{row.id}:accepted"
         elif event_type == ENDED:

@@ -2,8 +2,7 @@
 
 An event is written in the same transaction as the change it announces, like every
 other message (docs/architecture.md, "Outbox and inbox"); the event id is the message
-id, on which consumers dedupe. An event no subscriber takes (`topology.has_subscriber`)
-is checked but not written: the broker would drop it, and an intake would pay for it.
+id, on which consumers dedupe.
 """
 from __future__ import annotations
 
@@ -22,9 +21,8 @@ def publish(uow: UnitOfWork, event_type: str, subject_id: Any, data: Mapping[str
     """Build, check and queue one event; returns it."""
     event = events.build(event_type, subject_id, data, source=source,
                          occurred_at=occurred_at, event_id=event_id)
-    key = events.routing_key(event_type, county)
-    if topology.has_subscriber(key):
-        Outbox.add(uow, topology.EVENTS.name, key, event, message_id=event["event_id"])
+    Outbox.add(uow, topology.EVENTS.name, events.routing_key(event_type, county), event,
+               message_id=event["event_id"])
     return event
 
 
@@ -43,9 +41,7 @@ def publish_built(uow: UnitOfWork, built: list[dict], county: str | None = None)
     key travel together, up to `events.BATCH_MAX` a message, in one insert."""
     by_key: dict[str, list[dict]] = {}
     for event in built:
-        key = events.routing_key(event["type"], county)
-        if topology.has_subscriber(key):
-            by_key.setdefault(key, []).append(event)
+        by_key.setdefault(events.routing_key(event["type"], county), []).append(event)
     messages = []
     for key, group in by_key.items():
         for start in range(0, len(group), events.BATCH_MAX):

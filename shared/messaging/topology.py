@@ -6,7 +6,6 @@ broker policy (`policy_definitions`), which can change without re-declaring anyt
 """
 from __future__ import annotations
 
-import functools
 import re
 from typing import Iterable, Iterator
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -74,28 +73,6 @@ EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "talent.events": ("register.appointment.*", "register.recommendation.*"),
     "registry.events": ("talent.certificate.*",),
 }
-
-
-@functools.lru_cache(maxsize=256)
-def has_subscriber(routing_key: str) -> bool:
-    """Whether any subscriber's binding takes an event with this routing key (topic
-    rules: `*` one word, `#` any number). An event none takes would be dropped by the
-    broker; its source need not write it at all (docs/events.md)."""
-    return any(_topic_matches(pattern, routing_key)
-               for keys in EVENT_SUBSCRIPTIONS.values() for pattern in keys)
-
-
-def _topic_matches(pattern: str, key: str) -> bool:
-    return _words_match(tuple(pattern.split(".")), tuple(key.split(".")))
-
-
-def _words_match(pattern: tuple, words: tuple) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":  # zero or more words
-        return any(_words_match(rest, words[i:]) for i in range(len(words) + 1))
-    return bool(words) and head in ("*", words[0]) and _words_match(rest, words[1:])
 
 
 def events_queue(name: str) -> Queue:

@@ -11,7 +11,6 @@ import pytest
 
 from services.registry.oversight import terms
 from shared.contracts import events
-from shared.messaging import topology
 from tests.integration.filing_support import Probe, body_text
 from tests.integration.oversight_support import establish, post
 
@@ -64,7 +63,7 @@ def published(amqp_uri):
     probe.close()
 
 
-def test_an_accepted_filing_and_a_change_announce_appointments(registry, published):
+def test_an_accepted_filing_and_a_change_announce_appointments_and_decisions(registry, published):
     county, _, _ = registry
     first = establish(county, n=1)
     change = county.filing("130921", n=1, kind="change", person=77, effective_on=date(2026, 3, 1),
@@ -72,7 +71,7 @@ def test_an_accepted_filing_and_a_change_announce_appointments(registry, publish
     county.publish(change)
     assert county.decision_of(change)["outcome"] == "accepted"
     published.wait(lambda seen: "register.appointment.ended" in [e["type"] for e, _, _ in seen]
-                   and len([e for e, _, _ in seen if e["type"] == "register.appointment.accepted"]) == 2)
+                   and len([e for e, _, _ in seen if e["type"] == "register.filing.decided"]) == 2)
 
     accepted = published.of("register.appointment.accepted")
     assert len(accepted) == 2
@@ -85,9 +84,11 @@ def test_an_accepted_filing_and_a_change_announce_appointments(registry, publish
     [(_, ended)] = published.of("register.appointment.ended")
     assert ended["appointment_id"] == old["appointment_id"] and ended["ended_on"] == date(2026, 3, 1)
     assert ended["by_filing_id"] == change["filing_id"]
-    # nobody subscribes to filing decisions yet (the notify service will): not written at all
-    assert not topology.has_subscriber("register.filing.decided")
-    assert "register.filing.decided" not in published.types()
+    decided = [d for _, d in published.of("register.filing.decided")]
+    assert [(d["filing_id"], d["outcome"]) for d in decided] == [
+        (first["filing_id"], "accepted"), (change["filing_id"], "accepted")]
+    assert decided[1]["appointment_id"] == new["appointment_id"]
+    assert decided[0]["enterprise_name"] == first["enterprise"]["name"]
     for _, _, raw in published.seen:  # never an ID number, only its keyed hash and mask
         events.refuse_id_numbers(raw)
 
@@ -100,10 +101,11 @@ def test_a_redelivered_filing_announces_nothing_twice(registry, published):
     county.publish(filing, message_id="other")  # the same filing version in a new message
     county.drain(until=lambda d: (filing["filing_id"], 1) in d)
     county.drain(timeout=2.0)
-    published.wait(lambda seen: "register.appointment.accepted" in [e["type"] for e, _, _ in seen])
+    published.wait(lambda seen: "register.filing.decided" in [e["type"] for e, _, _ in seen])
     time.sleep(1.0)
     published.wait(lambda seen: True)
     assert published.types().count("register.appointment.accepted") == 1
+    assert published.types().count("register.filing.decided") == 1
 
 
 def test_a_lapsed_term_and_a_recommendation_are_announced(registry, published):

@@ -137,10 +137,3 @@ def test_a_batch_is_many_events_of_one_type_and_loads_as_them():
     with pytest.raises(ValidationError):
         events.load_all({"events": []})
 
-
-@pytest.mark.parametrize("pattern, key, match", [
-    ("#", "a.b.c", True), ("a.#", "a", True), ("*.b", "x.y.b", False), ("#.c", "c", True),
-    ("register.appointment.*", "register.appointment.accepted", True),
-    ("register.appointment.*", "register.appointment", False)])
-def test_topic_matching_of_the_subscriptions(pattern, key, match):
-    assert topology._topic_matches(pattern, key) is match
