@@ -22,20 +22,24 @@ RECOMMENDATION_ISSUED = "register.recommendation.issued"
 RECOMMENDATION_CLOSED = "register.recommendation.closed"
 
 
+def _appointment_facts(a, county: str) -> dict:
+    """What every appointment event says of the appointment and its CQO."""
+    return {"appointment_id": a.id, "uscc": a.uscc, "county": county, "cqo_name": a.cqo_name,
+            "id_hmac": a.id_hmac, "id_masked": a.id_masked}
+
+
 def appointment_accepted(appointment, *, county: str, enterprise_name: str, kind: str) -> dict:
     a = appointment
-    return {"appointment_id": a.id, "uscc": a.uscc, "enterprise_name": enterprise_name,
-            "county": county, "filing_id": a.filing_id, "filing_version": a.filing_version,
-            "kind": kind, "cqo_name": a.cqo_name, "id_type": a.id_type, "id_hmac": a.id_hmac,
-            "id_masked": a.id_masked, "appointed_on": a.appointed_on, "term_end": a.term_end,
+    return {**_appointment_facts(a, county), "enterprise_name": enterprise_name,
+            "filing_id": a.filing_id, "filing_version": a.filing_version, "kind": kind,
+            "id_type": a.id_type, "appointed_on": a.appointed_on, "term_end": a.term_end,
             "training_certificate": a.training_certificate}
 
 
 def appointment_ended(appointment, *, county: str) -> dict:
     a = appointment
-    return {"appointment_id": a.id, "uscc": a.uscc, "county": county, "cqo_name": a.cqo_name,
-            "id_hmac": a.id_hmac, "id_masked": a.id_masked, "ended_on": a.ended_on,
-            "reason": a.end_reason, "by_filing_id": a.ended_by_filing_id}
+    return {**_appointment_facts(a, county), "ended_on": a.ended_on, "reason": a.end_reason,
+            "by_filing_id": a.ended_by_filing_id}
 
 
 def filing_decided(row, *, enterprise_name: str | None) -> dict:
@@ -66,9 +70,8 @@ def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None
 def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now) -> dict:
     a = appointment
     return publish(uow, LAPSED, a.id, {
-        "appointment_id": a.id, "uscc": a.uscc, "county": county, "cqo_name": a.cqo_name,
-        "id_hmac": a.id_hmac, "id_masked": a.id_masked, "term_end": a.term_end,
-        "lapsed_on": lapsed_on}, source=SOURCE, occurred_at=now,
+        **_appointment_facts(a, county), "term_end": a.term_end, "lapsed_on": lapsed_on},
+        source=SOURCE, occurred_at=now,
         event_id=f"event:appointment:{a.id}:lapsed")
 
 

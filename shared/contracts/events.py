@@ -55,49 +55,42 @@ class ReasonData(_Data):
 
 # -- the register (registry service) --------------------------------------------------------
 
-class AppointmentAccepted(_Data):
-    """A CQO appointment entered the register (an accepted establishment, change or
-    renewal)."""
+class _AppointmentFacts(_Data):
+    """What every appointment event says of the appointment and its CQO."""
 
     appointment_id = fields.Integer(required=True)
     uscc = fields.String(required=True, **USCC)
-    enterprise_name = fields.String(required=True)
     county = fields.String(required=True, **COUNTY)
+    cqo_name = fields.String(required=True)
+    id_hmac = _hmac()
+    id_masked = _masked()
+
+
+class AppointmentAccepted(_AppointmentFacts):
+    """A CQO appointment entered the register (an accepted establishment, change or
+    renewal)."""
+
+    enterprise_name = fields.String(required=True)
     filing_id = fields.String(required=True)
     filing_version = fields.Integer(required=True)
     kind = fields.String(required=True)
-    cqo_name = fields.String(required=True)
     id_type = fields.String(required=True)
-    id_hmac = _hmac()
-    id_masked = _masked()
     appointed_on = fields.Date(required=True)
     term_end = fields.Date(required=True)
     training_certificate = fields.String(load_default=None, allow_none=True)
 
 
-class AppointmentEnded(_Data):
+class AppointmentEnded(_AppointmentFacts):
     """An appointment ended: replaced by a change, or the post ended."""
 
-    appointment_id = fields.Integer(required=True)
-    uscc = fields.String(required=True, **USCC)
-    county = fields.String(required=True, **COUNTY)
-    cqo_name = fields.String(required=True)
-    id_hmac = _hmac()
-    id_masked = _masked()
     ended_on = fields.Date(required=True)
     reason = fields.String(required=True)
     by_filing_id = fields.String(load_default=None, allow_none=True)
 
 
-class AppointmentLapsed(_Data):
+class AppointmentLapsed(_AppointmentFacts):
     """A term ran out without a renewal (art. 5): recorded the day after `term_end`."""
 
-    appointment_id = fields.Integer(required=True)
-    uscc = fields.String(required=True, **USCC)
-    county = fields.String(required=True, **COUNTY)
-    cqo_name = fields.String(required=True)
-    id_hmac = _hmac()
-    id_masked = _masked()
     term_end = fields.Date(required=True)
     lapsed_on = fields.Date(required=True)
 
