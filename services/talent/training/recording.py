@@ -166,7 +166,7 @@ class Recorder:
         self._insert(inserts, answers)
         revisions = self._update(updates, answers)
         revoking = [r for at, r in revoking if answers[at].outcome == UPDATED]
-        revoked.update(r.certificate_no for r in revoking)
+        # a row corrected to failed is announced as such, its revocation after it
         self._announce(batch, answers, revisions, revoked)
         revoke_many(self.uow, self.course, revoking, self.actor, clock.now_utc())
         self.revoked += len(revoking)
@@ -230,7 +230,7 @@ class Recorder:
     def _announce(self, batch: list[Pending], answers: list[Written], revisions: dict[int, int],
                   revoked: set[str]) -> None:
         """One `talent.certificate.issued` per written row that has a certificate, unless
-        it is revoked (final: its revocation was its last word)."""
+        it was revoked before (final: its revocation stays its last word)."""
         items = []
         for pending, answer in zip(batch, answers):
             row = pending.row
