@@ -34,7 +34,8 @@ _FAILED = {"不合格", "未通过", "否", "考核不合格", "failed", "fail",
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 
 NAME_MAX, ENTERPRISE_MAX, CERTIFICATE_MAX = 100, 200, 64
-_CERTIFICATE = re.compile(r"[0-9A-Za-z\u4e00-\u9fff（）()\-_/#.·]+")
+CERTIFICATE_PATTERN = r"[0-9A-Za-z\u4e00-\u9fff（）()\-_/#.·]+"
+_CERTIFICATE = re.compile(CERTIFICATE_PATTERN)
 
 
 @functools.lru_cache(maxsize=4096)  # a file repeats its kinds, results and ID types

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from shared.file_import import ImportCountsOut
 from shared.paging import PageOut, page_query
 from shared.validators import ID_TYPE_NAMES
-from services.talent.domain.training import (CERTIFICATE_MAX, COURSE_KINDS, ENTERPRISE_MAX, LEVELS, NAME_MAX,
+from services.talent.domain.training import (CERTIFICATE_MAX, CERTIFICATE_PATTERN, COURSE_KINDS, ENTERPRISE_MAX, LEVELS, NAME_MAX,
                                              REASON_MAX, REVOCATION_CAUSES)
 
 PageQuery = page_query(default=50, maximum=500)
@@ -133,7 +133,8 @@ class RevocationIn(Schema):
     code; the bounds here document it."""
 
     certificate_no = fields.String(required=True, metadata={
-        "description": "要撤销的证书编号", "minLength": 1, "maxLength": CERTIFICATE_MAX})
+        "description": "要撤销的证书编号", "minLength": 1, "maxLength": CERTIFICATE_MAX,
+        "pattern": f"^{CERTIFICATE_PATTERN}$"})
     reason = fields.String(required=True, metadata={
         "description": f"撤销原因（1到{REASON_MAX}个字符）", "minLength": 1, "maxLength": REASON_MAX})
 
