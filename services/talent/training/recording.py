@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select, update
@@ -30,13 +31,18 @@ CERTIFICATE_ISSUED = "talent.certificate.issued"
 _KEYS_PER_QUERY = 1000
 # what a re-import may change; the ID number itself is the row's key
 _DATA = ("person_name", "uscc", "enterprise_name", "passed", "certificate_no", "issued_on")
+_data_of = operator.attrgetter(*_DATA)  # a checked row's _DATA, as a tuple
 _table = Attendance.__table__
 _COLUMNS = ("course_id", *_DATA, "id_type", "id_hmac", "id_encrypted", "id_masked", "revision", "recorded_by",
             "recorded_at", "updated_at")
-_STAGE = (f"CREATE TEMPORARY TABLE training_stage ON COMMIT DROP AS "
-          f"SELECT {', '.join(_COLUMNS)} FROM training_attendance WITH NO DATA")
-_COPY_STAGE = f"COPY training_stage ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
-_FROM_STAGE = (f"INSERT INTO training_attendance ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} "
+_CERTIFICATE_AT, _HMAC_AT = _COLUMNS.index("certificate_no"), _COLUMNS.index("id_hmac")
+_NEXT_IDS = ("SELECT nextval(q.seq) FROM (SELECT pg_get_serial_sequence('training_attendance', 'id')::regclass"
+             " AS seq) q CROSS JOIN generate_series(1, %s)")
+_COPY_TABLE = f"COPY training_attendance (id, {', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
+_STAGE = ("CREATE TEMPORARY TABLE training_stage ON COMMIT DROP AS "
+          f"SELECT id, {', '.join(_COLUMNS)} FROM training_attendance WITH NO DATA")
+_COPY_STAGE = f"COPY training_stage (id, {', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
+_FROM_STAGE = (f"INSERT INTO training_attendance (id, {', '.join(_COLUMNS)}) SELECT id, {', '.join(_COLUMNS)} "
                f"FROM training_stage ON CONFLICT DO NOTHING RETURNING id, id_hmac")
 
 
@@ -122,59 +128,81 @@ class Recorder:
         existing = self._existing([p.id_hmac for p in batch])
         now = clock.now_utc()
         answers: list[Written] = []
-        inserts: dict[str, tuple[int, dict]] = {}                # id_hmac -> (answer, row)
+        # id_hmac -> (answer, the new row's values in _COLUMNS order but the two instants)
+        inserts: dict[str, tuple[int, tuple]] = {}
         updates: dict[int, tuple[int, dict, str | None]] = {}    # id -> (answer, values, old certificate)
+        course_id, capacity, encrypt = self.course.id, self.course.capacity, self.keys.cipher.encrypt
         for pending in batch:
-            row, old = pending.row, existing.get(pending.id_hmac)
-            values = {c: getattr(row, c) for c in _DATA}
+            row, old = pending.row, existing.get(pending.id_hmac) if existing else None
             if old is None:
-                if self.attendees >= self.course.capacity:
-                    answers.append(_refused(f"课程人数已满（容量{self.course.capacity}人）", "TRAINING_COURSE_FULL"))
+                if self.attendees >= capacity:
+                    answers.append(_refused(f"课程人数已满（容量{capacity}人）", "TRAINING_COURSE_FULL"))
                     continue
                 self.attendees += 1
-                inserts[pending.id_hmac] = len(answers), {
-                    "course_id": self.course.id, **values, "id_type": row.id_type, "id_hmac": pending.id_hmac,
-                    "id_encrypted": self.keys.cipher.encrypt(row.id_number), "id_masked": row.id_masked,
-                    "revision": 1, "recorded_by": self.actor, "recorded_at": now, "updated_at": now}
+                inserts[pending.id_hmac] = len(answers), (
+                    course_id, *_data_of(row), row.id_type, pending.id_hmac, encrypt(row.id_number),
+                    row.id_masked, 1, self.actor)
                 answers.append(Written(INSERTED))
-            elif all(old[c] == values[c] for c in _DATA):
+                continue
+            values = dict(zip(_DATA, _data_of(row)))
+            if all(old[c] == values[c] for c in _DATA):
                 answers.append(Written(UNCHANGED, old["id"]))
             else:
                 updates[old["id"]] = len(answers), {
                     "_id": old["id"], **{f"_{c}": v for c, v in values.items()},
                     "_revision": old["revision"] + 1, "_updated_at": now}, old["certificate_no"]
                 answers.append(Written(UPDATED, old["id"]))
-        self._insert(inserts, answers)
+        self._insert(inserts, answers, now)
         revisions = self._update(updates, answers)
         self._announce(batch, answers, revisions)
         return answers
 
-    def _insert(self, inserts: dict[str, tuple[int, dict]], answers: list[Written]) -> None:
+    def _insert(self, inserts: dict[str, tuple[int, tuple]], answers: list[Written], now) -> None:
         """A certificate that another course's attendance holds makes the unique key
         refuse the new row: one statement, no lookup."""
         rows = [row for _, row in inserts.values()]
-        inserted = self._copy_in(rows) if self.conn.dialect.name == "postgresql" and len(rows) > 1 else \
-            insert_rows(self.conn, _table, rows, returning=("id", "id_hmac"), skip_conflicts=True)
+        if self.conn.dialect.name == "postgresql" and len(rows) > 1:
+            inserted = self._copy_in(rows, now)
+        else:
+            inserted = insert_rows(self.conn, _table, [dict(zip(_COLUMNS, (*row, now, now))) for row in rows],
+                                   returning=("id", "id_hmac"), skip_conflicts=True)
         for attendance_id, hmac in inserted:
             answers[inserts.pop(hmac)[0]].attendance_id = attendance_id
         for at, row in inserts.values():  # left out by the unique key
             self.attendees -= 1
-            answers[at] = _taken(row["certificate_no"])
+            answers[at] = _taken(row[_CERTIFICATE_AT])
 
-    def _copy_in(self, rows: list[dict]) -> list[tuple[int, str]]:
-        """PostgreSQL: the rows COPied into a staging table, then one INSERT ... SELECT
-        (COPY is parsed several times faster than a statement's parameters)."""
-        data = io.StringIO()
-        stamp = rows[0]["recorded_at"].isoformat()  # one instant per batch, formatted once
-        csv.writer(data, lineterminator="\n").writerows(
-            [*(row[c] for c in _COLUMNS[:-2]), stamp, stamp] for row in rows)
-        data.seek(0)
+    def _copy_in(self, rows: list[tuple], now) -> list[tuple[int, str]]:
+        """PostgreSQL: the rows' ids drawn from the table's sequence, then the rows COPied
+        straight into the table (COPY is parsed several times faster than a statement's
+        parameters, and no staging table is written). A certificate another course holds
+        makes the unique key refuse the COPY: back to before it (a savepoint), and the
+        same rows go through a staging table and INSERT ... ON CONFLICT DO NOTHING, which
+        leaves out only the refused ones."""
+        from psycopg2.errors import UniqueViolation
+
+        stamp = now.isoformat()  # one instant per batch, formatted once
         with self.conn.connection.dbapi_connection.cursor() as cursor:
+            cursor.execute(_NEXT_IDS, (len(rows),))
+            ids = [attendance_id for (attendance_id,) in cursor.fetchall()]
+            data = io.StringIO()
+            csv.writer(data, lineterminator="\n").writerows(
+                (attendance_id, *row, stamp, stamp) for attendance_id, row in zip(ids, rows))
+            data.seek(0)
+            cursor.execute("SAVEPOINT training_copy")
+            try:
+                copy_from_stdin(cursor, _COPY_TABLE, data)
+            except UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT training_copy")
+            else:
+                cursor.execute("RELEASE SAVEPOINT training_copy")
+                return [(attendance_id, row[_HMAC_AT]) for attendance_id, row in zip(ids, rows)]
             if not self.staged:
                 cursor.execute(_STAGE)
                 self.staged = True
             else:
                 cursor.execute("TRUNCATE training_stage")
+            data.seek(0)
             copy_from_stdin(cursor, _COPY_STAGE, data)
             cursor.execute(_FROM_STAGE)
             return cursor.fetchall()
