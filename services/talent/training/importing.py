@@ -117,12 +117,12 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
             people: dict[str, int] = {}        # id_hmac -> the line it was first seen on
             certificates: dict[str, int] = {}  # certificate number -> the same
             batch: list[Pending] = []
+            kind, starts_on = course.kind, course.starts_on  # not through the ORM's attributes per row
             for line, cells in table.rows():
                 if not any(v not in (None, "") and str(v).strip() for v in cells.values()):
                     continue  # a blank line, or a row of empty cells
                 report.total_rows += 1
-                row, problems = check_attendance(cells, course_kind=course.kind,
-                                                 course_starts_on=course.starts_on, today=today)
+                row, problems = check_attendance(cells, course_kind=kind, course_starts_on=starts_on, today=today)
                 reasons = [reason for found in problems.values() for reason in found]
                 if row is not None:
                     hmac = keys.hmac(row)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import operator
 from dataclasses import dataclass
+from typing import Iterator
 
 from sqlalchemy import bindparam, func, select, update
 
@@ -35,7 +37,6 @@ _data_of = operator.attrgetter(*_DATA)  # a checked row's _DATA, as a tuple
 _table = Attendance.__table__
 _COLUMNS = ("course_id", *_DATA, "id_type", "id_hmac", "id_encrypted", "id_masked", "revision", "recorded_by",
             "recorded_at", "updated_at")
-_CERTIFICATE_AT, _HMAC_AT = _COLUMNS.index("certificate_no"), _COLUMNS.index("id_hmac")
 _NEXT_IDS = ("SELECT nextval(q.seq) FROM (SELECT pg_get_serial_sequence('training_attendance', 'id')::regclass"
              " AS seq) q CROSS JOIN generate_series(1, %s)")
 _COPY_TABLE = f"COPY training_attendance (id, {', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
@@ -90,6 +91,23 @@ def _taken(certificate_no: str) -> Written:
     return _refused(f"证书编号“{certificate_no}”已用于其他培训记录", "TRAINING_CERTIFICATE_TAKEN")
 
 
+class _CsvStream:
+    """What COPY ... FROM STDIN reads: rows made into CSV a few hundred at a time, when
+    the driver asks for more, not all before the COPY starts."""
+
+    ROWS_PER_READ = 500
+
+    def __init__(self, rows: Iterator[tuple]):
+        self.rows, self.buffer = rows, io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\n")
+
+    def read(self, size: int = -1) -> str:  # the driver asks for `size`; less is as good
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.writer.writerows(itertools.islice(self.rows, self.ROWS_PER_READ))
+        return self.buffer.getvalue()
+
+
 class Recorder:
     """Writes the attendance of one course (locked by the caller) in batches."""
 
@@ -128,23 +146,20 @@ class Recorder:
         existing = self._existing([p.id_hmac for p in batch])
         now = clock.now_utc()
         answers: list[Written] = []
-        # id_hmac -> (answer, the new row's values in _COLUMNS order but the two instants)
-        inserts: dict[str, tuple[int, tuple]] = {}
+        inserts: dict[str, tuple[int, Pending]] = {}             # id_hmac -> (answer, row)
         updates: dict[int, tuple[int, dict, str | None]] = {}    # id -> (answer, values, old certificate)
-        course_id, capacity, encrypt = self.course.id, self.course.capacity, self.keys.cipher.encrypt
+        capacity = self.course.capacity
         for pending in batch:
-            row, old = pending.row, existing.get(pending.id_hmac) if existing else None
+            old = existing.get(pending.id_hmac) if existing else None
             if old is None:
                 if self.attendees >= capacity:
                     answers.append(_refused(f"课程人数已满（容量{capacity}人）", "TRAINING_COURSE_FULL"))
                     continue
                 self.attendees += 1
-                inserts[pending.id_hmac] = len(answers), (
-                    course_id, *_data_of(row), row.id_type, pending.id_hmac, encrypt(row.id_number),
-                    row.id_masked, 1, self.actor)
+                inserts[pending.id_hmac] = len(answers), pending
                 answers.append(Written(INSERTED))
                 continue
-            values = dict(zip(_DATA, _data_of(row)))
+            values = dict(zip(_DATA, _data_of(pending.row)))
             if all(old[c] == values[c] for c in _DATA):
                 answers.append(Written(UNCHANGED, old["id"]))
             else:
@@ -157,53 +172,65 @@ class Recorder:
         self._announce(batch, answers, revisions)
         return answers
 
-    def _insert(self, inserts: dict[str, tuple[int, tuple]], answers: list[Written], now) -> None:
+    def _new_rows(self, pendings: list[Pending]) -> Iterator[tuple]:
+        """The new rows' values in _COLUMNS order but the two instants; the ID number
+        encrypted here, as each row is about to be written."""
+        course_id, actor, encrypt = self.course.id, self.actor, self.keys.cipher.encrypt
+        for pending in pendings:
+            row = pending.row
+            yield (course_id, *_data_of(row), row.id_type, pending.id_hmac, encrypt(row.id_number),
+                   row.id_masked, 1, actor)
+
+    def _insert(self, inserts: dict[str, tuple[int, Pending]], answers: list[Written], now) -> None:
         """A certificate that another course's attendance holds makes the unique key
         refuse the new row: one statement, no lookup."""
-        rows = [row for _, row in inserts.values()]
-        if self.conn.dialect.name == "postgresql" and len(rows) > 1:
-            inserted = self._copy_in(rows, now)
+        pendings = [pending for _, pending in inserts.values()]
+        if self.conn.dialect.name == "postgresql" and len(pendings) > 1:
+            inserted = self._copy_in(pendings, now)
         else:
-            inserted = insert_rows(self.conn, _table, [dict(zip(_COLUMNS, (*row, now, now))) for row in rows],
+            inserted = insert_rows(self.conn, _table, [dict(zip(_COLUMNS, (*row, now, now)))
+                                                       for row in self._new_rows(pendings)],
                                    returning=("id", "id_hmac"), skip_conflicts=True)
         for attendance_id, hmac in inserted:
             answers[inserts.pop(hmac)[0]].attendance_id = attendance_id
-        for at, row in inserts.values():  # left out by the unique key
+        for at, pending in inserts.values():  # left out by the unique key
             self.attendees -= 1
-            answers[at] = _taken(row[_CERTIFICATE_AT])
+            answers[at] = _taken(pending.row.certificate_no)
 
-    def _copy_in(self, rows: list[tuple], now) -> list[tuple[int, str]]:
+    def _copy_in(self, pendings: list[Pending], now) -> list[tuple[int, str]]:
         """PostgreSQL: the rows' ids drawn from the table's sequence, then the rows COPied
         straight into the table (COPY is parsed several times faster than a statement's
-        parameters, and no staging table is written). A certificate another course holds
-        makes the unique key refuse the COPY: back to before it (a savepoint), and the
-        same rows go through a staging table and INSERT ... ON CONFLICT DO NOTHING, which
-        leaves out only the refused ones."""
+        parameters, and no staging table is written), encrypted and formatted as the
+        COPY reads them, so the server checks the keys of the rows sent while the next
+        ones are made. A certificate another course holds makes the unique key refuse
+        the COPY: back to before it (a savepoint), and the same rows go through a
+        staging table and INSERT ... ON CONFLICT DO NOTHING, which leaves out only the
+        refused ones."""
         from psycopg2.errors import UniqueViolation
 
         stamp = now.isoformat()  # one instant per batch, formatted once
+
+        def lines():
+            return _CsvStream((attendance_id, *row, stamp, stamp)
+                              for attendance_id, row in zip(ids, self._new_rows(pendings)))
+
         with self.conn.connection.dbapi_connection.cursor() as cursor:
-            cursor.execute(_NEXT_IDS, (len(rows),))
+            cursor.execute(_NEXT_IDS, (len(pendings),))
             ids = [attendance_id for (attendance_id,) in cursor.fetchall()]
-            data = io.StringIO()
-            csv.writer(data, lineterminator="\n").writerows(
-                (attendance_id, *row, stamp, stamp) for attendance_id, row in zip(ids, rows))
-            data.seek(0)
             cursor.execute("SAVEPOINT training_copy")
             try:
-                copy_from_stdin(cursor, _COPY_TABLE, data)
+                copy_from_stdin(cursor, _COPY_TABLE, lines())
             except UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT training_copy")
             else:
                 cursor.execute("RELEASE SAVEPOINT training_copy")
-                return [(attendance_id, row[_HMAC_AT]) for attendance_id, row in zip(ids, rows)]
+                return [(attendance_id, pending.id_hmac) for attendance_id, pending in zip(ids, pendings)]
             if not self.staged:
                 cursor.execute(_STAGE)
                 self.staged = True
             else:
                 cursor.execute("TRUNCATE training_stage")
-            data.seek(0)
-            copy_from_stdin(cursor, _COPY_STAGE, data)
+            copy_from_stdin(cursor, _COPY_STAGE, lines())
             cursor.execute(_FROM_STAGE)
             return cursor.fetchall()
 
@@ -226,16 +253,18 @@ class Recorder:
     def _announce(self, batch: list[Pending], answers: list[Written], revisions: dict[int, int]) -> None:
         """One `talent.certificate.issued` per written row that has a certificate."""
         items = []
+        course = {"course_id": self.course.id, "course_kind": self.course.kind, "county": self.course.county}
         for pending, answer in zip(batch, answers):
             row = pending.row
             if answer.outcome not in (INSERTED, UPDATED) or not row.certificate_no:
                 continue
             revision = revisions.get(answer.attendance_id, 1)
+            issued_on = row.issued_on
             items.append((row.certificate_no, {
-                "certificate_no": row.certificate_no, "course_id": self.course.id,
-                "course_kind": self.course.kind, "county": self.course.county,
+                "certificate_no": row.certificate_no, **course,
                 "person_name": row.person_name, "id_type": row.id_type, "id_hmac": pending.id_hmac,
-                "id_masked": row.id_masked, "passed": row.passed, "issued_on": row.issued_on,
+                "id_masked": row.id_masked, "passed": row.passed,
+                "issued_on": issued_on and issued_on.isoformat(),  # what the event carries; formatted here once
             }, certificate_event_id(row.certificate_no, answer.attendance_id, revision)))
         publish_many(self.uow, CERTIFICATE_ISSUED, items, source="talent")
         self.announced += len(items)
