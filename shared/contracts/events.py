@@ -368,7 +368,9 @@ def build_many(event_type: str, items: Iterable[tuple[Any, Mapping[str, Any], st
     stamp = (clock.aware(occurred_at) if occurred_at else clock.now_utc()).isoformat()
     built, texts = [], []  # texts: those refuse_id_numbers would search (18+ chars, no USCC)
     for subject_id, data, event_id in items:
-        _check_fields(event_type, data, required)
+        hmac = data.get("id_hmac", "0" * 64)
+        if None in map(data.get, required) or not (type(hmac) is str and _HMAC.match(hmac)):
+            _check_fields(event_type, data, required)  # which fields, as `build` tells it
         body = {}
         for name in names:
             if name not in data:

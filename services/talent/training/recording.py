@@ -6,7 +6,8 @@ changed result, certificate or name updates the row and raises its revision. Eve
 written with a certificate number is announced as `talent.certificate.issued` in the
 same transaction. Batches cost a few statements each, never one per row: the existing
 rows and the certificates in use are read with one query per thousand keys, new rows
-are inserted together (`shared.db.insert_rows`), their events queued together
+are inserted together (on PostgreSQL one COPY straight into the table, fed as the
+server reads it; elsewhere `shared.db.insert_rows`), their events queued together
 (`shared.messaging.events.publish_many`).
 """
 from __future__ import annotations
