@@ -44,6 +44,8 @@ def _key(value) -> str:
 
 
 def _text(value) -> str:
+    if value.__class__ is str:  # a CSV cell; ASCII is NFKC already
+        return (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -95,8 +97,9 @@ def shown(value, limit: int = 20) -> str:
 
 
 def looks_like_id_number(text: str) -> bool:
-    """What the event contract would refuse to carry (a resident ID number)."""
-    return holds_id_number(text)
+    """What the event contract would refuse to carry (a resident ID number: 18
+    characters at least)."""
+    return len(text) >= 18 and holds_id_number(text)
 
 
 # --- courses -----------------------------------------------------------------------------

@@ -119,13 +119,15 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
             people: dict[str, int] = {}        # id_hmac -> the line it was first seen on
             certificates: dict[str, int] = {}  # certificate number -> the same
             batch: list[Pending] = []
+            kind, starts_on = course.kind, course.starts_on  # not through the ORM's attributes per row
             for line, cells in table.rows():
-                if not any(v not in (None, "") and str(v).strip() for v in cells.values()):
+                name = cells["person_name"]  # a required column: a row with a name is not blank
+                if not (name.__class__ is str and name.strip()) and \
+                        not any(v not in (None, "") and str(v).strip() for v in cells.values()):
                     continue  # a blank line, or a row of empty cells
                 report.total_rows += 1
-                row, problems = check_attendance(cells, course_kind=course.kind,
-                                                 course_starts_on=course.starts_on, today=today)
-                reasons = [reason for found in problems.values() for reason in found]
+                row, problems = check_attendance(cells, course_kind=kind, course_starts_on=starts_on, today=today)
+                reasons = [reason for found in problems.values() for reason in found] if problems else []
                 if row is not None:
                     hmac = keys.hmac(row)
                     first = people.setdefault(hmac, line)
