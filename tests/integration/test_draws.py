@@ -252,6 +252,7 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
 
     base, db, _ = talent
     add_experts(db, 6)
+    add_experts(db, 1, start=30, consent=False)
     config = tmp_path / "talent.yaml"
     config.write_text(yaml.safe_dump(talent_db_config), encoding="utf-8")
     runner = CliRunner(env={"COLUMNS": "200"})
@@ -260,6 +261,7 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
                               "--alternates", "1", "--expertise", "C", "--config", str(config)])
     assert ran.exit_code == 0, ran.output
     assert "抽取结果" in ran.output and "专家00" in ran.output
+    assert "未列入候选名单：未同意联系 1 名" in ran.output
     with db.unit_of_work() as uow:
         draw_id = uow.session.execute(text("SELECT id FROM draws")).scalar()
     assert draw_id in ran.output
@@ -267,6 +269,7 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
     checked = runner.invoke(app, ["draw", "verify", draw_id, "--config", str(config)])
     assert checked.exit_code == 0, checked.output
     assert "核验通过" in checked.output
+    assert "未同意联系 1 名" in checked.output
 
     with db.unit_of_work() as uow:
         uow.session.execute(text("UPDATE draws SET seed = :s WHERE id = :id"),
