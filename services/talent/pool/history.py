@@ -65,10 +65,11 @@ def latest_seqs(at: datetime):
 
 def state_rows(conn, at: datetime | None = None, seqs=None) -> list:
     """(seq, expert_id, state) of the latest states as of `at`, or of the given seqs."""
+    query = select(STATES.c.seq, STATES.c.expert_id, STATES.c.state)
     if seqs is None:
-        seqs = select(latest_seqs(at).subquery().c.seq).scalar_subquery()
-    return conn.execute(select(STATES.c.seq, STATES.c.expert_id, STATES.c.state)
-                        .where(STATES.c.seq.in_(seqs))).all()
+        latest = latest_seqs(at).subquery()
+        return conn.execute(query.join(latest, STATES.c.seq == latest.c.seq)).all()
+    return conn.execute(query.where(STATES.c.seq.in_(seqs))).all()
 
 
 def pool_as_of(session, at: datetime) -> list[PoolExpert]:
