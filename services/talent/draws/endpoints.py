@@ -1,6 +1,7 @@
-"""HTTP entrypoints of panel draws; mixed into TalentService (which provides `db`).
-Drawing, declines, publication and verification are for city officers; a published
-panel is public."""
+"""HTTP entrypoints of panel draws; mixed into TalentService (which provides `db`, and
+`pool` through PoolEndpoints: the configured list of expertise, the one the pool's
+experts were designated in). Drawing, declines, publication and verification are for
+city officers; a published panel is public."""
 from __future__ import annotations
 
 from shared.auth import ROLES, requires
@@ -21,7 +22,7 @@ class DrawEndpoints:
              response=DrawOut, status=201, tags=TAGS)
     def create_draw(self, request):
         data = load_json(request, DrawIn)
-        draw_id = drawing.run(self.db, request.principal.subject, data)
+        draw_id = drawing.run(self.db, request.principal.subject, data, self.pool.expertise)
         return self._draw(request, draw_id, status=201)
 
     @http("GET", "/api/v1/draws/<string:draw_id>")
@@ -36,7 +37,8 @@ class DrawEndpoints:
              response=DrawOut, tags=TAGS, errors=[409])
     def decline(self, request, draw_id):
         data = load_json(request, DeclineIn)
-        root_id = drawing.decline(self.db, request.principal.subject, draw_id, data["expert_id"])
+        root_id = drawing.decline(self.db, request.principal.subject, draw_id, data["expert_id"],
+                                  self.pool.expertise)
         return self._draw(request, root_id)
 
     @http("POST", "/api/v1/draws/<string:draw_id>/publish")
@@ -58,9 +60,9 @@ class DrawEndpoints:
     @api_doc("查询已公布的专家组（无需令牌；仅姓名和专业领域）", response=PublicDrawOut, tags=TAGS)
     def public_draw(self, request, draw_id):
         with self.db.unit_of_work() as uow:
-            return json_response(views.public(uow.session, draw_id))
+            return json_response(views.public(uow.session, draw_id, self.pool.expertise))
 
     def _draw(self, request, draw_id, status=200):
         with self.db.unit_of_work() as uow:
-            return json_response(views.detail(uow.session, request.principal, draw_id),
-                                 status=status)
+            return json_response(views.detail(uow.session, request.principal, draw_id,
+                                              self.pool.expertise), status=status)

@@ -271,7 +271,7 @@ def record_consent(uow, principal: Principal, expert_id: str, consent: bool,
     session.add(ExpertAction(expert_id=expert.id, at=now, action="consent", actor=principal.subject,
                              note="同意联系" if consent else "不同意联系"))
     session.flush()
-    history.record(session, expert, now)  # every change is recorded, even one draws ignore
+    history.record(session, expert, now)  # a draw needs the consent standing at its time
     out = expert_dict(session, expert, expertise, detail=True)
     uow.commit()
     return out
