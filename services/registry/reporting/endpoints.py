@@ -7,26 +7,17 @@ The counties' progress snapshots arrive on the registry's intake queue
 """
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from werkzeug.wrappers import Response
 
 from shared.auth import requires
-from shared.http import http, json_response, load_query
+from shared.http import XLSX_TYPE, attachment, http, json_response, load_query
 from shared.openapi import api_doc
 from services.registry.reporting import assessment, training, workbook
 from services.registry.campaigns import progress
 from services.registry.reporting.schemas import AssessmentOut, AssessmentQuery
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TAG_REPORTS = "考核报表"
 _assessment_out = AssessmentOut()
-
-
-def attachment(filename: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = filename.encode("ascii", "ignore").decode() or "report"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
 class ReportingEndpoints:

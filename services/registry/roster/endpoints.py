@@ -11,14 +11,13 @@ RegistryService (which provides `config` and `db`).
 from __future__ import annotations
 
 import io
-from urllib.parse import quote
 
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from shared import clock
 from shared.auth import requires
-from shared.http import XLSX_TYPE, http, json_response, load_query, read_upload
+from shared.http import CSV_TYPE, XLSX_TYPE, attachment, http, json_response, load_query, read_upload
 from shared.openapi import api_doc, upload_body
 from services.registry import active_cqo
 from services.registry.counties import county_scope
@@ -27,7 +26,6 @@ from services.registry.roster.schemas import CoverageExportQuery, CoverageOut, C
 
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
-CSV_TYPE = "text/csv; charset=utf-8"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes; config ROSTER_MAX_UPLOAD_BYTES
 
 
@@ -41,12 +39,6 @@ class CoveragePolicyProvider(DependencyProvider):
 
     def setup(self):
         active_cqo.set_policy(active_cqo.policy_from_config(self.container.config))
-
-
-def attachment(filename: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = filename.encode("ascii", "ignore").decode().strip() or "export"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
 # --- the endpoints ------------------------------------------------------------------------------

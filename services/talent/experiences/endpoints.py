@@ -15,14 +15,13 @@ TalentService (which provides `config` and `db`). Thin: load, call one use case,
 """
 from __future__ import annotations
 
-from urllib.parse import quote
 
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from shared.auth import CITY_WIDE, requires
 from shared.errors import CqoError
-from shared.http import http, json_response, load_json, load_query, read_body
+from shared.http import attachment, http, json_response, load_json, load_query, read_body
 from shared.openapi import api_doc
 from services.talent.domain import experiences as rules
 from services.talent.experiences import attachments, benchmarks, review, submissions, views
@@ -43,15 +42,9 @@ UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["fil
              "description": f"附件（{rules.ALLOWED_TEXT}），文件名须带扩展名"}}}}}
 
 
-def content_disposition(filename: str) -> str:
-    """attachment, with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = filename.encode("ascii", "ignore").decode().strip() or "attachment"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-
-
 def _file(download: attachments.Download) -> Response:
     return Response(download.content, content_type=download.content_type, headers={
-        "Content-Disposition": content_disposition(download.filename),
+        "Content-Disposition": attachment(download.filename),
         "X-Content-Type-Options": "nosniff"})
 
 
