@@ -9,7 +9,7 @@ import logging
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from shared.auth import requires
+from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
 from shared.http import http, json_response, load_json, load_query
 from shared.openapi import api_doc
 from services.registry.oversight import overdue, recommendations, terms
@@ -21,8 +21,6 @@ from services.registry.oversight.schemas import (AnswerIn, ConcludeIn, OverdueOu
 log = logging.getLogger(__name__)
 
 TAG_RECOMMENDATIONS, TAG_TERMS, TAG_OVERDUE = "撤换建议", "任期管理", "逾期事项"
-OFFICERS = ("county_officer", "city_officer", "admin")
-ALL_ROLES = ("enterprise", *OFFICERS)
 ANSWER_MAX_BYTES = 64 * 1024
 
 
@@ -68,7 +66,7 @@ class OversightEndpoints:
             log.exception("term check failed")
 
     @http("POST", "/api/v1/terms/check")
-    @requires("city_officer", "admin")
+    @requires(*CITY_WIDE)
     @api_doc("立即执行任期检查（第五条）", response=TermCheckOut, tags=[TAG_TERMS], description=(
         "按今天的日期检查：任期届满未续任的登记为届满并通知企业所在县；届满前90天、30天各提醒一次。"
         "与定时任务相同，重复执行不会重复登记或重复提醒。"))
@@ -100,7 +98,7 @@ class OversightEndpoints:
                              headers={"Location": f"/api/v1/recommendations/{body['id']}"})
 
     @http("GET", "/api/v1/recommendations")
-    @requires(*ALL_ROLES)
+    @requires(*ROLES)
     @api_doc("撤换建议列表", query=RecommendationQuery, response=RecommendationPageOut,
              tags=[TAG_RECOMMENDATIONS], description=(
                  "可按县（市、区）、状态、企业筛选；status=unanswered 为超过答复期限仍未答复的（未响应，"
@@ -111,7 +109,7 @@ class OversightEndpoints:
             return json_response(recommendations.list_recommendations(uow, request.principal, filters))
 
     @http("GET", "/api/v1/recommendations/<int:rec_id>")
-    @requires(*ALL_ROLES)
+    @requires(*ROLES)
     @api_doc("撤换建议详情（含答复和办理记录）", response=RecommendationOut, tags=[TAG_RECOMMENDATIONS])
     def oversight_get_recommendation(self, request, rec_id):
         with self.db.unit_of_work() as uow:

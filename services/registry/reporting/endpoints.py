@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
-from shared.auth import requires
+from shared.auth import OFFICERS, requires
 from shared.http import XLSX_TYPE, attachment, http, json_response, load_query
 from shared.openapi import api_doc
 from services.registry.reporting import assessment, training, workbook
@@ -30,7 +30,7 @@ class ReportingEndpoints:
         return training.ask(lambda y: self.talent.training_summary(y), year, timeout)
 
     @http("GET", "/api/v1/reports/assessment")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("年度政府质量工作考核表（第十六条）", query=AssessmentQuery, response=AssessmentOut,
              tags=[TAG_REPORTS], description=(
                  "各县（市、区）：覆盖率、集中备案完成情况、逾期变更备案、撤换建议未办结与未响应、"
@@ -43,7 +43,7 @@ class ReportingEndpoints:
         return json_response(_assessment_out.dump(report))
 
     @http("GET", "/api/v1/reports/assessment.xlsx")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("年度考核表（Excel）：汇总表与各县（市、区）分表", query=AssessmentQuery,
              response={XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
              tags=[TAG_REPORTS])

@@ -19,7 +19,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
-from shared.auth import CITY_WIDE, requires
+from shared.auth import CITY_WIDE, OFFICERS, requires
 from shared.errors import CqoError
 from shared.http import attachment, http, json_response, load_json, load_query, read_body
 from shared.openapi import api_doc
@@ -32,7 +32,6 @@ from services.talent.experiences.schemas import (
     WithdrawIn)
 
 TAG_EXPERIENCES, TAG_PUBLIC, TAG_BENCHMARKS = "典型经验", "公开信息", "标杆首席质量官"
-OFFICERS = ("county_officer", "city_officer", "admin")
 BODY_MAX_BYTES = 256 * 1024        # an experience's text is at most 20,000 characters
 MULTIPART_OVERHEAD = 64 * 1024     # the form's boundaries and headers around the file
 FILE_CONTENT = {kind.content_type: {"schema": {"type": "string", "format": "binary"}}

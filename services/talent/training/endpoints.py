@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
-from shared.auth import requires
+from shared.auth import OFFICERS, requires
 from shared.http import http, json_response, load_json, load_query, read_upload
 from shared.openapi import api_doc, upload_body
 from services.talent.training import attendance, courses, importing, revocations, summary
@@ -26,7 +26,6 @@ from services.talent.training.schemas import (AttendanceIn, AttendancePageOut, A
                                               ImportQuery, RevocationIn, RevocationOut)
 
 TAG = "培训管理"
-OFFICERS = ("county_officer", "city_officer", "admin")
 DEFAULT_MAX_UPLOAD = 32 * 1024 * 1024  # bytes; config TRAINING_MAX_UPLOAD_BYTES
 _course_out, _course_page_out = CourseOut(), CoursePageOut()
 _written_out, _attendance_page_out, _import_out = AttendanceWrittenOut(), AttendancePageOut(), ImportOut()
