@@ -16,7 +16,6 @@ import logging
 from pathlib import Path
 
 from nameko.dependency_providers import Config
-from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from shared.auth import OFFICERS, ROLES, requires
@@ -25,7 +24,7 @@ from shared.messaging import topology
 from shared.messaging.consumer import consume
 from shared.messaging.dead import dead_letter_on_error
 from shared.messaging.outbox import OutboxRelayProvider
-from shared.dependencies import DatabaseProvider, TopologyDeclarer
+from shared.dependencies import DatabaseProvider, FromConfig, TopologyDeclarer
 from shared.openapi import api_doc
 from shared.domain.qualification import rules_from_config
 
@@ -44,16 +43,6 @@ REVIEW_MAX_BYTES = 16 * 1024
 TAG_FILINGS, TAG_REVIEW, TAG_BATCH, TAG_CAMPAIGN = "企业备案", "县级预审", "集中报送", "集中报送活动"
 
 
-class SettingsProvider(DependencyProvider):
-    """The county's settings and key material, read once when the container starts."""
-
-    def setup(self):
-        self.settings = Settings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.settings
-
-
 class FilingService(HttpBase):
     """Entrypoints shared by every county; `build_service` adds the county's name,
     database and queues. (No `name` here: an abstract base, see shared.http.HttpBase.)"""
@@ -62,7 +51,7 @@ class FilingService(HttpBase):
     api_description = ("沧州市企业首席质量官备案管理系统 · 县（市、区）市场监管部门："
                        "企业备案受理、任职条件预检、县级预审、主动备案报送与集中报送、接收市局备案决定")
     config = Config()
-    settings = SettingsProvider()
+    settings = FromConfig(Settings.from_config)  # the county's settings and key material
 
     @property
     def app(self) -> FilingApp:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
 from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
+from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query
 from shared.openapi import api_doc
 from services.registry.oversight import overdue, recommendations, terms
@@ -41,20 +41,11 @@ class ConfigTimer(Timer):
 config_timer = ConfigTimer.decorator
 
 
-class OversightSettingsProvider(DependencyProvider):
-    """TERM_REMINDER_DAYS, RECOMMENDATION_RESPONSE_DAYS, TERM_CHECK_INTERVAL_S, read once."""
-
-    def setup(self):
-        self.settings = terms.OversightSettings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.settings
-
-
 class OversightEndpoints:
     """Terms, recommendations and the overdue list (no `name`: a mixin, not a service)."""
 
-    oversight = OversightSettingsProvider()
+    # TERM_REMINDER_DAYS, RECOMMENDATION_RESPONSE_DAYS, TERM_CHECK_INTERVAL_S
+    oversight = FromConfig(terms.OversightSettings.from_config)
 
     # -- terms (art. 5) -------------------------------------------------------------------
     @config_timer("TERM_CHECK_INTERVAL_S", 3600)

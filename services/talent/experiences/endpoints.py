@@ -16,10 +16,10 @@ TalentService (which provides `config` and `db`). Thin: load, call one use case,
 from __future__ import annotations
 
 
-from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from shared.auth import CITY_WIDE, OFFICERS, requires
+from shared.dependencies import FromConfig
 from shared.errors import CqoError
 from shared.http import attachment, http, json_response, load_json, load_query, read_body
 from shared.openapi import api_doc
@@ -64,20 +64,11 @@ def _upload(request, limits: attachments.Limits) -> tuple[bytes, str | None, str
     return upload.read(), upload.filename, upload.mimetype
 
 
-class AttachmentLimitsProvider(DependencyProvider):
-    """EXPERIENCE_ATTACHMENT_MAX_BYTES (default 5 MiB) and _MAX_COUNT (default 10), read at start."""
-
-    def setup(self):
-        self.limits = attachments.Limits.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.limits
-
-
 class ExperienceEndpoints:
     """Typical experiences and benchmark CQOs (no `name`: a mixin, not a service)."""
 
-    attachment_limits = AttachmentLimitsProvider()
+    # EXPERIENCE_ATTACHMENT_MAX_BYTES (default 5 MiB) and _MAX_COUNT (default 10)
+    attachment_limits = FromConfig(attachments.Limits.from_config)
 
     # -- typical experiences, for officers -------------------------------------------------
     @http("POST", "/api/v1/experiences")

@@ -8,10 +8,9 @@ register's events adds its branch here.
 """
 from __future__ import annotations
 
-from nameko.extensions import DependencyProvider
-
 from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
 from shared.contracts import events
+from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query
 from shared.keys import Keys
 from shared.messaging import topology
@@ -40,20 +39,10 @@ class PoolContext:
         self.expertise = catalogue(config)
 
 
-class PoolContextProvider(DependencyProvider):
-    """Keys and the list of expertise, read once at start."""
-
-    def setup(self):
-        self.context = PoolContext(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.context
-
-
 class PoolEndpoints:
     """The pool and its experts (no `name`: a mixin, not a service)."""
 
-    pool = PoolContextProvider()
+    pool = FromConfig(PoolContext)  # keys and the list of expertise
     pool_backfill = AppointmentsBackfill("db")
 
     # -- the register's events ----------------------------------------------------------

@@ -13,10 +13,10 @@ provides `config` and `db`). Thin: parse, call one use case, render.
 from __future__ import annotations
 
 from marshmallow import ValidationError
-from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from shared.auth import OFFICERS, requires
+from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query, read_upload
 from shared.openapi import api_doc, upload_body
 from services.talent.training import attendance, courses, importing, revocations, summary
@@ -32,20 +32,10 @@ _written_out, _attendance_page_out, _import_out = AttendanceWrittenOut(), Attend
 _revocation_out = RevocationOut()
 
 
-class PersonKeysProvider(DependencyProvider):
-    """The ID keys (ID_HMAC_KEY, ID_ENCRYPTION_KEYS), read once at start."""
-
-    def setup(self):
-        self.keys = PersonKeys.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.keys
-
-
 class TrainingEndpoints:
     """Mix-in of TalentService: courses, attendance, its import and the yearly summary."""
 
-    training_keys = PersonKeysProvider()
+    training_keys = FromConfig(PersonKeys.from_config)  # ID_HMAC_KEY, ID_ENCRYPTION_KEYS
 
     @http("POST", "/api/v1/courses")
     @requires(*OFFICERS)
