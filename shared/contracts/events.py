@@ -141,6 +141,12 @@ class RecommendationClosed(_Data):
 
 # -- the talent service ---------------------------------------------------------------------
 
+# the kinds of course (arts. 6, 15 教育培训), a certificate's `course_kind`: only 任职培训
+# qualifies a CQO under art. 6
+COURSE_KINDS = {"appointment": "任职培训", "basic": "基础培训", "advanced": "提升培训"}
+APPOINTMENT_TRAINING = "appointment"
+
+
 class CertificateIssued(_Data):
     """An attendance was recorded (or corrected): the certificate and whether it passed."""
 

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from shared.auth import Principal
-from shared.contracts.events import holds_id_number
+from shared.contracts.events import COURSE_KINDS, holds_id_number
 from shared.errors import ValidationFailed
 from shared.personal_data import mask_id
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
 from shared.validators.uscc import uscc_is_valid
 
-COURSE_KINDS = {"appointment": "任职培训", "basic": "基础培训", "advanced": "提升培训"}
 LEVELS = {"city": "市级", "county": "县级"}
 CITY_KEY = "city"  # the summary's key of city-level courses
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.errors import ValidationFailed
+from shared.schema_fields import COUNTY
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
-COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
 USCC = validate.Regexp(USCC_PATTERN, error="统一社会信用代码格式不正确（18位数字和大写字母）")
 EXAMPLE_USCC = "91130921MA0CQ00188"
 MAX_SIZE = MAX_ALTERNATES = 100

@@ -13,10 +13,10 @@ provides `config` and `db`). Thin: parse, call one use case, render.
 from __future__ import annotations
 
 from marshmallow import ValidationError
-from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
-from shared.auth import requires
+from shared.auth import OFFICERS, requires
+from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query, read_upload
 from shared.openapi import api_doc, upload_body
 from services.talent.training import attendance, courses, importing, revocations, summary
@@ -26,27 +26,16 @@ from services.talent.training.schemas import (AttendanceIn, AttendancePageOut, A
                                               ImportQuery, RevocationIn, RevocationOut)
 
 TAG = "培训管理"
-OFFICERS = ("county_officer", "city_officer", "admin")
 DEFAULT_MAX_UPLOAD = 32 * 1024 * 1024  # bytes; config TRAINING_MAX_UPLOAD_BYTES
 _course_out, _course_page_out = CourseOut(), CoursePageOut()
 _written_out, _attendance_page_out, _import_out = AttendanceWrittenOut(), AttendancePageOut(), ImportOut()
 _revocation_out = RevocationOut()
 
 
-class PersonKeysProvider(DependencyProvider):
-    """The ID keys (ID_HMAC_KEY, ID_ENCRYPTION_KEYS), read once at start."""
-
-    def setup(self):
-        self.keys = PersonKeys.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.keys
-
-
 class TrainingEndpoints:
     """Mix-in of TalentService: courses, attendance, its import and the yearly summary."""
 
-    training_keys = PersonKeysProvider()
+    training_keys = FromConfig(PersonKeys.from_config)  # ID_HMAC_KEY, ID_ENCRYPTION_KEYS
 
     @http("POST", "/api/v1/courses")
     @requires(*OFFICERS)

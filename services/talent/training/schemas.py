@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from shared.file_import import ImportCountsOut
 from shared.paging import PageOut, page_query
+from shared.schema_fields import COUNTY, YEAR
 from shared.validators import ID_TYPE_NAMES
 from services.talent.domain.training import (CERTIFICATE_MAX, CERTIFICATE_PATTERN, COURSE_KINDS, ENTERPRISE_MAX, LEVELS, NAME_MAX,
                                              REASON_MAX, REVOCATION_CAUSES)
@@ -13,8 +14,6 @@ PageQuery = page_query(default=50, maximum=500)
 KIND = validate.OneOf(list(COURSE_KINDS), error="培训类别应为 appointment（任职培训）、basic（基础培训）"
                                                 "或 advanced（提升培训）")
 LEVEL = validate.OneOf(list(LEVELS), error="组织层级应为 city（市级）或 county（县级）")
-COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
-YEAR = validate.Range(min=2000, max=2100, error="年度应在2000到2100之间")
 
 
 class CourseIn(Schema):
