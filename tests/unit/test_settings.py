@@ -76,6 +76,7 @@ READERS = {
     "TRAINING_MAX_UPLOAD_BYTES": (("talent",), "1048576", key("TRAINING_MAX_UPLOAD_BYTES"), 1048576),
     "POOL_BACKFILL": (("talent",), "false", key("POOL_BACKFILL"), False),
     "RPC_TIMEOUT_S": (("talent",), "12", key("RPC_TIMEOUT_S"), 12),
+    "EXPERTISE_CSV": (("talent",), "/srv/cqo/expertise.csv", key("EXPERTISE_CSV"), None),
     "EXPERIENCE_ATTACHMENT_MAX_BYTES": (("talent",), "1048576", lambda c: Limits.from_config(c).max_bytes,
                                         1048576),
     "EXPERIENCE_ATTACHMENT_MAX_COUNT": (("talent",), "3", lambda c: Limits.from_config(c).max_count, 3),
