@@ -9,6 +9,7 @@ the next message before it notices the stop).
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import signal
@@ -73,6 +74,11 @@ def run(service_classes: list[type], config: dict) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runner.start()
+    # what a service builds as it starts (modules, schemas, mappers, topology) lives as
+    # long as the process: kept out of the collector's full passes, which otherwise walk
+    # all of it again and again while a busy intake allocates (about a tenth of its CPU)
+    gc.collect()
+    gc.freeze()
     eventlet.spawn_n(watch_for_stop)
     log.info("started %s", ", ".join(cls.name for cls in service_classes))
     waiter = eventlet.spawn(runner.wait)

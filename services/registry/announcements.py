@@ -7,11 +7,10 @@ have their ids; terms and recommendations publish theirs in their own unit of wo
 """
 from __future__ import annotations
 
-import json
-
 from shared.db import UnitOfWork
 from shared.contracts import events
 from shared.messaging.events import publish, publish_built
+from services.registry.models import parsed
 
 SOURCE = "registry"
 ACCEPTED = "register.appointment.accepted"
@@ -45,7 +44,7 @@ def appointment_ended(appointment, *, county: str) -> dict:
 def filing_decided(row, *, enterprise_name: str | None) -> dict:
     return {"filing_id": row.filing_id, "version": row.version, "county": row.county,
             "uscc": row.uscc, "enterprise_name": enterprise_name, "kind": row.kind,
-            "outcome": row.outcome, "reasons": json.loads(row.reasons or "[]"),
+            "outcome": row.outcome, "reasons": parsed(row, "reasons"),
             "late": row.late, "days_late": row.days_late, "appointment_id": row.appointment_id}
 
 

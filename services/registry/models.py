@@ -2,6 +2,7 @@
 filing ledger and the audit trail."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
@@ -314,3 +315,11 @@ class CertificateRecheck(RegistryBase):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     unknown_added: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def parsed(row, column: str) -> list[dict]:
+    """A ledger row's `reasons` or `findings` as a list: as deciding made them (kept
+    beside the text as `<column>_parsed`: not parsed back), or parsed from the text of a
+    row read back. Not to be changed in place."""
+    made = getattr(row, f"{column}_parsed", None)
+    return made if made is not None else json.loads(getattr(row, column) or "[]")

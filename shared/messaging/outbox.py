@@ -20,7 +20,6 @@ declared by every city service, so one that has not started yet still gets it.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -81,7 +80,13 @@ class RawJson(str):
 
 
 _COPY_MANY = ("COPY outbox_messages (message_id, exchange, routing_key, payload, created_at, attempts, "
-              "next_attempt_at) FROM STDIN WITH (FORMAT csv)")
+              "next_attempt_at) FROM STDIN")
+
+
+def _copy_text(value: str) -> str:
+    """A field of COPY's text format. Not csv: a JSON payload is full of quotes, which
+    csv doubles one by one (nine times slower on a batch of events)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
 class Outbox:
@@ -112,11 +117,12 @@ class Outbox:
         conn = uow.session.connection()
         if conn.dialect.name == "postgresql":  # COPY: parsed far faster than a statement's rows
             data = io.StringIO()
-            writer = csv.writer(data, lineterminator="\n")
-            stamp = now.isoformat()
+            stamp, exchange_text = now.isoformat(), _copy_text(exchange)
             for routing_key, payload, message_id in messages:
-                writer.writerow((message_id, exchange, routing_key,
-                                 payload if isinstance(payload, RawJson) else dumps(payload), stamp, 0, stamp))
+                data.write("\t".join((
+                    _copy_text(message_id), exchange_text, _copy_text(routing_key),
+                    _copy_text(payload if isinstance(payload, RawJson) else dumps(payload)),
+                    stamp, "0", stamp)) + "\n")
             data.seek(0)
             with conn.connection.dbapi_connection.cursor() as cursor:
                 copy_from_stdin(cursor, _COPY_MANY, data)

@@ -3,6 +3,7 @@
 Every test uses a county code of its own (`t` + hex), so its queues
 (`filing.<county>.decisions`, ...) and routing keys are its own inside the run's vhost.
 """
+import json
 import secrets
 import threading
 import time
@@ -364,6 +365,26 @@ def test_backlog_and_oldest_pending_age(db, county, amqp_uri):
         relay.close()
     assert relay.backlog() == 0
     assert relay.oldest_pending_age() is None
+
+
+def test_add_many_stores_every_payload_as_given(db):
+    """Outbox.add_many (COPY's text format on PostgreSQL): backslashes, tabs, line
+    breaks and quotes arrive as they were, in order, after what was added before."""
+    from shared.messaging.outbox import RawJson
+    tricky = {"text": "tab\there \\ back\\slash \"quoted\" 换行\nend\r", "n": 1}
+    raw = RawJson('{"raw":\n"a\tb\\\\c"}')
+    with db.unit_of_work() as uow:
+        Outbox.add(uow, "cqo.events", "first", {"n": 0}, message_id="m-0")
+        Outbox.add_many(uow, "cqo.events", [("k.1", tricky, "m-1\\x"), ("k\t2", raw, "m-2")])
+        uow.commit()
+    with db.unit_of_work() as uow:
+        rows = uow.session.execute(select(OutboxMessage.message_id, OutboxMessage.routing_key,
+                                          OutboxMessage.payload, OutboxMessage.attempts)
+                                   .order_by(OutboxMessage.seq)).all()
+    assert [(r.message_id, r.routing_key, r.attempts) for r in rows] == [
+        ("m-0", "first", 0), ("m-1\\x", "k.1", 0), ("m-2", "k\t2", 0)]
+    assert json.loads(rows[1].payload) == tricky
+    assert rows[2].payload == raw
 
 
 # -- the relay inside a service -------------------------------------------------------
