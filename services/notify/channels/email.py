@@ -1,0 +1,156 @@
+"""E-mail over SMTP: one connection kept open and reused from message to message
+(STARTTLS or implicit TLS, login when credentials are set).
+
+Where the connection breaks decides what the failure means. Before the server accepted
+DATA nothing can have been delivered: retry. After DATA (the message on its way, the
+final answer not read) the server may have queued it: `unknown`, never resent by itself.
+A 5xx answer is a permanent refusal; a 4xx a temporary one."""
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, make_msgid
+
+from services.notify.channels import FAILED, RETRY, SENT, UNKNOWN, Outcome
+from services.notify.settings import SmtpSettings
+
+log = logging.getLogger(__name__)
+_DOT = re.compile(rb"(?m)^\.")
+
+
+def build_message(*, sender: str, to: str, subject: str, text: str, html: str,
+                  delivery_id: int) -> EmailMessage:
+    """A multipart/alternative message: the plain-text part first, the HTML one second
+    (mail clients show the last part they can)."""
+    msg = EmailMessage()
+    msg["From"] = formataddr(("沧州市首席质量官备案管理系统", sender))
+    msg["To"] = to
+    msg["Subject"] = subject
+    domain = sender.rpartition("@")[2] or "localhost"
+    msg["Message-ID"] = make_msgid(idstring=f"notify-{delivery_id}", domain=domain)
+    msg.set_content(text, charset="utf-8", cte="base64")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {text}"[:500]
+
+
+def _refused(code: int, message) -> Outcome:
+    return Outcome(FAILED if 500 <= code < 600 else RETRY, _reply(code, message))
+
+
+class EmailChannel:
+    def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+        self._conn: smtplib.SMTP | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.host)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.security == "tls":
+            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
+                                    context=ssl.create_default_context())
+        else:
+            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+        try:
+            conn.ehlo()
+            if s.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+                conn.ehlo()
+            if s.user:
+                conn.login(s.user, s.password or "")
+        except BaseException:
+            _close(conn)
+            raise
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+            _close(self._conn)
+            self._conn = None
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            _close(self._conn)
+            self._conn = None
+
+    def send(self, msg: EmailMessage, to: str) -> Outcome:
+        # a reused connection may have been closed by the server while idle: that is
+        # found at MAIL, before anything was sent, so one fresh connection is tried
+        for fresh in ((False, True) if self._conn is not None else (True,)):
+            try:
+                if fresh:
+                    self._drop()
+                    self._conn = self._connect()
+            except smtplib.SMTPAuthenticationError as exc:
+                self._drop()
+                return Outcome(RETRY, "SMTP login refused: " + _reply(exc.smtp_code, exc.smtp_error))
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
+                return Outcome(RETRY, f"cannot connect to the SMTP server: {type(exc).__name__}: {exc}"[:500])
+            try:
+                return self._transaction(msg, to)
+            except _LostBeforeData as exc:
+                self._drop()
+                if fresh:
+                    return Outcome(RETRY, f"connection lost before DATA: {exc}"[:500])
+        raise AssertionError("unreachable")
+
+    def _transaction(self, msg: EmailMessage, to: str) -> Outcome:
+        conn = self._conn
+        try:
+            code, reply = conn.mail(self.settings.sender)
+            if code != 250:
+                conn.rset()
+                return _refused(code, reply)
+            code, reply = conn.rcpt(to)
+            if code not in (250, 251):
+                conn.rset()
+                return _refused(code, reply)
+            code, reply = conn.docmd("data")
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise _LostBeforeData(f"{type(exc).__name__}: {exc}") from None
+        if code != 354:
+            try:
+                conn.rset()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+            return _refused(code, reply)
+        # past DATA: the message is on its way, a lost connection leaves it unknown
+        body = _DOT.sub(b"..", msg.as_bytes(policy=SMTP_POLICY))
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        try:
+            conn.send(body + b".\r\n")
+            code, reply = conn.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._drop()
+            return Outcome(UNKNOWN, f"connection lost after DATA: {type(exc).__name__}: {exc}"[:500])
+        if 200 <= code < 300:
+            return Outcome(SENT, answer=_reply(code, reply))
+        return _refused(code, reply)
+
+
+class _LostBeforeData(Exception):
+    pass
+
+
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.close()
+    except OSError:
+        pass

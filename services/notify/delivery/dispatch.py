@@ -1,0 +1,161 @@
+"""Deliveries out, picked by the timer: those due (`next_attempt_at` passed) are claimed
+in one short transaction (`sending`, one more attempt), sent outside it, and each
+outcome recorded in its own. Nothing sleeps: a retry is a later `next_attempt_at`.
+
+- sent: `sent_at` and the provider's answer; a row is only ever sent from `sending`,
+  and there is one row per (notice, channel), so at most one success per (event,
+  recipient, channel).
+- retry: back-off with jitter, until RETRY_MAX_ATTEMPTS, then failed.
+- failed (a permanent refusal) and unknown (may have been delivered) stay as they are
+  until an operator retries them.
+- SMS in quiet hours wait for their end, without an attempt being counted.
+- a row left `sending` by a process that died mid-send becomes unknown after the lease.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from shared.db import Database
+from shared.personal_data import IdCipher, mask_email, mask_phone
+from services.notify.channels import FAILED, RETRY, SENT, UNKNOWN, Outcome
+from services.notify.channels.email import EmailChannel, build_message
+from services.notify.channels.sms import SmsChannel
+from services.notify.domain.recipients import EMAIL, SMS
+from services.notify.models import Delivery, Notice
+from services.notify.settings import Settings
+
+log = logging.getLogger(__name__)
+SENDING = "sending"
+_EMAILS = re.compile(r"[^\s<>\"'@:;,]+@[A-Za-z0-9.-]+")
+_MOBILES = re.compile(r"(?<![0-9])(\+?86)?1[3-9][0-9]{9}(?![0-9])")
+
+
+def scrub(text: str | None) -> str | None:
+    """A server's or gateway's answer with the addresses it echoes masked (an SMTP
+    refusal names the mailbox, a gateway the phone): the log shows them masked."""
+    if not text:
+        return text
+    text = _EMAILS.sub(lambda m: mask_email(m.group(0)), text)
+    return _MOBILES.sub(lambda m: mask_phone(m.group(0)), text)
+LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    channel: str
+    address: str
+    masked: str
+    attempts: int
+    event_type: str
+    subject: str
+    text: str
+    html: str
+    sms_params: dict
+
+
+class Dispatcher:
+    """The channels (their connections kept between ticks) and the rules of one service."""
+
+    def __init__(self, settings: Settings, cipher: IdCipher, *, rng=None):
+        self.settings = settings
+        self.cipher = cipher
+        self.email = EmailChannel(settings.smtp)
+        self.sms = SmsChannel(settings.sms)
+        self.rng = rng
+
+    def close(self) -> None:
+        self.email.close()
+        self.sms.close()
+
+    def enabled_channels(self) -> list[str]:
+        return [c for c, ch in ((EMAIL, self.email), (SMS, self.sms)) if ch.enabled]
+
+    def run(self, db: Database, now: datetime) -> int:
+        """One tick: claim what is due, send it, record it; returns how many were tried."""
+        self.expire_stale(db, now)
+        claimed = self.claim(db, now)
+        for item in claimed:
+            outcome = self.send(item)
+            self.record(db, item, outcome, now)
+        return len(claimed)
+
+    def claim(self, db: Database, now: datetime) -> list[Claimed]:
+        channels = self.enabled_channels()
+        if not channels:
+            return []
+        quiet_until = self.settings.quiet_hours.next_allowed(now)
+        claimed = []
+        with db.unit_of_work() as uow:
+            query = (select(Delivery, Notice).join(Notice, Notice.id == Delivery.notice_id)
+                     .where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
+                            Delivery.channel.in_(channels))
+                     .order_by(Delivery.next_attempt_at, Delivery.id).limit(self.settings.batch))
+            if db.is_postgres:  # two instances never take the same row
+                query = query.with_for_update(skip_locked=True, of=Delivery)
+            for delivery, notice in uow.session.execute(query).all():
+                if delivery.channel == SMS and quiet_until > now:
+                    delivery.next_attempt_at = quiet_until  # quiet hours: later, not dropped
+                    continue
+                delivery.status, delivery.last_attempt_at = SENDING, now
+                delivery.attempts = (delivery.attempts or 0) + 1
+                claimed.append(Claimed(
+                    delivery.id, delivery.channel, self.cipher.decrypt(delivery.address_encrypted),
+                    delivery.address_masked or "", delivery.attempts, notice.event_type,
+                    notice.subject, notice.body_text, notice.body_html, json.loads(notice.sms_params)))
+            uow.commit()
+        return claimed
+
+    def send(self, item: Claimed) -> Outcome:
+        try:
+            if item.channel == EMAIL:
+                msg = build_message(sender=self.settings.smtp.sender, to=item.address,
+                                    subject=item.subject, text=item.text, html=item.html,
+                                    delivery_id=item.id)
+                return self.email.send(msg, item.address)
+            template = self.sms.template(item.event_type)
+            if not template:
+                return Outcome(FAILED, f"no SMS template registered for {item.event_type}")
+            return self.sms.send(delivery_id=item.id, phone=item.address, template_code=template,
+                                 params=item.sms_params)
+        except Exception as exc:  # a bug must not leave the row claimed for ever
+            log.exception("delivery %s (%s) raised", item.id, item.channel)
+            return Outcome(UNKNOWN, f"{type(exc).__name__} while sending")
+
+    def record(self, db: Database, item: Claimed, outcome: Outcome, now: datetime) -> None:
+        values: dict = {"last_error": scrub(outcome.error), "provider_answer": scrub(outcome.answer)}
+        result = outcome.result
+        if result == RETRY and self.settings.backoff.exhausted(item.attempts):
+            result = FAILED
+            values["last_error"] = f"gave up after {item.attempts} attempts: {values['last_error']}"[:1000]
+        if result == SENT:
+            values.update(status="sent", sent_at=now, last_error=None)
+        elif result == RETRY:
+            at = now + self.settings.backoff.delay(item.attempts, self.rng)
+            if item.channel == SMS:
+                at = self.settings.quiet_hours.next_allowed(at)
+            values.update(status="pending", next_attempt_at=at)
+        else:
+            values.update(status=result, next_attempt_at=None)
+        with db.unit_of_work() as uow:
+            uow.session.execute(update(Delivery).where(Delivery.id == item.id, Delivery.status == SENDING)
+                                .values(**values))
+            uow.commit()
+        level = logging.INFO if result in (SENT, RETRY) else logging.WARNING
+        log.log(level, "delivery %s %s to %s, attempt %s: %s%s", item.id, item.channel, item.masked,
+                item.attempts, result, f" ({values['last_error']})" if values.get("last_error") else "")
+
+    def expire_stale(self, db: Database, now: datetime) -> None:
+        with db.unit_of_work() as uow:
+            done = uow.session.execute(
+                update(Delivery).where(Delivery.status == SENDING, Delivery.last_attempt_at < now - LEASE)
+                .values(status=UNKNOWN, last_error="interrupted while sending (the service stopped)"))
+            if done.rowcount:
+                log.warning("%s deliveries left sending by a stopped worker are now unknown", done.rowcount)
+            uow.commit()
