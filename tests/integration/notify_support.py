@@ -13,8 +13,9 @@ from services.notify.delivery.dispatch import Dispatcher
 from services.notify.models import Delivery, Notice, OfficeContact
 from services.notify.service import MIGRATIONS
 from services.notify.settings import Settings
+from tests.support.factories import uscc_for
 
-USCC = "91130921MA0CQO0001"
+USCC = uscc_for("130921", 1)
 ENTERPRISE_MAIL = "wang.lian@qiye.example.cn"
 ENTERPRISE_PHONE = "13800138000"
 COUNTY_MAIL = "cangxian@scjg.example.cn"

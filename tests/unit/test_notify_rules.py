@@ -10,8 +10,9 @@ from services.notify.domain import recipients as rules
 from services.notify.domain.schedule import Backoff, QuietHours, parse_window
 from services.notify.notices.render import render
 from shared.contracts.events import EventRefused
+from tests.support.factories import uscc_for
 
-USCC = "91130921MA0CQO0001"
+USCC = uscc_for("130921", 1)
 CITY = rules.Office(1, "city", None, "市局质量发展科", phone="0317-2345678", email="city@scjg.example.cn")
 COUNTY = rules.Office(2, "county", "130921", "沧县市场监管局", phone="13900000001", email="cx@scjg.example.cn")
 OTHER = rules.Office(3, "county", "130922", "青县市场监管局", email="qx@scjg.example.cn")
