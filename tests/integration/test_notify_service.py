@@ -13,6 +13,7 @@ from nameko.containers import ServiceContainer
 from shared.messaging import topology
 from services.notify.service import EVENTS_CONSUMER, build_service
 from tests.integration.conftest import purge_queues
+from tests.integration.oversight_support import establish
 from tests.integration.notify_support import COUNTY_MAIL, ENTERPRISE_MAIL, USCC, decided, settings_config
 from tests.integration.registry_support import SECRET, token
 from tests.support.factories import uscc_for
@@ -23,11 +24,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def notify(amqp_uri, db_config, tmp_path, free_port):
+def notify(amqp_uri, notify_db_config, tmp_path, free_port):
     """The notify service in-process beside a real SMTP server; yields (base URL, sink)."""
     purge_queues(amqp_uri, [EVENTS_CONSUMER])
     smtp_port, port = free_port(), free_port()
-    config = {**settings_config(tmp_path, smtp_port=smtp_port), **db_config,
+    config = {**settings_config(tmp_path, smtp_port=smtp_port), **notify_db_config,
               "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "AUTH_SECRET": SECRET,
               "DELIVERY_INTERVAL_S": 0.1, "RETRY_BASE_S": 0.2, "SMS_QUIET_HOURS": "off"}
     with SmtpSink(smtp_port, tmp_path / "mail") as sink:
@@ -121,3 +122,20 @@ def test_offices_keep_their_own_contacts(notify):
     assert changed.status_code == 200 and changed.json()["email_masked"] == "c***@x.cn"
     assert call("DELETE", base + f"/contacts/{mine.json()['id']}", **county).status_code == 204
     assert call("GET", base + "/contacts", **county).json()["items"] == []
+
+
+def test_a_decision_of_the_registry_reaches_the_enterprise_at_the_filing_contact(registry, notify):
+    """The registry's own event, with the contact its filing gave (the CQO's phone and
+    e-mail), becomes the enterprise's e-mail: the contract extended at its source."""
+    county, _, _ = registry
+    base, sink = notify
+    filing = establish(county, n=7)
+    wait_for(lambda: sink.files(), 30, "the enterprise's e-mail")
+    (mail,) = sink.messages()
+    assert mail["To"] == filing["cqo"]["email"]
+    assert mail["Subject"] == f"首席质量官岗位设立备案备案通过：{filing['enterprise']['name']}"
+    inbox = call("GET", base + "/inbox", role="enterprise", uscc=filing["enterprise"]["uscc"]).json()
+    assert inbox["total"] == 1
+    log = call("GET", base + "/deliveries").json()
+    assert {(i["channel"], i["status"]) for i in log["items"]} == {
+        ("inbox", "sent"), ("email", "sent"), ("sms", "skipped")}
