@@ -170,3 +170,19 @@ def test_a_permanent_refusal_fails_at_once_with_the_address_masked(harness, smtp
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error.startswith("550") and "r***@qiye.example.cn" in row.last_error
     assert "reject.me@" not in row.last_error
+
+
+def test_two_dispatchers_on_one_database_send_each_notice_once(harness, smtp_port, tmp_path):
+    """Two instances of the service (two dispatchers, each its own SMTP connection) over
+    one database: every delivery is claimed by one of them only."""
+    import eventlet
+
+    first, second = harness(), harness()
+    for n in range(1, 31):
+        first.receive(decided(n, email=f"qiye{n}@qiye.example.cn"))
+    with SmtpSink(smtp_port, tmp_path / "mail") as sink:
+        workers = [eventlet.spawn(h.tick, NOON) for h in (first, second) for _ in range(3)]
+        counts = [w.wait() for w in workers]
+        to = sorted(m["To"] for m in sink.messages())
+    assert sum(counts) == 30 and len(to) == 30 and len(set(to)) == 30
+    assert {d.status for d in first.deliveries("email")} == {"sent"}

@@ -11,6 +11,7 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formataddr, make_msgid
@@ -50,6 +51,9 @@ class EmailChannel:
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
+        # one SMTP conversation at a time on the shared connection (the timer never
+        # overlaps itself, but an operator's retry may run beside it)
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -89,6 +93,10 @@ class EmailChannel:
             self._conn = None
 
     def send(self, msg: EmailMessage, to: str) -> Outcome:
+        with self._lock:
+            return self._send(msg, to)
+
+    def _send(self, msg: EmailMessage, to: str) -> Outcome:
         # a reused connection may have been closed by the server while idle: that is
         # found at MAIL, before anything was sent, so one fresh connection is tried
         for fresh in ((False, True) if self._conn is not None else (True,)):
