@@ -10,13 +10,14 @@ import requests
 from kombu import Connection, Producer
 from nameko.containers import ServiceContainer
 
+from shared.contracts import events
 from shared.messaging import topology
 from services.notify.service import EVENTS_CONSUMER, build_service
 from tests.integration.conftest import purge_queues
 from tests.integration.oversight_support import establish
 from tests.integration.notify_support import COUNTY_MAIL, ENTERPRISE_MAIL, USCC, decided, settings_config
 from tests.integration.registry_support import SECRET, token
-from tests.support.factories import uscc_for
+from tests.support.factories import resident_id_for, uscc_for
 from tests.support.polling import wait_for
 from tests.support.smtp_sink import SmtpSink
 
@@ -139,3 +140,10 @@ def test_a_decision_of_the_registry_reaches_the_enterprise_at_the_filing_contact
     log = call("GET", base + "/deliveries").json()
     assert {(i["channel"], i["status"]) for i in log["items"]} == {
         ("inbox", "sent"), ("email", "sent"), ("sms", "skipped")}
+    # no ID number anywhere a reader sees: the e-mail's parts, the inbox, the delivery log
+    number = resident_id_for(7)
+    texts = [mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content(),
+             json.dumps(inbox, ensure_ascii=False), json.dumps(log, ensure_ascii=False)]
+    for text in texts:
+        assert number not in text.upper() and not events.holds_id_number(text)
+    assert filing["cqo"]["email"] not in json.dumps(log, ensure_ascii=False)
