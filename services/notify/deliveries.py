@@ -2,7 +2,7 @@
 city officers see all, a county officer the notices concerning its county."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shared import clock
 from shared.auth import Principal, county_scope
@@ -47,3 +47,25 @@ def of_notice(uow: UnitOfWork, principal: Principal, notice_id: int) -> dict:
     rows = uow.session.scalars(select(Delivery).where(Delivery.notice_id == notice_id).order_by(Delivery.id)).all()
     return {"notice_id": notice.id, "event_id": notice.event_id, "subject": notice.subject,
             "items": [view(d, notice) for d in rows]}
+
+
+RETRYABLE = ("failed", "unknown")
+
+
+def retry(uow: UnitOfWork, *, statuses=("failed",), since=None, now=None) -> int:
+    """An operator's decision: deliveries that failed (or whose fate is unknown) are due
+    again now. The row stays the same (one per notice and channel), so a success is still
+    recorded once; for `unknown` the operator accepts that the recipient may get it twice
+    (an SMS keeps its idempotency key, so the gateway itself drops a duplicate). Attempts
+    keep counting: one that had used up its retries gets one more attempt."""
+    statuses = tuple(statuses)
+    if not statuses or set(statuses) - set(RETRYABLE):
+        raise ValueError("statuses must be failed and/or unknown")
+    now = now or clock.now_utc()
+    where = [Delivery.status.in_(statuses)]
+    if since is not None:
+        where.append(Delivery.created_at >= since)
+    done = uow.session.execute(update(Delivery).where(*where).values(
+        status="pending", next_attempt_at=now))
+    uow.commit()
+    return done.rowcount

@@ -5,10 +5,14 @@ down, one e-mail for an event told twice, one SMS after a gateway error, `unknow
 when the connection drops after DATA, refusals failed at once, quiet hours."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 
+from shared import clock
 from shared.contracts import events
 from tests.integration.notify_support import (COUNTY_MAIL, ENTERPRISE_MAIL, ENTERPRISE_PHONE, NOON,
                                               NotifyHarness, decided, settings_config)
@@ -158,6 +162,29 @@ def test_a_connection_dropped_after_data_is_unknown_and_not_resent(harness, smtp
     (row,) = h.deliveries("email")
     assert (row.status, row.attempts, arrived) == ("unknown", 1, 1)
     assert "after DATA" in row.last_error and row.next_attempt_at is None
+
+
+def test_the_operator_retries_what_is_unknown_with_the_cli(harness, smtp_port, tmp_path, db_config):
+    h = harness()
+    h.receive(decided())
+    with SmtpSink(smtp_port, tmp_path / "drop", mode="drop"):
+        h.tick(NOON)
+    assert h.deliveries("email")[0].status == "unknown"
+    env = {**os.environ, "DATABASE_URL": db_config["DATABASE_URL"],
+           "DATABASE_SCHEMA": db_config.get("DATABASE_SCHEMA", ""), "DEV_KEYS_DIR": str(tmp_path / "keys")}
+    cli = [sys.executable, "-m", "cqo.cli", "notify", "retry"]
+    done = subprocess.run(cli + ["--status", "failed"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "已重新排入 0 条投递" in done.stdout, done.stderr
+    done = subprocess.run(cli + ["--status", "unknown", "--since", "2026-12-01"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "已重新排入 1 条投递" in done.stdout, done.stderr
+    bad = subprocess.run(cli + ["--status", "sent"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "failed 或 unknown" in bad.stderr
+    with SmtpSink(smtp_port, tmp_path / "mail") as sink:
+        assert h.tick(clock.now_utc()) == 1
+        assert len(sink.files()) == 1
+    (row,) = h.deliveries("email")
+    assert (row.status, row.attempts) == ("sent", 2)
 
 
 def test_a_permanent_refusal_fails_at_once_with_the_address_masked(harness, smtp_port, tmp_path):
