@@ -44,6 +44,7 @@ def scrub(text: str | None) -> str | None:
     text = _EMAILS.sub(lambda m: mask_email(m.group(0)), text)
     return _MOBILES.sub(lambda m: mask_phone(m.group(0)), text)
 LEASE = timedelta(minutes=10)
+RECORD_EVERY = 50  # outcomes recorded together
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,13 @@ class Dispatcher:
         """One tick: claim what is due, send it, record it; returns how many were tried."""
         self.expire_stale(db, now)
         claimed = self.claim(db, now)
+        done: list[tuple[Claimed, Outcome]] = []
         for item in claimed:
-            outcome = self.send(item)
-            self.record(db, item, outcome, now)
+            done.append((item, self.send(item)))
+            if len(done) >= RECORD_EVERY:
+                self.record_all(db, done, now)
+                done = []
+        self.record_all(db, done, now)
         return len(claimed)
 
     def claim(self, db: Database, now: datetime) -> list[Claimed]:
@@ -128,7 +133,7 @@ class Dispatcher:
             log.exception("delivery %s (%s) raised", item.id, item.channel)
             return Outcome(UNKNOWN, f"{type(exc).__name__} while sending")
 
-    def record(self, db: Database, item: Claimed, outcome: Outcome, now: datetime) -> None:
+    def outcome_values(self, item: Claimed, outcome: Outcome, now: datetime) -> dict:
         values: dict = {"last_error": scrub(outcome.error), "provider_answer": scrub(outcome.answer)}
         result = outcome.result
         if result == RETRY and self.settings.backoff.exhausted(item.attempts):
@@ -143,13 +148,31 @@ class Dispatcher:
             values.update(status="pending", next_attempt_at=at)
         else:
             values.update(status=result, next_attempt_at=None)
+        return values
+
+    def record(self, db: Database, item: Claimed, outcome: Outcome, now: datetime) -> None:
+        self.record_all(db, [(item, outcome)], now)
+
+    def record_all(self, db: Database, done: list[tuple["Claimed", Outcome]], now: datetime) -> None:
+        """Outcomes in one transaction (a commit per e-mail would cost more than the
+        e-mail); rows with the same values in one UPDATE. Only a row still `sending` is
+        changed. A crash before this leaves them `sending`: unknown after the lease,
+        never resent by itself."""
+        if not done:
+            return
+        groups: dict[tuple, list[int]] = {}
+        for item, outcome in done:
+            values = self.outcome_values(item, outcome, now)
+            groups.setdefault(tuple(sorted(values.items())), []).append(item.id)
+            level = logging.INFO if values["status"] in ("sent", "pending") else logging.WARNING
+            log.log(level, "delivery %s %s to %s, attempt %s: %s%s", item.id, item.channel, item.masked,
+                    item.attempts, values["status"],
+                    f" ({values['last_error']})" if values.get("last_error") else "")
         with db.unit_of_work() as uow:
-            uow.session.execute(update(Delivery).where(Delivery.id == item.id, Delivery.status == SENDING)
-                                .values(**values))
+            for values, ids in groups.items():
+                uow.session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.status == SENDING)
+                                    .values(**dict(values)))
             uow.commit()
-        level = logging.INFO if result in (SENT, RETRY) else logging.WARNING
-        log.log(level, "delivery %s %s to %s, attempt %s: %s%s", item.id, item.channel, item.masked,
-                item.attempts, result, f" ({values['last_error']})" if values.get("last_error") else "")
 
     def expire_stale(self, db: Database, now: datetime) -> None:
         with db.unit_of_work() as uow:

@@ -9,7 +9,6 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
-from shared import clock
 from shared.db import UnitOfWork, conflict_insert
 from shared.personal_data import IdCipher, mask_email, mask_phone
 from services.notify.domain import recipients as rules
@@ -36,21 +35,20 @@ def mask(channel: str, address: str | None) -> str | None:
 
 
 def _learn_contact(session, cipher: IdCipher, envelope: dict, data: dict) -> None:
-    """The newest filing's contact, kept for the events that carry none."""
+    """The newest filing's contact, kept for the events that carry none: one upsert, and
+    an older decision arriving late does not overwrite a newer contact."""
     contact = rules.event_contact(data)
     if contact is None or not data.get("uscc"):
         return
-    at = envelope["occurred_at"]
-    row = session.get(EnterpriseContact, data["uscc"], with_for_update=True)
-    if row is None:
-        row = EnterpriseContact(uscc=data["uscc"], as_of=at)
-        session.add(row)
-    elif row.as_of is not None and clock.aware(row.as_of) > at:
-        return  # an older decision arriving late does not overwrite a newer contact
-    row.enterprise_name = data.get("enterprise_name") or row.enterprise_name
-    row.county, row.contact_name, row.as_of = data.get("county"), contact.contact_name, at
-    row.phone_encrypted = cipher.encrypt_text(contact.phone) if contact.phone else None
-    row.email_encrypted = cipher.encrypt_text(contact.email) if contact.email else None
+    values = {"uscc": data["uscc"], "enterprise_name": data.get("enterprise_name"),
+              "county": data.get("county"), "contact_name": contact.contact_name,
+              "phone_encrypted": cipher.encrypt_text(contact.phone) if contact.phone else None,
+              "email_encrypted": cipher.encrypt_text(contact.email) if contact.email else None,
+              "as_of": envelope["occurred_at"]}
+    stmt = conflict_insert(session)(EnterpriseContact).values(**values)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["uscc"], set_={k: stmt.excluded[k] for k in values if k != "uscc"},
+        where=EnterpriseContact.as_of <= stmt.excluded.as_of))
 
 
 def directory(session, cipher: IdCipher, data: dict) -> rules.Directory:
@@ -60,7 +58,7 @@ def directory(session, cipher: IdCipher, data: dict) -> rules.Directory:
         (OfficeContact.level == "county") & (OfficeContact.county == county)))
         .order_by(OfficeContact.id)).all()
     enterprise = None
-    if data.get("uscc"):
+    if data.get("uscc") and rules.event_contact(data) is None:  # the event's own contact wins
         row = session.get(EnterpriseContact, data["uscc"])
         if row is not None:
             enterprise = rules.EnterpriseAddress(
