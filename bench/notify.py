@@ -8,11 +8,16 @@ Baseline, in the same run: a bare smtplib loop sending the same 2,000 rendered m
 (the notices as stored, built by the same `build_message`) over one reused connection to
 the same server. `ratio` = notices_per_s / bare_per_s (goal: at least 0.5).
 
-    python -m bench.notify [--events 2000]
+    python -m bench.notify [--events 2000] [--batch 1]
+
+`--batch N` publishes N events a message, as a source's outbox sends the events of one
+transaction (a county's batch decided at once): the service then writes them in one
+transaction.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import smtplib
 import tempfile
@@ -49,20 +54,25 @@ def decided(n: int) -> dict:
         source="registry", event_id=f"event:filing:{filing_id}:v1:decided")
 
 
-def publish(amqp_uri: str, built: list[dict]) -> None:
+def publish(amqp_uri: str, built: list[dict], batch: int) -> None:
+    """One message per event, or `batch` events a message as a source's outbox sends
+    the events of one transaction (`{"events": [...]}`, docs/events.md)."""
     with Connection(amqp_uri) as conn:
         topology.declare(conn, topology.event_queues())
         producer = Producer(conn.channel())
-        for event in built:
-            producer.publish(json.dumps(event, ensure_ascii=False).encode(), exchange=topology.EVENTS,
-                             routing_key=event["type"], content_type="application/json",
-                             content_encoding="utf-8", message_id=event["event_id"], delivery_mode=2)
+        for start in range(0, len(built), batch):
+            group = built[start:start + batch]
+            body, message_id = ((group[0], group[0]["event_id"]) if batch == 1 else
+                                (events.batch(group), f"batch:{group[0]['event_id']}+{len(group)}"))
+            producer.publish(json.dumps(body, ensure_ascii=False).encode(), exchange=topology.EVENTS,
+                             routing_key=group[0]["type"], content_type="application/json",
+                             content_encoding="utf-8", message_id=message_id, delivery_mode=2)
 
 
-def sent_count(db: Database) -> int:
+def email_statuses(db: Database) -> dict[str, int]:
     with db.unit_of_work() as uow:
-        return uow.session.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.channel == "email", Delivery.status == "sent")) or 0
+        return dict(uow.session.execute(select(Delivery.status, func.count()).where(
+            Delivery.channel == "email").group_by(Delivery.status)).all())
 
 
 def bare_loop(port: int, db: Database) -> tuple[float, int]:
@@ -80,9 +90,20 @@ def bare_loop(port: int, db: Database) -> tuple[float, int]:
     return time.perf_counter() - started, len(messages)
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the service's process used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=1, choices=range(1, events.BATCH_MAX + 1),
+                        metavar="1..500", help="events per message (default 1: one message each)")
     args = parser.parse_args()
     total = args.events
     with isolated_infra("notify") as (amqp_uri, pg_url, prefix, schemas), \
@@ -103,27 +124,34 @@ def main() -> None:
                 db = Database(pg_url, schema=schema)
                 console.print(f"publishing {total} events …")
                 started_at, started = time.time(), time.perf_counter()
-                publish(amqp_uri, built)
+                publish(amqp_uri, built, args.batch)
                 deadline = started + 600
-                while sent_count(db) < total:
+                while True:  # until every e-mail is settled: sent, or failed / unknown
+                    statuses = email_statuses(db)
+                    if sum(statuses.values()) == total and not {"pending", "sending"} & set(statuses):
+                        break
                     if time.perf_counter() > deadline:
-                        raise SystemExit(f"only {sent_count(db)} of {total} e-mails sent within 600 s")
+                        raise SystemExit(f"e-mails not settled within 600 s: {statuses}; "
+                                         f"log: {(work / 'notify.log').read_text()[-3000:]}")
                     time.sleep(0.1)
+                if statuses.get("sent") != total:
+                    console.print(f"[red]not every e-mail was sent: {statuses}[/]")
                 with db.unit_of_work() as uow:
                     last = uow.session.scalar(select(func.max(Delivery.sent_at)))
                     written = uow.session.scalar(select(func.max(Notice.created_at)))
                 elapsed = last.replace(tzinfo=last.tzinfo or timezone.utc).timestamp() - started_at
                 intake_s = written.replace(tzinfo=written.tzinfo or timezone.utc).timestamp() - started_at
                 received = len(sink.files())
+                cpu_s = process_cpu_s(process.pid)
             finally:
                 stop(process)
             bare_s, bare_n = bare_loop(smtp_port, db)
             db.dispose()
-    notices_per_s, bare_per_s = total / elapsed, bare_n / bare_s
-    console.print(f"{total} events → {received} e-mails received; last notice written {intake_s:.2f} s, "
+    notices_per_s, bare_per_s = statuses.get("sent", 0) / elapsed, bare_n / bare_s
+    console.print(f"{total} events → {received} e-mails received ({statuses}); last notice written {intake_s:.2f} s, "
                   f"last e-mail sent {elapsed:.2f} s after the first publish; "
-                  f"bare smtplib: {bare_n} in {bare_s:.2f} s")
-    print(f"RESULT notices_per_s={notices_per_s:.0f} bare_per_s={bare_per_s:.0f} "
+                  f"bare smtplib: {bare_n} in {bare_s:.2f} s; the service used {cpu_s:.1f} s of CPU")
+    print(f"RESULT events={total} batch={args.batch} notices_per_s={notices_per_s:.0f} bare_per_s={bare_per_s:.0f} "
           f"ratio={notices_per_s / bare_per_s:.2f}")
 
 

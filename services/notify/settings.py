@@ -7,7 +7,8 @@ SMTP_TIMEOUT_S. SMS: SMS_GATEWAY_URL (empty: SMS off), SMS_APP_KEY (sent as a be
 token), SMS_SIGN_NAME, SMS_TEMPLATES (event type -> registered template code: JSON,
 @file or a mapping in config.yaml), SMS_TIMEOUT_S, SMS_QUIET_HOURS (default
 22:00-08:00, Asia/Shanghai; `off` for none). Retries: RETRY_BASE_S, RETRY_MAX_S,
-RETRY_MAX_ATTEMPTS. The timer: DELIVERY_INTERVAL_S, DELIVERY_BATCH.
+RETRY_MAX_ATTEMPTS. The timer: DELIVERY_INTERVAL_S, DELIVERY_BATCH, DELIVERY_CONNECTIONS
+(SMTP connections, each reused, and gateway sessions used at once; default 4).
 """
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ class Settings:
     backoff: Backoff = field(default_factory=Backoff)
     interval_s: float = 5.0
     batch: int = 100
+    connections: int = 4
     max_body_bytes: int = 16 * 1024
 
     @classmethod
@@ -106,4 +108,5 @@ class Settings:
                           max_attempts=int(_number(config, "RETRY_MAX_ATTEMPTS", 10, 1, 1000)))
         return cls(smtp=smtp, sms=sms, quiet_hours=quiet_hours, backoff=backoff,
                    interval_s=_number(config, "DELIVERY_INTERVAL_S", 5, 0.05, 3600),
-                   batch=int(_number(config, "DELIVERY_BATCH", 100, 1, 10000)))
+                   batch=int(_number(config, "DELIVERY_BATCH", 100, 1, 10000)),
+                   connections=int(_number(config, "DELIVERY_CONNECTIONS", 4, 1, 64)))

@@ -51,8 +51,8 @@ class EmailChannel:
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
-        # one SMTP conversation at a time on the shared connection (the timer never
-        # overlaps itself, but an operator's retry may run beside it)
+        # one SMTP conversation at a time on a connection (the dispatcher gives each
+        # sender its own channel; the lock keeps a misuse from interleaving commands)
         self._lock = threading.Lock()
 
     @property

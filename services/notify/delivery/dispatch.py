@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import eventlet
 from sqlalchemy import select, update
 
 from shared.db import Database
@@ -67,24 +69,31 @@ class Dispatcher:
     def __init__(self, settings: Settings, cipher: IdCipher, *, rng=None):
         self.settings = settings
         self.cipher = cipher
-        self.email = EmailChannel(settings.smtp)
-        self.sms = SmsChannel(settings.sms)
         self.rng = rng
+        # SMTP_CONNECTIONS slots, each with its own SMTP connection (kept open, reused
+        # message after message) and gateway session: a batch is sent over them at once
+        self._slots: queue.LifoQueue = queue.LifoQueue()
+        self._all = [(EmailChannel(settings.smtp), SmsChannel(settings.sms))
+                     for _ in range(settings.connections)]
+        for slot in self._all:
+            self._slots.put(slot)
+        self._pool = eventlet.GreenPool(settings.connections)
 
     def close(self) -> None:
-        self.email.close()
-        self.sms.close()
+        for email, sms in self._all:
+            email.close()
+            sms.close()
 
     def enabled_channels(self) -> list[str]:
-        return [c for c, ch in ((EMAIL, self.email), (SMS, self.sms)) if ch.enabled]
+        return [c for c, on in ((EMAIL, bool(self.settings.smtp.host)), (SMS, bool(self.settings.sms.url))) if on]
 
     def run(self, db: Database, now: datetime) -> int:
         """One tick: claim what is due, send it, record it; returns how many were tried."""
         self.expire_stale(db, now)
         claimed = self.claim(db, now)
         done: list[tuple[Claimed, Outcome]] = []
-        for item in claimed:
-            done.append((item, self.send(item)))
+        for item, outcome in self._pool.imap(lambda item: (item, self.send(item)), claimed):
+            done.append((item, outcome))
             if len(done) >= RECORD_EVERY:
                 self.record_all(db, done, now)
                 done = []
@@ -118,20 +127,23 @@ class Dispatcher:
         return claimed
 
     def send(self, item: Claimed) -> Outcome:
+        email, sms = self._slots.get()
         try:
             if item.channel == EMAIL:
                 msg = build_message(sender=self.settings.smtp.sender, to=item.address,
                                     subject=item.subject, text=item.text, html=item.html,
                                     delivery_id=item.id)
-                return self.email.send(msg, item.address)
-            template = self.sms.template(item.event_type)
+                return email.send(msg, item.address)
+            template = sms.template(item.event_type)
             if not template:
                 return Outcome(FAILED, f"no SMS template registered for {item.event_type}")
-            return self.sms.send(delivery_id=item.id, phone=item.address, template_code=template,
-                                 params=item.sms_params)
+            return sms.send(delivery_id=item.id, phone=item.address, template_code=template,
+                            params=item.sms_params)
         except Exception as exc:  # a bug must not leave the row claimed for ever
             log.exception("delivery %s (%s) raised", item.id, item.channel)
             return Outcome(UNKNOWN, f"{type(exc).__name__} while sending")
+        finally:
+            self._slots.put((email, sms))
 
     def outcome_values(self, item: Claimed, outcome: Outcome, now: datetime) -> dict:
         values: dict = {"last_error": scrub(outcome.error), "provider_answer": scrub(outcome.answer)}
