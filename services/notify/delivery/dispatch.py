@@ -105,24 +105,32 @@ class Dispatcher:
         if not channels:
             return []
         quiet_until = self.settings.quiet_hours.next_allowed(now)
-        claimed = []
+        claimed, quiet = [], []
         with db.unit_of_work() as uow:
-            query = (select(Delivery, Notice).join(Notice, Notice.id == Delivery.notice_id)
+            query = (select(Delivery.id, Delivery.channel, Delivery.address_encrypted, Delivery.address_masked,
+                            Delivery.attempts, Notice.event_type, Notice.subject, Notice.body_text,
+                            Notice.body_html, Notice.sms_params)
+                     .join(Notice, Notice.id == Delivery.notice_id)
                      .where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
                             Delivery.channel.in_(channels))
                      .order_by(Delivery.next_attempt_at, Delivery.id).limit(self.settings.batch))
             if db.is_postgres:  # two instances never take the same row
                 query = query.with_for_update(skip_locked=True, of=Delivery)
-            for delivery, notice in uow.session.execute(query).all():
-                if delivery.channel == SMS and quiet_until > now:
-                    delivery.next_attempt_at = quiet_until  # quiet hours: later, not dropped
+            for row in uow.session.execute(query).all():
+                if row.channel == SMS and quiet_until > now:
+                    quiet.append(row.id)  # quiet hours: later, not dropped
                     continue
-                delivery.status, delivery.last_attempt_at = SENDING, now
-                delivery.attempts = (delivery.attempts or 0) + 1
                 claimed.append(Claimed(
-                    delivery.id, delivery.channel, self.cipher.decrypt(delivery.address_encrypted),
-                    delivery.address_masked or "", delivery.attempts, notice.event_type,
-                    notice.subject, notice.body_text, notice.body_html, json.loads(notice.sms_params)))
+                    row.id, row.channel, self.cipher.decrypt(row.address_encrypted), row.address_masked or "",
+                    (row.attempts or 0) + 1, row.event_type, row.subject, row.body_text, row.body_html,
+                    json.loads(row.sms_params)))
+            if quiet:
+                uow.session.execute(update(Delivery).where(Delivery.id.in_(quiet))
+                                    .values(next_attempt_at=quiet_until))
+            if claimed:  # one statement for the whole batch
+                uow.session.execute(update(Delivery).where(Delivery.id.in_([c.id for c in claimed]))
+                                    .values(status=SENDING, last_attempt_at=now,
+                                            attempts=Delivery.attempts + 1))
             uow.commit()
         return claimed
 
