@@ -213,3 +213,22 @@ def test_two_dispatchers_on_one_database_send_each_notice_once(harness, smtp_por
         to = sorted(m["To"] for m in sink.messages())
     assert sum(counts) == 30 and len(to) == 30 and len(set(to)) == 30
     assert {d.status for d in first.deliveries("email")} == {"sent"}
+
+
+def test_events_without_a_contact_use_the_newest_filing_contact(harness):
+    h = harness()
+    h.add_office("city", None, "市局质量发展科", email="city@scjg.example.cn")
+    newer = events.build("register.filing.decided", "x/v2", {
+        **events.load(decided(2))[1], "contact_email": "new@qiye.example.cn"}, source="registry",
+        occurred_at=NOON + timedelta(days=1), event_id="event:newer")
+    older = decided(1, email="old@qiye.example.cn")  # decided earlier, arriving later
+    h.receive(events.batch([newer]))
+    h.receive(older)
+    issued = events.build("register.recommendation.issued", 5, {
+        "recommendation_id": 5, "uscc": events.load(older)[1]["uscc"], "county": "130921",
+        "appointment_id": 1, "cqo_name": "李四", "id_hmac": "a" * 64, "issuer_role": "city_officer",
+        "issuer_county": None, "reason": "抽检不合格", "issued_on": "2026-12-04", "respond_by": "2027-01-04"},
+        source="registry", occurred_at=NOON + timedelta(days=2), event_id="event:recommendation:5:issued")
+    assert h.receive(issued) == 2  # the enterprise and the city office
+    last = [d for d in h.deliveries("email")][-2:]
+    assert {d.address_masked for d in last} == {"n***@qiye.example.cn", "c***@scjg.example.cn"}
