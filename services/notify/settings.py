@@ -68,7 +68,6 @@ class Settings:
     interval_s: float = 5.0
     batch: int = 100
     connections: int = 4
-    max_body_bytes: int = 16 * 1024
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":
@@ -97,6 +96,7 @@ class Settings:
             templates=structured(config, "SMS_TEMPLATES", templates, default={}),
             timeout_s=_number(config, "SMS_TIMEOUT_S", 10, 0.1, 120))
         quiet = config.get("SMS_QUIET_HOURS")
+        quiet = "off" if quiet is False else quiet  # YAML reads a plain `off` as false
         try:
             quiet_hours = parse_window("22:00-08:00" if quiet in (None, "") else str(quiet),
                                        str(config.get("SMS_QUIET_TZ") or "Asia/Shanghai"))
