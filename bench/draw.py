@@ -44,8 +44,8 @@ BATCH = 2000
 
 
 def seed_pool(db: Database, experts: int, involved: int) -> tuple[list[str], list[str]]:
-    """The pool: experts employed across 2,000 enterprises, 5% suspended, 2% with a
-    declared conflict with an involved enterprise, a quarter with a second, later state
+    """The pool: experts employed across 2,000 enterprises, 5% suspended, 2% out of
+    term, 2% without consent, 2% with a declared conflict with an involved enterprise, a quarter with a second, later state
     in the history. Returns (expert ids, involved USCCs)."""
     rng = random.Random(20261203)
     employers = [uscc_for(COUNTIES[n % len(COUNTIES)], 7000 + n) for n in range(ENTERPRISES)]
@@ -61,14 +61,20 @@ def seed_pool(db: Database, experts: int, involved: int) -> tuple[list[str], lis
             county, employer = COUNTIES[n % len(COUNTIES)], rng.choice(employers)
             expertise = sorted(rng.sample(DIVISIONS, rng.randint(1, 3)))
             suspended = rng.random() < 0.05
+            # 2% whose term has ended, 2% who did not consent to be contacted
+            term_start = date(2026, 1, 1)
+            term_end = date(2025, 12, 31) if rng.random() < 0.02 else date(2028, 12, 31)
+            if term_end < term_start:
+                term_start = date(2023, 1, 1)
+            consent = rng.random() >= 0.02
             conflict = [rng.choice(involved_usccs)] if rng.random() < 0.02 else []
             rows.append({
                 "id": expert_id, "member_id": None, "id_hmac": f"{n:064x}",
                 "id_masked": "130921********123X", "name": f"专家{n:05d}", "county": county,
                 "employer_uscc": employer, "employer_name": f"企业{employer[-6:]}",
-                "expertise": json.dumps(expertise), "term_start": date(2026, 1, 1),
-                "term_end": date(2028, 12, 31), "phone_encrypted": None, "phone_masked": None,
-                "email_encrypted": None, "email_masked": None, "consent_to_contact": True,
+                "expertise": json.dumps(expertise), "term_start": term_start,
+                "term_end": term_end, "phone_encrypted": None, "phone_masked": None,
+                "email_encrypted": None, "email_masked": None, "consent_to_contact": consent,
                 "consent_recorded_at": first_at, "consent_recorded_by": "bench",
                 "status": "suspended" if suspended else "active", "suspensions": "[]",
                 "designated_at": first_at, "designated_by": "bench", "updated_at": first_at})
@@ -76,7 +82,9 @@ def seed_pool(db: Database, experts: int, involved: int) -> tuple[list[str], lis
                            "note": None, "recorded_at": first_at, "recorded_by": "bench",
                            "withdrawn_at": None} for uscc in conflict]
             state = {"county": county, "employer_uscc": employer, "expertise": expertise,
-                     "suspended": suspended, "conflicts": conflict}
+                     "suspended": suspended, "conflicts": conflict,
+                     "term_start": term_start.isoformat(), "term_end": term_end.isoformat(),
+                     "consent": consent}
             if rng.random() < 0.25:  # an earlier state, replaced an hour ago
                 earlier = dict(state, expertise=sorted(rng.sample(DIVISIONS, 1)), suspended=False)
                 states.append({"expert_id": expert_id, "at": first_at,

@@ -26,18 +26,25 @@ ROLE_NAMES = {"member": "专家", "alternate": "备选"}
 
 @contextmanager
 def talent_database(config: Optional[Path]) -> Iterator:
-    """The talent service's database from its config, migrated as the service would on start."""
+    """The talent service's database and its list of expertise (EXPERTISE_CSV, as the
+    service reads it) from its config, migrated as the service would on start."""
     from cqo.service_support import load_service_config
     from shared.db import database_from_config
     from shared.migrate import upgrade
+    from services.talent.pool.expertise import catalogue
     from services.talent.service import MIGRATIONS
 
-    db = database_from_config(load_service_config("talent", config), default_sqlite="var/talent.db")
+    settings = load_service_config("talent", config)
+    db = database_from_config(settings, default_sqlite="var/talent.db")
     try:
         upgrade(db, MIGRATIONS)
-        yield db
+        yield db, catalogue(settings)
     finally:
         db.dispose()
+
+
+def _exclusions(items: list[dict]) -> str:
+    return "、".join(f"{e['name']} {e['count']} 名" for e in items) or "无"
 
 
 def _expertise(member: dict) -> str:
@@ -72,10 +79,11 @@ def run_command(
     actor = _actor()
     try:
         data = DrawIn().load(body)
-        with talent_database(config) as db:
-            draw_id = drawing.run(db, actor, data)
+        with talent_database(config) as (db, expertise_list):
+            draw_id = drawing.run(db, actor, data, expertise_list)
             with db.unit_of_work() as uow:
-                shown = views.detail(uow.session, Principal(subject=actor, role="admin"), draw_id)
+                shown = views.detail(uow.session, Principal(subject=actor, role="admin"), draw_id,
+                                     expertise_list)
     except ValidationError as exc:
         problems = "；".join(f"{k}：{'、'.join(v)}" for k, v in field_errors(exc.messages).items())
         console.print(f"[red]未抽取：{problems}[/]")
@@ -87,6 +95,7 @@ def run_command(
     console.print(f"抽取编号：{shown['id']}")
     console.print(f"事由：{shown['purpose']}；抽取时间：{shown['drawn_at'].isoformat()}；操作人：{actor}")
     console.print(f"候选专家 {first['eligible_count']} 名；种子 {first['seed']}")
+    console.print(f"未列入候选名单：{_exclusions(first['exclusions'])}")
     console.print(f"快照哈希 {first['snapshot_hash']}；审计链第 {first['chain_seq']} 条 {first['chain_hash']}")
     table = Table(title="抽取结果")
     for column in ("序号", "身份", "姓名", "县级区划", "专业领域", "专家编号"):
@@ -110,7 +119,7 @@ def verify_command(draw_id: str = typer.Argument(..., help="抽取编号"),
     from services.talent.draws import verification
 
     try:
-        with talent_database(config) as db, db.unit_of_work() as uow:
+        with talent_database(config) as (db, _), db.unit_of_work() as uow:
             report = verification.verify(uow.session, draw_id)
     except NotFound as exc:
         console.print(f"[red]{exc.message}[/]")
@@ -118,6 +127,7 @@ def verify_command(draw_id: str = typer.Argument(..., help="抽取编号"),
     console.print(f"抽取编号：{report['draw_id']}；抽取时间：{report['drawn_at'].isoformat()}")
     console.print(f"种子 {report['seed']}；快照哈希 {report['snapshot_hash']}；"
                   f"候选专家 {report['eligible_count']} 名")
+    console.print(f"按抽取时的专家库历史重建，未列入候选名单：{_exclusions(report['exclusions'])}")
     table = Table(title="核验结果")
     for column in ("核验项", "结果", "说明"):
         table.add_column(column, overflow="fold")

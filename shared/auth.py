@@ -25,7 +25,10 @@ from shared.errors import Forbidden, Unauthorized, ValidationFailed
 log = logging.getLogger(__name__)
 
 ROLES = ("enterprise", "county_officer", "city_officer", "admin")
-CITY_WIDE = frozenset({"city_officer", "admin"})
+# the officers (监管人员) of the counties and the city; the city-wide ones see every county.
+# Tuples, not sets: @requires lists the roles in the OpenAPI document in this order.
+OFFICERS = ("county_officer", "city_officer", "admin")
+CITY_WIDE = ("city_officer", "admin")
 ISSUER = "cqo"
 ALGORITHM = "HS256"
 LEEWAY = timedelta(seconds=30)  # clock skew between the CLI / other hosts and a service

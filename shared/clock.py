@@ -28,3 +28,9 @@ def aware(value):
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value
+
+
+def local_date(instant: datetime) -> date:
+    """The Asia/Shanghai calendar date of a stored instant (a naive one is UTC): the
+    date a term or deadline is compared with when something happened at `instant`."""
+    return aware(instant).astimezone(TZ).date()

@@ -40,6 +40,23 @@ class DatabaseProvider(DependencyProvider):
         return self.database
 
 
+class FromConfig(DependencyProvider):
+    """Gives every worker what `build(config)` made once when the container started:
+    settings and keys are read at start, not per request.
+
+        settings = FromConfig(Settings.from_config)
+    """
+
+    def __init__(self, build):
+        self.build = build
+
+    def setup(self):
+        self.value = self.build(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.value
+
+
 class TopologyDeclarer(DependencyProvider):
     """Declares the exchanges and the given queues when the container starts, so
     that messages published before the first consumer attached are routed, not

@@ -28,6 +28,7 @@ import logging
 import re
 import uuid
 from functools import partial
+from urllib.parse import quote
 
 from eventlet.event import Event
 from marshmallow import Schema, ValidationError
@@ -246,6 +247,16 @@ def read_body(request: Request, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_TYPE = "text/csv; charset=utf-8"
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition of a download: an ASCII fallback for old clients and the UTF-8
+    name (RFC 6266); a name without ASCII letters falls back to "attachment"."""
+    fallback = filename.encode("ascii", "ignore").decode().strip() or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+
+
 # the declared types of a raw body taken as an uploaded CSV or XLSX file
 UPLOAD_TYPES = frozenset({"", "text/csv", "application/csv", "text/plain", "text/tab-separated-values",
                           "application/vnd.ms-excel", XLSX_TYPE, "application/octet-stream"})

@@ -17,10 +17,10 @@ from marshmallow import Schema
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
 
+from shared.auth import ROLE_NAMES
+
 OPENAPI_VERSION = "3.0.3"
 PROBLEM = "application/problem+json"
-ROLE_NAMES = {"enterprise": "企业", "county_officer": "县级监管人员",
-              "city_officer": "市级监管人员", "admin": "系统管理员"}
 
 # components/responses: name -> (status, Chinese description)
 ERROR_RESPONSES = {

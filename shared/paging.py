@@ -11,6 +11,7 @@ and `AliasedPageOut` answers it beside `page_size`.
 from __future__ import annotations
 
 from marshmallow import Schema, fields, post_load, validate
+from sqlalchemy import func, select
 
 from shared.errors import CqoError
 
@@ -72,6 +73,12 @@ def one_page_size(data: dict, default: int) -> dict:
     if size is None:
         data["page_size"] = default if old is None else old
     return data
+
+
+def page_of(session, query, page: int, page_size: int) -> tuple[int, list]:
+    """(how many rows the ordered SELECT `query` has, the objects of page `page`)."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return total, session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
 
 
 class PageOut(Schema):

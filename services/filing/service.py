@@ -16,16 +16,15 @@ import logging
 from pathlib import Path
 
 from nameko.dependency_providers import Config
-from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from shared.auth import requires
+from shared.auth import OFFICERS, ROLES, requires
 from shared.http import HttpBase, http, json_response, load, load_json, load_query, read_json
 from shared.messaging import topology
 from shared.messaging.consumer import consume
 from shared.messaging.dead import dead_letter_on_error
 from shared.messaging.outbox import OutboxRelayProvider
-from shared.dependencies import DatabaseProvider, TopologyDeclarer
+from shared.dependencies import DatabaseProvider, FromConfig, TopologyDeclarer
 from shared.openapi import api_doc
 from shared.domain.qualification import rules_from_config
 
@@ -44,16 +43,6 @@ REVIEW_MAX_BYTES = 16 * 1024
 TAG_FILINGS, TAG_REVIEW, TAG_BATCH, TAG_CAMPAIGN = "企业备案", "县级预审", "集中报送", "集中报送活动"
 
 
-class SettingsProvider(DependencyProvider):
-    """The county's settings and key material, read once when the container starts."""
-
-    def setup(self):
-        self.settings = Settings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.settings
-
-
 class FilingService(HttpBase):
     """Entrypoints shared by every county; `build_service` adds the county's name,
     database and queues. (No `name` here: an abstract base, see shared.http.HttpBase.)"""
@@ -62,7 +51,7 @@ class FilingService(HttpBase):
     api_description = ("沧州市企业首席质量官备案管理系统 · 县（市、区）市场监管部门："
                        "企业备案受理、任职条件预检、县级预审、主动备案报送与集中报送、接收市局备案决定")
     config = Config()
-    settings = SettingsProvider()
+    settings = FromConfig(Settings.from_config)  # the county's settings and key material
 
     @property
     def app(self) -> FilingApp:
@@ -108,14 +97,14 @@ class FilingService(HttpBase):
         return self.app.withdraw(request.principal, str(filing_id))
 
     @http("GET", "/api/v1/filings")
-    @requires("enterprise", "county_officer", "city_officer", "admin")
+    @requires(*ROLES)
     @api_doc("备案列表", query=FilingQuery, response=FilingPageOut, tags=[TAG_FILINGS],
              description="按状态、类型、报送方式、活动年度、企业类别、首次提交日期、企业等筛选，分页。企业只能看到本企业的备案。")
     def list_filings(self, request):
         return self.views.list_filings(request.principal, load_query(request, FilingQuery))
 
     @http("GET", "/api/v1/filings/<uuid:filing_id>")
-    @requires("enterprise", "county_officer", "city_officer", "admin")
+    @requires(*ROLES)
     @api_doc("备案详情", response=FilingDetailOut, tags=[TAG_FILINGS],
              description="含全部版本、预审记录、任职条件预检结论和市局的备案决定。")
     def get_filing(self, request, filing_id):
@@ -148,20 +137,20 @@ class FilingService(HttpBase):
         return json_response(body, status=201, headers={"Location": f"/api/v1/batches/{body['batch_id']}"})
 
     @http("GET", "/api/v1/batches/<uuid:batch_id>")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("报送批次", response=BatchOut, tags=[TAG_BATCH])
     def get_batch(self, request, batch_id):
         return self.views.get_batch(request.principal, str(batch_id))
 
     @http("GET", "/api/v1/campaign")
-    @requires("enterprise", "county_officer", "city_officer", "admin")
+    @requires(*ROLES)
     @api_doc("当前集中报送活动", response=CampaignOut, tags=[TAG_CAMPAIGN], errors=(404,),
              description="市局发布的年度集中报送活动（第十三条）中正在进行的一个；没有时返回 404。")
     def current_campaign(self, request):
         return self.views.current_campaign()
 
     @http("GET", "/api/v1/notices")
-    @requires("enterprise", "county_officer", "city_officer", "admin")
+    @requires(*ROLES)
     @api_doc("市局通知", query=NoticeQuery, response=NoticePageOut, tags=["市局通知"],
              description=("市局发给本县的通知：集中备案通告、撤换首席质量官建议及其答复、撤回和办结，"
                           "任期届满提醒和届满未续任，以及其他通知。县级监管人员看到本县全部通知；"

@@ -1,20 +1,13 @@
 """What the registry's HTTP schemas share: the query filters, paging, and the described count and rate fields of its tables."""
 
-import re
-
 from marshmallow import fields, validate
 
 from shared.contracts import CATEGORIES
 from shared.paging import page_query
-from shared.validators.uscc import PATTERN as USCC_PATTERN
+from shared.schema_fields import COUNTY as COUNTY_FILTER, USCC as USCC_FILTER  # noqa: F401
 
 
-# the query-string filters every listing shares (the codes' full checks run where a
-# code is looked up; a filter only needs the right shape to match nothing otherwise)
-COUNTY_FILTER = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
-USCC_FILTER = [validate.Length(equal=18, error="统一社会信用代码应为18位"),
-               validate.Regexp(USCC_PATTERN, flags=re.IGNORECASE,
-                               error="统一社会信用代码只使用数字和英文字母（不使用I、O、Z、S、V）")]
+# the query-string filters every listing shares
 CATEGORY_FILTER = validate.OneOf(list(CATEGORIES), error="企业类别无效")
 
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Mapping
 
+from shared.contracts.events import APPOINTMENT_TRAINING, COURSE_KINDS
+
 BLOCKING = "blocking"
 WARNING = "warning"
 # a note the city adds to its record after deciding (a certificate verified later); it is
@@ -24,9 +26,6 @@ TITLE_LEVELS = {
     "associate_senior": "副高级",
     "senior": "正高级",
 }
-# the talent service's course kinds (arts. 6, 15 教育培训): only 任职培训 qualifies under art. 6
-APPOINTMENT_TRAINING = "appointment"
-COURSE_KINDS = {"appointment": "任职培训", "basic": "基础培训", "advanced": "提升培训"}
 EDUCATION_LEVELS = {
     "secondary": "高中及以下",
     "junior_college": "大学专科",

@@ -2,26 +2,17 @@ import pytest
 from kombu import Connection
 from nameko.containers import ServiceContainer
 
-from services.registry.service import RegistryService
 from services.talent.service import TalentService
-from shared.keys import Keys
 from shared.messaging import topology
 from tests.support import infra
-from tests.integration.registry_support import CountySide, registry_config
+from tests.integration.registry_support import registry_config, running_registry
 
 
 @pytest.fixture
 def registry(amqp_uri, db_config, tmp_path, free_port):
     """The registry in-process; yields (county side, base URL, database)."""
-    port = free_port()
-    config = registry_config(amqp_uri, db_config, tmp_path / "keys", port)
-    container = ServiceContainer(RegistryService, config)
-    container.start()
-    county = CountySide(amqp_uri, Keys(config))
-    (db_provider,) = [d for d in container.dependencies if d.attr_name == "db"]
-    yield county, f"http://127.0.0.1:{port}", db_provider.database
-    county.close()
-    container.stop()
+    with running_registry(amqp_uri, db_config, tmp_path / "keys", free_port()) as world:
+        yield world
 
 
 def _own_database(db_config, name):

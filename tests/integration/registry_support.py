@@ -1,6 +1,7 @@
 """Running the registry in-process and talking to it as a county would."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -10,6 +11,7 @@ import requests
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.containers import ServiceContainer
 
+from services.registry.service import RegistryService
 from shared.auth import issue_token
 from shared.keys import Keys
 from shared.messaging import topology
@@ -92,6 +94,22 @@ def registry_config(amqp_uri, db_config, keys_dir, port) -> dict:
     return {"AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "AUTH_SECRET": SECRET, "DEV_KEYS_DIR": str(keys_dir),
             "TALENT_TIMEOUT": 2, **db_config}  # a test without talent does not wait long
+
+
+@contextlib.contextmanager
+def running_registry(amqp_uri, db_config, keys_dir, port, **settings):
+    """The registry in-process, `settings` over the tests' config; yields (county side,
+    base URL, database)."""
+    config = {**registry_config(amqp_uri, db_config, keys_dir, port), **settings}
+    container = ServiceContainer(RegistryService, config)
+    container.start()
+    county = CountySide(amqp_uri, Keys(config))
+    (db_provider,) = [d for d in container.dependencies if d.attr_name == "db"]
+    try:
+        yield county, f"http://127.0.0.1:{port}", db_provider.database
+    finally:
+        county.close()
+        container.stop()
 
 
 def token(role, **kw) -> str:

@@ -252,6 +252,7 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
 
     base, db, _ = talent
     add_experts(db, 6)
+    add_experts(db, 1, start=30, consent=False)
     config = tmp_path / "talent.yaml"
     config.write_text(yaml.safe_dump(talent_db_config), encoding="utf-8")
     runner = CliRunner(env={"COLUMNS": "200"})
@@ -260,6 +261,7 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
                               "--alternates", "1", "--expertise", "C", "--config", str(config)])
     assert ran.exit_code == 0, ran.output
     assert "抽取结果" in ran.output and "专家00" in ran.output
+    assert "未列入候选名单：未同意联系 1 名" in ran.output
     with db.unit_of_work() as uow:
         draw_id = uow.session.execute(text("SELECT id FROM draws")).scalar()
     assert draw_id in ran.output
@@ -267,6 +269,7 @@ def test_cqo_draw_run_and_verify(talent, talent_db_config, tmp_path):
     checked = runner.invoke(app, ["draw", "verify", draw_id, "--config", str(config)])
     assert checked.exit_code == 0, checked.output
     assert "核验通过" in checked.output
+    assert "未同意联系 1 名" in checked.output
 
     with db.unit_of_work() as uow:
         uow.session.execute(text("UPDATE draws SET seed = :s WHERE id = :id"),
@@ -328,3 +331,159 @@ def test_the_draws_pool_is_the_historys_pool(talent):
     now = clock.now_utc()
     fast, reference = both(now)
     assert fast == reference and not fast[1].suspended
+
+
+# -- term and consent (issue 10: only experts in term who consented to be contacted) -----
+
+def test_out_of_term_and_non_consenting_experts_are_excluded_and_verification_holds(talent):
+    from datetime import timedelta
+
+    from shared import clock
+
+    base, db, _ = talent
+    today = clock.today()
+    with db.unit_of_work() as uow:
+        s = uow.session
+        good = [add_expert(s, n).id for n in range(5)]
+        good.append(add_expert(s, 5, term=(today, today)).id)  # a term of one day: today
+        ended = add_expert(s, 10, term=(today - timedelta(days=400), today - timedelta(days=1))).id
+        future = add_expert(s, 11, term=(today + timedelta(days=1), today + timedelta(days=400))).id
+        refused = add_expert(s, 12, consent=False).id
+        uow.commit()
+    result = draw(base, size=4, alternates=2)
+    (run,) = result["draws"]
+    assert run["eligible_count"] == 6
+    assert {e["code"]: e["count"] for e in run["exclusions"]} == {"out_of_term": 2, "no_consent": 1}
+    assert {e["name"] for e in run["exclusions"]} == {"不在聘期内", "未同意联系"}
+    assert sorted(m["expert_id"] for m in result["members"]) == sorted(good)
+    assert result["parameters"]["term_and_consent"] is True
+    report = verify(base, result["id"])
+    assert report["ok"], report
+    assert report["exclusions"] == run["exclusions"]
+
+    # later changes (consent given, a term extended) do not change the past draw
+    resp = post(base, f"/api/v1/experts/{refused}/consent", {"consent_to_contact": True})
+    assert resp.status_code == 200, resp.text
+    with db.unit_of_work() as uow:
+        uow.session.execute(text("UPDATE experts SET term_end = :d WHERE id = :id"),
+                            {"d": today + timedelta(days=30), "id": ended})
+        uow.commit()
+    report = verify(base, result["id"])
+    assert report["ok"], report
+    # a draw made now sees the recorded consent (the term edited behind the history's
+    # back is not part of it: the expert stays out of term)
+    later = draw(base, size=7, alternates=0)
+    assert refused in {m["expert_id"] for m in later["members"]}
+    assert {ended, future}.isdisjoint(m["expert_id"] for m in later["members"])
+    assert verify(base, later["id"])["ok"]
+
+
+@pytest.mark.parametrize("tampering", ["snapshot_and_hash", "parameters"])
+def test_tampering_to_let_an_excluded_expert_in_is_found(talent, tampering):
+    base, db, _ = talent
+    add_experts(db, 6)
+    refused = add_experts(db, 1, start=20, consent=False)[0]
+    result = draw(base)
+    draw(base)
+    with db.unit_of_work() as uow:
+        row = uow.session.execute(text("SELECT snapshot, parameters FROM draws WHERE id = :id"),
+                                  {"id": result["id"]}).one()
+        if tampering == "snapshot_and_hash":  # the non-consenting expert slipped in
+            snapshot = sorted(json.loads(row.snapshot) + [refused])
+            uow.session.execute(text("UPDATE draws SET snapshot = :s, snapshot_hash = :h "
+                                     "WHERE id = :id"),
+                                {"s": json.dumps(snapshot), "h": audit_chain_hash(snapshot),
+                                 "id": result["id"]})
+            expected = {"snapshot", "chain"}
+        else:  # the rule switched off for this draw
+            stored = dict(json.loads(row.parameters), term_and_consent=False)
+            uow.session.execute(text("UPDATE draws SET parameters = :p WHERE id = :id"),
+                                {"p": json.dumps(stored), "id": result["id"]})
+            # the rebuilt list now has the expert, and so the re-run order differs
+            expected = {"snapshot", "order", "chain"}
+        uow.commit()
+    report = verify(base, result["id"])
+    failed = {c["name"] for c in report["checks"] if not c["ok"]}
+    assert not report["ok"] and expected <= failed <= expected | {"result"}, report
+
+
+def test_draws_use_the_configured_list_of_expertise(amqp_uri, talent_db_config, tmp_path,
+                                                     free_port):
+    """EXPERTISE_CSV names the pool's list: a draw checks its codes against that list,
+    not the default GB/T 4754 file."""
+    from nameko.containers import ServiceContainer
+
+    from services.talent.service import TalentService
+    from tests.integration.conftest import purge_queues
+    from tests.integration.registry_support import registry_config
+    from shared.messaging import topology
+
+    listing = tmp_path / "expertise.csv"
+    listing.write_text("code,name,level,section\nQ,质量管理,section,\nQ1,质量诊断,division,Q\n",
+                       encoding="utf-8")
+    purge_queues(amqp_uri, [q.name for q in topology.event_queues()])
+    port = free_port()
+    config = {**registry_config(amqp_uri, talent_db_config, tmp_path / "keys", port),
+              "EXPERTISE_CSV": str(listing)}
+    container = ServiceContainer(TalentService, config)
+    container.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        (db_provider,) = [d for d in container.dependencies if d.attr_name == "db"]
+        add_experts(db_provider.database, 3, expertise=("Q1",))
+        resp = post(base, "/api/v1/draws", {"purpose": "评审", "size": 2, "expertise": ["C"]})
+        assert resp.status_code == 422 and resp.json()["code"] == "DRAW_EXPERTISE_UNKNOWN", resp.text
+        resp = post(base, "/api/v1/draws", {"purpose": "评审", "size": 2, "expertise": ["Q"]})
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["panel"][0]["expertise"] == [{"code": "Q1", "name": "质量诊断"}]
+    finally:
+        container.stop()
+
+
+def test_the_migration_records_term_and_consent_in_existing_states(talent_db_config):
+    """t0003: states written before it get the expert's term and the consent standing at
+    each state's time (from the designation and the recorded answers)."""
+    from datetime import date, datetime, timezone
+
+    from alembic import command
+    from sqlalchemy import insert
+
+    from shared.db import database_from_config
+    from shared.migrate import alembic_config
+    from services.talent.pool.models import Expert, ExpertAction, ExpertState
+    from services.talent.service import MIGRATIONS
+
+    db = database_from_config(talent_db_config, default_sqlite="unused.db")
+    try:
+        cfg = alembic_config(MIGRATIONS)
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "t0002_draws")
+        t = [datetime(2026, 3, d, tzinfo=timezone.utc) for d in (1, 2, 3)]
+        old = {"county": "130921", "employer_uscc": uscc_for("130921", 1), "expertise": ["13"],
+               "suspended": False, "conflicts": []}
+        with db.engine.begin() as conn:
+            conn.execute(insert(Expert.__table__).values(
+                id="e1", member_id=None, id_hmac="0" * 64, id_masked="x", name="专家",
+                county="130921", employer_uscc=old["employer_uscc"], expertise='["13"]',
+                term_start=date(2026, 1, 1), term_end=date(2027, 12, 31),
+                consent_to_contact=False, status="active", suspensions="[]",
+                designated_at=t[0], designated_by="test", updated_at=t[2]))
+            conn.execute(insert(ExpertAction.__table__), [
+                {"expert_id": "e1", "at": t[0], "action": "designated", "note": "同意联系",
+                 "actor": "test"},
+                {"expert_id": "e1", "at": t[2], "action": "consent", "note": "不同意联系",
+                 "actor": "test"}])
+            conn.execute(insert(ExpertState.__table__), [
+                {"expert_id": "e1", "at": at, "state": json.dumps(old, sort_keys=True)} for at in t])
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+        with db.engine.begin() as conn:
+            states = [json.loads(s) for (s,) in conn.execute(
+                text("SELECT state FROM expert_states ORDER BY seq"))]
+        assert [s["consent"] for s in states] == [True, True, False]
+        assert {(s["term_start"], s["term_end"]) for s in states} == {("2026-01-01", "2027-12-31")}
+        assert all(s["expertise"] == ["13"] and s["county"] == "130921" for s in states)
+    finally:
+        db.dispose()

@@ -4,11 +4,9 @@ import re
 
 import pytest
 import requests
-from nameko.containers import ServiceContainer
 
-from services.registry.service import RegistryService
 from tests.support.factories import uscc_for
-from tests.integration.registry_support import registry_config, token
+from tests.integration.registry_support import running_registry, token
 from tests.integration.test_roster_import import (HEADER, SHAPES, csv_bytes, row, shaped, snapshot, stored_as,
                                                   varied_rows, xlsx_bytes)
 
@@ -19,13 +17,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @pytest.fixture
 def small_registry(amqp_uri, db_config, tmp_path, free_port):
     """The registry with a 20 kB upload limit."""
-    port = free_port()
-    config = {**registry_config(amqp_uri, db_config, tmp_path / "keys", port),
-              "ROSTER_MAX_UPLOAD_BYTES": 20_000}
-    container = ServiceContainer(RegistryService, config)
-    container.start()
-    yield f"http://127.0.0.1:{port}"
-    container.stop()
+    with running_registry(amqp_uri, db_config, tmp_path / "keys", free_port(),
+                          ROSTER_MAX_UPLOAD_BYTES=20_000) as (_, base, _):
+        yield base
 
 
 def post(base, content=None, *, role="city_officer", files=None, content_type="text/csv", params=None, **kw):

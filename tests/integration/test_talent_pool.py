@@ -326,6 +326,10 @@ def test_nominations_scopes_and_expert_management(talent):
     history = states(db, expert_id)
     assert [(s["suspended"], s["conflicts"]) for s in history] == [
         (False, []), (True, []), (False, []), (False, [conflict_uscc]), (False, []), (False, [])]
+    # the term and the consent as of each change: a draw is eligible-checked against them
+    assert [s["consent"] for s in history] == [True] * 5 + [False]
+    assert {(s["term_start"], s["term_end"]) for s in history} == {
+        (created.json()["term_start"], created.json()["term_end"])}
     listing = call(base, "GET", "/expertise", "enterprise", uscc=body["uscc"])
     assert listing.status_code == 200 and len(listing.json()["items"]) == 117
 

@@ -4,17 +4,14 @@ from datetime import date, timedelta
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from nameko.containers import ServiceContainer
 from sqlalchemy import func, select
 
 from services.registry.oversight import overdue, terms
 from shared import clock
 from services.registry.models import Appointment, AuditEntry, TermReminder
-from services.registry.service import RegistryService
-from shared.keys import Keys
 from tests.integration.filing_support import wait_for
 from tests.integration.oversight_support import Notices, establish, get, post
-from tests.integration.registry_support import CountySide, registry_config
+from tests.integration.registry_support import running_registry
 
 pytestmark = pytest.mark.integration
 
@@ -167,16 +164,9 @@ def test_the_check_on_demand_is_for_city_officers(registry):
 @pytest.fixture
 def ticking_registry(amqp_uri, db_config, tmp_path, free_port):
     """The registry with its term check every half second (TERM_CHECK_INTERVAL_S)."""
-    port = free_port()
-    config = {**registry_config(amqp_uri, db_config, tmp_path / "keys", port),
-              "TERM_CHECK_INTERVAL_S": "0.5"}
-    container = ServiceContainer(RegistryService, config)
-    container.start()
-    county = CountySide(amqp_uri, Keys(config))
-    (db_provider,) = [d for d in container.dependencies if d.attr_name == "db"]
-    yield county, f"http://127.0.0.1:{port}", db_provider.database
-    county.close()
-    container.stop()
+    with running_registry(amqp_uri, db_config, tmp_path / "keys", free_port(),
+                          TERM_CHECK_INTERVAL_S="0.5") as world:
+        yield world
 
 
 def test_the_timer_runs_the_check(ticking_registry, notices):

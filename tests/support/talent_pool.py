@@ -13,11 +13,13 @@ from tests.support.factories import uscc_for
 
 PHONE_MASKED = "138****0042"
 EMAIL_MASKED = "z***@example.cn"
+TERM = (date(2026, 1, 1), date(2028, 12, 31))
 
 
 def add_expert(session, n: int, *, county: str = "130921", employer: str | None = None,
                expertise=("13",), status: str = "active", conflicts=(),
-               at: datetime | None = None) -> Expert:
+               at: datetime | None = None, term: tuple[date, date] = TERM,
+               consent: bool = True) -> Expert:
     """Expert number `n` and its state in the history (as of `at`, default a minute ago
     so that a draw made now sees it)."""
     at = at or clock.now_utc() - timedelta(minutes=1)
@@ -25,9 +27,9 @@ def add_expert(session, n: int, *, county: str = "130921", employer: str | None 
         id=str(uuid.UUID(int=n + 1)), id_hmac=f"{n:064x}", id_masked="130921********123X",
         name=f"专家{n:03d}", county=county, employer_uscc=employer or uscc_for(county, 5000 + n),
         employer_name=f"企业{n}", expertise=json.dumps(sorted(expertise)),
-        term_start=date(2026, 1, 1), term_end=date(2028, 12, 31), phone_masked=PHONE_MASKED,
+        term_start=term[0], term_end=term[1], phone_masked=PHONE_MASKED,
         phone_encrypted="enc", email_masked=EMAIL_MASKED, email_encrypted="enc",
-        consent_to_contact=True, status=status,
+        consent_to_contact=consent, status=status,
         suspensions=json.dumps([{"code": "appointment_ended"}] if status == "suspended" else []),
         designated_at=at, designated_by="test", updated_at=at)
     session.add(expert)

@@ -6,13 +6,15 @@ import hmac
 import random
 from collections import Counter
 from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from services.talent.domain import audit_chain
-from services.talent.domain.draw import (DrawParameters, PoolExpert, cut, draw_order,
-                                         eligible_experts, replace_declined, run_draw,
+from services.talent.domain.draw import (EXCLUSION_NAMES, DrawParameters, PoolExpert, cut,
+                                         draw_order, eligible_experts, exclusion_counts,
+                                         exclusion_reason, replace_declined, run_draw,
                                          snapshot_hash)
 from shared.errors import ValidationFailed
 
@@ -28,6 +30,10 @@ experts = st.builds(
     expertise=st.frozensets(st.sampled_from(FIELDS), min_size=1, max_size=3),
     suspended=st.booleans(),
     conflicts=st.frozensets(st.sampled_from(USCCS), max_size=2),
+    # terms around the draw dates below, some unknown; some without consent
+    term_start=st.one_of(st.none(), st.dates(date(2025, 1, 1), date(2027, 6, 30))),
+    term_end=st.one_of(st.none(), st.dates(date(2025, 6, 1), date(2028, 12, 31))),
+    consent=st.booleans(),
 )
 pools = st.lists(experts, min_size=0, max_size=60, unique_by=lambda e: e.expert_id)
 parameters = st.builds(
@@ -39,13 +45,17 @@ parameters = st.builds(
     enterprises=st.frozensets(st.sampled_from(USCCS), max_size=3),
     counties=st.frozensets(st.sampled_from(COUNTIES), max_size=2),
     exclude_involved_counties=st.booleans(),
+    on=st.dates(date(2025, 1, 1), date(2028, 12, 31)),
 )
 seeds = st.binary(min_size=32, max_size=32)
 
 
 def _excluded(expert: PoolExpert, params: DrawParameters) -> bool:
     """The rule restated independently of the module under test."""
-    return (expert.suspended or expert.employer_uscc in params.enterprises
+    out_of_term = (expert.term_start is None or expert.term_end is None
+                   or not expert.term_start <= params.on <= expert.term_end)
+    return (expert.suspended or out_of_term or not expert.consent
+            or expert.employer_uscc in params.enterprises
             or bool(expert.conflicts & params.enterprises)
             or (params.exclude_involved_counties and expert.county in params.counties)
             or bool(params.expertise and not expert.expertise & params.expertise))
@@ -79,6 +89,56 @@ def test_the_same_snapshot_and_seed_give_the_same_panel(pool, params, seed):
     assert draw_order(seed, eligible) == draw_order(seed, list(reversed(eligible)))
 
 
+@settings(max_examples=300)
+@given(pools, parameters, seeds)
+def test_a_draw_never_contains_an_out_of_term_or_non_consenting_expert(pool, params, seed):
+    by_id = {e.expert_id: e for e in pool}
+    eligible, excluded = eligible_experts(pool, params)
+    for expert_id in eligible:
+        expert = by_id[expert_id]
+        assert expert.consent and expert.term_start <= params.on <= expert.term_end
+    reasons = {e.expert_id: e.reason for e in excluded}
+    for expert in pool:  # each gets its own code, unless suspended (that code comes first)
+        if expert.suspended:
+            continue
+        if None in (expert.term_start, expert.term_end) or not (
+                expert.term_start <= params.on <= expert.term_end):
+            assert reasons[expert.expert_id] == "out_of_term"
+        elif not expert.consent:
+            assert reasons[expert.expert_id] == "no_consent"
+    try:
+        outcome = run_draw(pool, params, seed, FIELDS)
+    except ValidationFailed as exc:
+        assert exc.code == "DRAW_NOT_ENOUGH_ELIGIBLE"
+        return
+    for expert_id in outcome.panel + outcome.alternates:
+        expert = by_id[expert_id]
+        assert expert.consent and expert.term_start <= params.on <= expert.term_end
+    assert sum(exclusion_counts(outcome.excluded).values()) == len(pool) - len(eligible)
+
+
+TODAY = date(2026, 12, 3)
+TERM = (date(2026, 1, 1), date(2028, 12, 31))
+
+
+@pytest.mark.parametrize("term, consent, reason", [
+    (TERM, True, None),
+    ((TODAY, TODAY), True, None),                                   # both ends count
+    ((TODAY + timedelta(days=1), TERM[1]), True, "out_of_term"),    # not yet begun
+    ((TERM[0], TODAY - timedelta(days=1)), True, "out_of_term"),    # ended yesterday
+    ((None, None), True, "out_of_term"),                            # unknown: not eligible
+    (TERM, False, "no_consent"),
+])
+def test_term_and_consent_exclude_with_their_own_codes(term, consent, reason):
+    expert = PoolExpert("e1", "130921", USCCS[0], frozenset({"C13"}), term_start=term[0],
+                        term_end=term[1], consent=consent)
+    params = DrawParameters(purpose="评审", size=1, on=TODAY)
+    assert exclusion_reason(expert, params) == reason
+    assert reason is None or reason in EXCLUSION_NAMES
+    # a draw made before the rule (no date) is re-run as it was made
+    assert exclusion_reason(expert, replace(params, on=None)) is None
+
+
 def test_the_order_is_hmac_sha256_of_the_seed_and_the_id():
     seed = bytes(range(32))
     ids = [f"expert-{i}" for i in range(50)]
@@ -98,8 +158,9 @@ def test_another_seed_gives_another_order():
     ({"size": 40}, "DRAW_NOT_ENOUGH_ELIGIBLE"),
 ])
 def test_bad_draw_input_has_its_own_code(change, code):
-    pool = [PoolExpert(f"e{i}", "130921", USCCS[0], frozenset({"C13"})) for i in range(10)]
-    params = replace(DrawParameters(purpose="评审", size=3, alternates=1), **change)
+    pool = [PoolExpert(f"e{i}", "130921", USCCS[0], frozenset({"C13"}), term_start=TERM[0],
+                       term_end=TERM[1], consent=True) for i in range(10)]
+    params = replace(DrawParameters(purpose="评审", size=3, alternates=1, on=TODAY), **change)
     with pytest.raises(ValidationFailed) as caught:
         run_draw(pool, params, b"s" * 32, FIELDS)
     assert caught.value.code == code

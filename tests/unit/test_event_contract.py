@@ -122,6 +122,18 @@ def test_build_many_refuses_what_build_refuses(bad, code):
     assert caught.value.code == code
 
 
+def test_build_many_searches_each_text_apart():
+    number = make_resident_id("130921", date(1980, 1, 1), 12)
+    name_a, name_b = "学员" + "一" * 16 + number[:9], number[9:] + "学员" + "二" * 16  # 18+ chars each
+    items = [("CZ-1", {**CERTIFICATE, "person_name": name_a}, None),
+             ("CZ-2", {**CERTIFICATE, "person_name": name_b}, None)]
+    assert [e["data"]["person_name"] for e in events.build_many(
+        "talent.certificate.issued", items, source="talent")] == [name_a, name_b]
+    with pytest.raises(events.EventRefused):
+        events.build_many("talent.certificate.issued",
+                          [*items, ("CZ-3", {**CERTIFICATE, "person_name": f"学员{number}"}, None)], source="talent")
+
+
 def test_texts_are_searched_apart():
     number = make_resident_id("130921", date(1980, 1, 1), 12)
     assert events.holds_id_number(f"号码{number}。") and not events.holds_id_number(number[:9])
@@ -137,3 +149,15 @@ def test_a_batch_is_many_events_of_one_type_and_loads_as_them():
     with pytest.raises(ValidationError):
         events.load_all({"events": []})
 
+
+
+def test_a_revocation_without_the_later_fields_still_loads():
+    data = {"certificate_no": "CZ-1", "id_hmac": HMAC, "revoked_on": date(2026, 12, 2), "reason": "撤销"}
+    _, old = events.load(events.build("talent.certificate.revoked", "CZ-1", data, source="talent"))
+    assert (old["cause"], old["county"], old["id_masked"]) == (None, None, None)
+    _, new = events.load(events.build("talent.certificate.revoked", "CZ-1", {
+        **data, "cause": "result_changed", "county": "130921", "course_id": 3, "id_masked": "130921********123X"},
+        source="talent"))
+    assert (new["cause"], new["course_id"]) == ("result_changed", 3)
+    with pytest.raises(ValidationError):
+        events.load(events.build("talent.certificate.revoked", "CZ-1", {**data, "cause": "whim"}, source="talent"))

@@ -1,27 +1,22 @@
 """HTTP entrypoints of the yearly campaign (art. 13): publish, close, list, progress per county; mixed into RegistryService (which provides `db`)."""
 from __future__ import annotations
 
-from shared.auth import ROLES, requires
+from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
 from shared.http import http, json_response, load_json
 from shared.openapi import api_doc
-from services.registry.campaigns import lifecycle
-from services.registry.campaigns.schemas import CAMPAIGN_YEAR, CampaignIn, CampaignOut
-from shared.auth import requires
-from shared.http import http, json_response
-from services.registry.campaigns import progress
-from services.registry.campaigns.schemas import CampaignProgressOut
-from services.registry.campaigns.schemas import CAMPAIGN_YEAR
-
-
+from services.registry.campaigns import lifecycle, progress
+from services.registry.campaigns.schemas import CAMPAIGN_YEAR, CampaignIn, CampaignOut, CampaignProgressOut
 
 TAG_PROGRESS = "集中备案"
 _progress_out = CampaignProgressOut()
+
+
 class CampaignEndpoints:
     """Mix-in of RegistryService: the campaign and its progress."""
 
 
     @http("POST", "/api/v1/campaigns")
-    @requires("city_officer", "admin")
+    @requires(*CITY_WIDE)
     @api_doc("发布年度集中备案通告（第十三条）", request=CampaignIn, response=CampaignOut, status=201,
              tags=["集中备案"], errors=[409])
     def open_campaign(self, request):
@@ -30,7 +25,7 @@ class CampaignEndpoints:
             return json_response(lifecycle.open_campaign(uow, request.principal, data), status=201)
 
     @http("POST", f"/api/v1/campaigns/<{CAMPAIGN_YEAR}:year>/close")
-    @requires("city_officer", "admin")
+    @requires(*CITY_WIDE)
     @api_doc("结束年度集中备案", response=CampaignOut, tags=["集中备案"], errors=[404, 409])
     def close_campaign(self, request, year):
         with self.db.unit_of_work() as uow:
@@ -44,7 +39,7 @@ class CampaignEndpoints:
             return json_response(lifecycle.list_campaigns(uow))
 
     @http("GET", f"/api/v1/campaigns/<{CAMPAIGN_YEAR}:year>/progress")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("年度集中备案进度（第十三条）", response=CampaignProgressOut, tags=[TAG_PROGRESS],
              errors=[404], description=(
                  "每个县（市、区）一行并附全市合计：规上企业名录数、有在任首席质量官的企业数、"

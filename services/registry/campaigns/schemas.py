@@ -1,6 +1,7 @@
 """HTTP schemas of the yearly campaign and its progress per county (art. 13), with the Chinese column names officers read."""
 
 from marshmallow import Schema, fields, validate
+from shared.schema_fields import YEAR
 from services.registry.campaigns import progress
 from services.registry.schema_fields import count_field, rate_field
 
@@ -10,8 +11,7 @@ CAMPAIGN_YEAR = "int(min=2000, max=2100)"
 
 
 class CampaignIn(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100,
-                                                                 error="年度应在2000到2100之间"))
+    year = fields.Integer(required=True, validate=YEAR)
     notice_number = fields.String(required=True, validate=validate.Length(min=1, max=100))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     notice_text = fields.String(required=True, validate=validate.Length(min=1, max=20000))

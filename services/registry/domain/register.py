@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping
 
+from shared.contracts import FILING_KINDS
 from shared.domain.qualification import (CERT_UNVERIFIED, Certificate, Finding, RuleSet, blocking,
                                           certificate_number, check, check_certificate)
 from services.registry.domain.deadlines import Lateness, lateness
@@ -65,9 +66,6 @@ class Decision:
             f"尚未收到该企业的岗位设立备案，本{kind_name}备案待前序备案到达后处理")])
 
 
-KIND_NAMES = {"establishment": "岗位设立", "change": "变更", "renewal": "续任",
-              "update": "信息更新", "end": "岗位撤销"}
-
 # what to file instead when there is no filed CQO because the establishment was refused
 _INSTEAD_OF = {
     "change": "请将拟任首席质量官作为岗位设立备案提交（修改原岗位设立备案后重报，或提交新的岗位设立备案）",
@@ -95,7 +93,7 @@ def predates_current(filing: dict, current: Current) -> Reason | None:
     appointed_on = filing["appointment"]["appointed_on"]
     if kind in ("change", "renewal") and appointed_on < start:
         return Reason("APPOINTMENT_BEFORE_CURRENT",
-                      f"{KIND_NAMES[kind]}备案的任命日期{appointed_on:%Y年%m月%d日}早于{since}，"
+                      f"{FILING_KINDS[kind]}备案的任命日期{appointed_on:%Y年%m月%d日}早于{since}，"
                       "任职不能在开始之前结束，请核对任命日期（任命书日期）")
     return None
 
@@ -128,10 +126,10 @@ def decide(filing: dict, current: Current | None, *, has_history: bool,
             return Decision.reject(
                 "ESTABLISHMENT_REJECTED",
                 f"该企业的岗位设立备案未获市局备案通过（不予备案），目前没有已备案的首席质量官，"
-                f"本{KIND_NAMES[kind]}备案不予备案。{_INSTEAD_OF[kind]}")
+                f"本{FILING_KINDS[kind]}备案不予备案。{_INSTEAD_OF[kind]}")
         # a change may overtake the establishment it replaces: hold it
         # (docs/architecture.md, "Ordering per enterprise")
-        return Decision.wait(KIND_NAMES[kind])
+        return Decision.wait(FILING_KINDS[kind])
 
     predates = predates_current(filing, current)
     if predates is not None:
@@ -142,7 +140,7 @@ def decide(filing: dict, current: Current | None, *, has_history: bool,
     if kind in ("renewal", "update") and not same_person:
         return Decision.reject(
             "NOT_THE_CURRENT_CQO",
-            f"{KIND_NAMES[kind]}备案的人员与在任首席质量官（{current.cqo_name}）不一致，请提交变更备案")
+            f"{FILING_KINDS[kind]}备案的人员与在任首席质量官（{current.cqo_name}）不一致，请提交变更备案")
     if kind == "change" and same_person:
         return Decision.reject(
             "CHANGE_TO_SAME_PERSON", "变更后的首席质量官与在任人员相同，续任请提交续任备案，信息变化请提交信息更新")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from shared.auth import requires
+from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
+from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query
 from shared.openapi import api_doc
 from services.registry.oversight import overdue, recommendations, terms
@@ -21,8 +21,6 @@ from services.registry.oversight.schemas import (AnswerIn, ConcludeIn, OverdueOu
 log = logging.getLogger(__name__)
 
 TAG_RECOMMENDATIONS, TAG_TERMS, TAG_OVERDUE = "撤换建议", "任期管理", "逾期事项"
-OFFICERS = ("county_officer", "city_officer", "admin")
-ALL_ROLES = ("enterprise", *OFFICERS)
 ANSWER_MAX_BYTES = 64 * 1024
 
 
@@ -43,20 +41,11 @@ class ConfigTimer(Timer):
 config_timer = ConfigTimer.decorator
 
 
-class OversightSettingsProvider(DependencyProvider):
-    """TERM_REMINDER_DAYS, RECOMMENDATION_RESPONSE_DAYS, TERM_CHECK_INTERVAL_S, read once."""
-
-    def setup(self):
-        self.settings = terms.OversightSettings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.settings
-
-
 class OversightEndpoints:
     """Terms, recommendations and the overdue list (no `name`: a mixin, not a service)."""
 
-    oversight = OversightSettingsProvider()
+    # TERM_REMINDER_DAYS, RECOMMENDATION_RESPONSE_DAYS, TERM_CHECK_INTERVAL_S
+    oversight = FromConfig(terms.OversightSettings.from_config)
 
     # -- terms (art. 5) -------------------------------------------------------------------
     @config_timer("TERM_CHECK_INTERVAL_S", 3600)
@@ -68,7 +57,7 @@ class OversightEndpoints:
             log.exception("term check failed")
 
     @http("POST", "/api/v1/terms/check")
-    @requires("city_officer", "admin")
+    @requires(*CITY_WIDE)
     @api_doc("立即执行任期检查（第五条）", response=TermCheckOut, tags=[TAG_TERMS], description=(
         "按今天的日期检查：任期届满未续任的登记为届满并通知企业所在县；届满前90天、30天各提醒一次。"
         "与定时任务相同，重复执行不会重复登记或重复提醒。"))
@@ -100,7 +89,7 @@ class OversightEndpoints:
                              headers={"Location": f"/api/v1/recommendations/{body['id']}"})
 
     @http("GET", "/api/v1/recommendations")
-    @requires(*ALL_ROLES)
+    @requires(*ROLES)
     @api_doc("撤换建议列表", query=RecommendationQuery, response=RecommendationPageOut,
              tags=[TAG_RECOMMENDATIONS], description=(
                  "可按县（市、区）、状态、企业筛选；status=unanswered 为超过答复期限仍未答复的（未响应，"
@@ -111,7 +100,7 @@ class OversightEndpoints:
             return json_response(recommendations.list_recommendations(uow, request.principal, filters))
 
     @http("GET", "/api/v1/recommendations/<int:rec_id>")
-    @requires(*ALL_ROLES)
+    @requires(*ROLES)
     @api_doc("撤换建议详情（含答复和办理记录）", response=RecommendationOut, tags=[TAG_RECOMMENDATIONS])
     def oversight_get_recommendation(self, request, rec_id):
         with self.db.unit_of_work() as uow:

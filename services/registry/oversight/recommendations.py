@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import func, or_, select
 
 from shared import clock
-from shared.auth import Principal
+from shared.auth import OFFICERS, Principal
 from shared.contracts import county_name
 from shared.db import UnitOfWork
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -164,7 +164,7 @@ def issue(uow: UnitOfWork, principal: Principal, data: dict, *,
           response_days: int | None = None, today: date | None = None) -> dict:
     """A county officer (own county) or a city officer recommends replacing the
     enterprise's current CQO."""
-    principal.require_role("county_officer", "city_officer", "admin")
+    principal.require_role(*OFFICERS)
     today = today or clock.today()
     session, now = uow.session, clock.now_utc()
     uscc = validate_uscc(data["uscc"], field="uscc")
@@ -274,7 +274,7 @@ def conclude(uow: UnitOfWork, principal: Principal, rec_id: int, action: str,
              comment: str) -> dict:
     """`withdraw` (the advice is retracted) or `close` (the matter is settled), by the
     issuer only; an admin's is an override, so marked in the audit trail and the notice."""
-    principal.require_role("county_officer", "city_officer", "admin")
+    principal.require_role(*OFFICERS)
     status, verb = {"withdraw": (rules.WITHDRAWN, "撤回"), "close": (rules.CLOSED, "关闭")}[action]
     session, now, today = uow.session, clock.now_utc(), clock.today()
     rec, enterprise = _load(session, principal, rec_id, lock=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from werkzeug.wrappers import Response
-from shared.auth import ROLES, requires
+from shared.auth import OFFICERS, ROLES, requires
 from shared.http import JSON_TYPE, http, json_response, load_query
 from shared.openapi import api_doc
 from services.registry.register import awards, ledger, lookup
@@ -30,7 +30,7 @@ class RegisterEndpoints:
             return json_response(awards.award_check(uow, request.principal, uscc, on))
 
     @http("GET", "/api/v1/filings")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("备案台账（可筛选、分页）", query=LedgerQuery, response=LedgerPageOut, tags=["备案登记"])
     def list_filings(self, request):
         filters = load_query(request, LedgerQuery)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared.auth import Principal
 from shared.contracts import FILING_KINDS, OUTCOMES
 from shared.db import UnitOfWork
+from shared.paging import page_of
 from services.registry.counties import county_scope
 from services.registry.models import Enterprise, LedgerEntry
 from services.registry.register.schemas import LedgerPageOut
@@ -53,10 +54,9 @@ def ledger(uow: UnitOfWork, principal: Principal, filters: dict) -> dict:
     if "received_to" in filters:
         query = query.where(LedgerEntry.received_at <
                             datetime.combine(filters["received_to"] + timedelta(days=1), time()))
-    total = uow.session.scalar(select(func.count()).select_from(query.subquery()))
     page, page_size = filters["page"], filters["page_size"]
-    rows = uow.session.scalars(query.order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
-                               .offset((page - 1) * page_size).limit(page_size)).all()
+    total, rows = page_of(uow.session, query.order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc()),
+                          page, page_size)
     items = [ledger_dict({c: getattr(r, c) for c in LEDGER_COLUMNS}) for r in rows]
     return _page_out.dump({"items": items, "total": total,
                            "page": page, "page_size": page_size})

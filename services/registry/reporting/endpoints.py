@@ -7,26 +7,17 @@ The counties' progress snapshots arrive on the registry's intake queue
 """
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from werkzeug.wrappers import Response
 
-from shared.auth import requires
-from shared.http import http, json_response, load_query
+from shared.auth import OFFICERS, requires
+from shared.http import XLSX_TYPE, attachment, http, json_response, load_query
 from shared.openapi import api_doc
 from services.registry.reporting import assessment, training, workbook
 from services.registry.campaigns import progress
 from services.registry.reporting.schemas import AssessmentOut, AssessmentQuery
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TAG_REPORTS = "考核报表"
 _assessment_out = AssessmentOut()
-
-
-def attachment(filename: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = filename.encode("ascii", "ignore").decode() or "report"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
 class ReportingEndpoints:
@@ -39,7 +30,7 @@ class ReportingEndpoints:
         return training.ask(lambda y: self.talent.training_summary(y), year, timeout)
 
     @http("GET", "/api/v1/reports/assessment")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("年度政府质量工作考核表（第十六条）", query=AssessmentQuery, response=AssessmentOut,
              tags=[TAG_REPORTS], description=(
                  "各县（市、区）：覆盖率、集中备案完成情况、逾期变更备案、撤换建议未办结与未响应、"
@@ -52,7 +43,7 @@ class ReportingEndpoints:
         return json_response(_assessment_out.dump(report))
 
     @http("GET", "/api/v1/reports/assessment.xlsx")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("年度考核表（Excel）：汇总表与各县（市、区）分表", query=AssessmentQuery,
              response={XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
              tags=[TAG_REPORTS])

@@ -11,14 +11,13 @@ RegistryService (which provides `config` and `db`).
 from __future__ import annotations
 
 import io
-from urllib.parse import quote
 
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from shared import clock
-from shared.auth import requires
-from shared.http import XLSX_TYPE, http, json_response, load_query, read_upload
+from shared.auth import CITY_WIDE, OFFICERS, requires
+from shared.http import CSV_TYPE, XLSX_TYPE, attachment, http, json_response, load_query, read_upload
 from shared.openapi import api_doc, upload_body
 from services.registry import active_cqo
 from services.registry.counties import county_scope
@@ -27,7 +26,6 @@ from services.registry.roster.schemas import CoverageExportQuery, CoverageOut, C
 
 
 TAG_ROSTER, TAG_COVERAGE = "规上企业名录", "覆盖率"
-CSV_TYPE = "text/csv; charset=utf-8"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes; config ROSTER_MAX_UPLOAD_BYTES
 
 
@@ -43,12 +41,6 @@ class CoveragePolicyProvider(DependencyProvider):
         active_cqo.set_policy(active_cqo.policy_from_config(self.container.config))
 
 
-def attachment(filename: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = filename.encode("ascii", "ignore").decode().strip() or "export"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-
-
 # --- the endpoints ------------------------------------------------------------------------------
 class RosterEndpoints:
     """Mix-in of RegistryService: roster import and listing, coverage and its export."""
@@ -56,7 +48,7 @@ class RosterEndpoints:
     coverage_policy = CoveragePolicyProvider()
 
     @http("POST", "/api/v1/roster")
-    @requires("city_officer", "admin")
+    @requires(*CITY_WIDE)
     @api_doc("导入规模以上企业名录（第四条）", query=RosterImportQuery, response=RosterImportOut,
              tags=[TAG_ROSTER], errors=[400, 413, 415, 422], request=upload_body("名录文件（CSV 或 XLSX）"),
              description=(
@@ -76,7 +68,7 @@ class RosterEndpoints:
         return json_response(_import_out.dump(report.to_dict()))
 
     @http("GET", "/api/v1/roster")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("查询规模以上企业名录", query=RosterQuery, response=RosterPageOut, tags=[TAG_ROSTER],
              description="县级监管人员只能查看本县（市、区）的名录。")
     def list_roster(self, request):
@@ -84,14 +76,14 @@ class RosterEndpoints:
         return json_response(_page_out.dump(listing.list_entries(self.db, request.principal, filters)))
 
     @http("GET", "/api/v1/roster/imports")
-    @requires("city_officer", "admin")
+    @requires(*CITY_WIDE)
     @api_doc("名录导入记录（谁、何时、哪个文件、结果）", response=RosterImportRecordOut(many=True),
              tags=[TAG_ROSTER])
     def list_roster_imports(self, request):
         return json_response(_records_out.dump(listing.list_imports(self.db)))
 
     @http("GET", "/api/v1/coverage")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("首席质量官覆盖率（第四条）", query=CoverageQuery, response=CoverageOut, tags=[TAG_COVERAGE],
              description=(
                  "按年度名录统计：各县（市、区）、各企业类别及全市的名录企业数、已覆盖（有在任且任期未届满的"
@@ -109,7 +101,7 @@ class RosterEndpoints:
         return json_response(_coverage_out.dump(data))
 
     @http("GET", "/api/v1/coverage/export")
-    @requires("county_officer", "city_officer", "admin")
+    @requires(*OFFICERS)
     @api_doc("导出首席质量官覆盖率（CSV 或 XLSX）", query=CoverageExportQuery, tags=[TAG_COVERAGE],
              response={XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
                        "text/csv": {"schema": {"type": "string", "format": "binary"}}},

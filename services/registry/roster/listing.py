@@ -1,11 +1,12 @@
 """Reading the roster (art. 4): a page of a year's roster in the caller's scope, the import history, the template file."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared.auth import Principal
 from shared.contracts import county_name
 from shared.db import Database
+from shared.paging import page_of
 from shared.validators.uscc import make_uscc
 from services.registry.counties import county_scope
 from services.registry.models import RosterEntry, RosterImport
@@ -25,9 +26,8 @@ def list_entries(db: Database, principal: Principal, filters: dict) -> dict:
         query = query.where(RosterEntry.uscc == filters["uscc"])
     page, page_size = filters["page"], filters["page_size"]
     with db.unit_of_work() as uow:
-        total = uow.session.scalar(select(func.count()).select_from(query.subquery()))
-        found = uow.session.scalars(query.order_by(RosterEntry.county, RosterEntry.uscc)
-                                    .offset((page - 1) * page_size).limit(page_size)).all()
+        total, found = page_of(uow.session, query.order_by(RosterEntry.county, RosterEntry.uscc),
+                               page, page_size)
         items = [entry_dict(e) for e in found]
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 

@@ -18,6 +18,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Iterable, Sequence
 
 from shared.errors import ValidationFailed
@@ -35,6 +36,11 @@ class PoolExpert:
     expertise: frozenset[str]
     suspended: bool = False
     conflicts: frozenset[str] = frozenset()  # USCCs the expert declared a conflict with
+    # the expert's term (inclusive dates) and recorded consent to be contacted; unknown
+    # (None, False) excludes: a panel member must be in office and reachable
+    term_start: date | None = None
+    term_end: date | None = None
+    consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,28 @@ class DrawParameters:
     enterprises: frozenset[str] = frozenset()    # involved enterprises (USCC)
     counties: frozenset[str] = frozenset()       # involved counties
     exclude_involved_counties: bool = False
+    # the draw's calendar date (Asia/Shanghai) when term and consent are required; None
+    # only for draws made before that rule, so that their verification re-runs them as
+    # they were made (draws.parameters)
+    on: date | None = None
+
+
+# the exclusion codes, each with its name for officers (the first that applies counts)
+EXCLUSION_NAMES = {
+    "suspended": "暂停",
+    "out_of_term": "不在聘期内",
+    "no_consent": "未同意联系",
+    "employed_by_involved": "受聘于涉及企业",
+    "declared_conflict": "申明与涉及企业有利害关系",
+    "involved_county": "属涉及县（市、区）",
+    "expertise_mismatch": "专业领域不符",
+}
 
 
 @dataclass(frozen=True)
 class Exclusion:
     expert_id: str
-    reason: str  # stable code: employed_by_involved, declared_conflict, suspended, ...
+    reason: str  # stable code, a key of EXCLUSION_NAMES
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,11 @@ def exclusion_reason(expert: PoolExpert, params: DrawParameters) -> str | None:
     """Why an expert may not sit on this panel (art. 10 回避), or None."""
     if expert.suspended:
         return "suspended"
+    if params.on is not None:
+        if not in_term(expert, params.on):
+            return "out_of_term"
+        if not expert.consent:
+            return "no_consent"
     if expert.employer_uscc in params.enterprises:
         return "employed_by_involved"
     if not expert.conflicts.isdisjoint(params.enterprises):  # no set built per expert
@@ -91,6 +118,26 @@ def exclusion_reason(expert: PoolExpert, params: DrawParameters) -> str | None:
     if params.expertise and expert.expertise.isdisjoint(params.expertise):
         return "expertise_mismatch"
     return None
+
+
+def in_term(expert: PoolExpert, on: date) -> bool:
+    """Whether the expert's term covers the calendar date `on` (both ends included)."""
+    return (expert.term_start is not None and expert.term_end is not None
+            and expert.term_start <= on <= expert.term_end)
+
+
+def exclusion_counts(excluded: Iterable[Exclusion]) -> dict[str, int]:
+    """How many experts each code excluded, in EXCLUSION_NAMES' order."""
+    counts = dict.fromkeys(EXCLUSION_NAMES, 0)
+    for exclusion in excluded:
+        counts[exclusion.reason] = counts.get(exclusion.reason, 0) + 1
+    return {code: n for code, n in counts.items() if n}
+
+
+def describe_exclusions(counts: dict[str, int]) -> list[dict]:
+    """{code: n} as [{code, name, count}], for officers."""
+    return [{"code": code, "name": EXCLUSION_NAMES.get(code, code), "count": n}
+            for code, n in counts.items()]
 
 
 def eligible_experts(pool: Iterable[PoolExpert], params: DrawParameters

@@ -14,7 +14,7 @@ from shared.db import Database, UnitOfWork
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import events
 from services.talent.domain import draw as rules
-from services.talent.domain.expertise import Catalogue, catalogue as default_catalogue
+from services.talent.domain.expertise import Catalogue
 from services.talent.draws import chain, parameters, pool_snapshot
 from services.talent.draws.models import Draw, DrawMember
 from services.talent.pool.models import Expert
@@ -30,9 +30,9 @@ def not_found() -> NotFound:
     return NotFound("未找到该抽取记录。", code="DRAW_NOT_FOUND")
 
 
-def run(db: Database, actor: str, data: dict, catalogue: Catalogue | None = None) -> str:
-    """Draw a panel; returns the draw's id."""
-    catalogue = catalogue or default_catalogue()
+def run(db: Database, actor: str, data: dict, catalogue: Catalogue) -> str:
+    """Draw a panel; returns the draw's id. `catalogue` is the pool's (the configured
+    list of expertise, services/talent/pool/expertise.py), never a default of its own."""
     stored = parameters.from_request({**data, "exclude_experts": ()}, catalogue)
     # bad input is answered before the pool is read
     rules.check_parameters(parameters.domain(stored), catalogue.codes)
@@ -59,14 +59,15 @@ def draw_into(uow: UnitOfWork, stored: dict, actor: str, catalogue: Catalogue, *
     if parent is not None:
         # a supplementary draw keeps as many alternates as the remaining pool allows;
         # its seat itself is never left short (too few: DRAW_NOT_ENOUGH_ELIGIBLE)
-        available = len(parameters.eligible(pool, stored))
+        available = len(parameters.eligible(pool, stored, now)[0])
         stored["alternates"] = max(0, min(stored["alternates"], available - stored["size"]))
-    outcome = parameters.draw(pool, stored, seed, catalogue.codes)
+    outcome = parameters.draw(pool, stored, now, seed, catalogue.codes)
     draw = Draw(id=str(uuid.uuid4()), purpose=stored["purpose"], parameters=dumps(stored),
                 seed=seed.hex(), snapshot=dumps(outcome.eligible),
                 snapshot_hash=outcome.snapshot_hash, eligible_count=len(outcome.eligible),
                 order=dumps(outcome.order),
                 panel=dumps(outcome.panel), alternates=dumps(outcome.alternates),
+                exclusions=dumps(rules.exclusion_counts(outcome.excluded)),
                 status="drawn", drawn_at=now, drawn_by=actor,
                 parent_draw_id=parent.id if parent else None)
     entry = chain.append(session, draw.id, chain.draw_record(draw), now)
@@ -117,11 +118,10 @@ def members_of(session, draws: list[Draw]) -> list[DrawMember]:
 
 
 def decline(db: Database, actor: str, draw_id: str, expert_id: str,
-            catalogue: Catalogue | None = None) -> str:
+            catalogue: Catalogue) -> str:
     """A panel member declined: the next alternate steps in, or, when the alternates have
     run out, a supplementary draw linked to the first fills the seat, with its own seed
     and without anyone already drawn for this panel. Returns the first draw's id."""
-    catalogue = catalogue or default_catalogue()
     with db.unit_of_work() as uow:
         session = uow.session
         now = clock.now_utc()
@@ -148,7 +148,9 @@ def decline(db: Database, actor: str, draw_id: str, expert_id: str,
             invite(uow, draw, successor, "alternate")
         else:
             stored = json.loads(root.parameters)
-            stored.update(size=1, exclude_experts=sorted({m.expert_id for m in members}))
+            # a draw made now: today's rules, whatever the first draw's were
+            stored.update(size=1, exclude_experts=sorted({m.expert_id for m in members}),
+                          term_and_consent=True)
             supplementary = draw_into(uow, stored, actor, catalogue, parent=root)
             successor = json.loads(supplementary.panel)[0]
         member.state, member.replaced_by, member.updated_at = "declined", successor, now

@@ -28,6 +28,9 @@ class Draw(TalentBase):
     order: Mapped[str] = mapped_column("draw_order", Text, deferred=True)  # the whole order
     panel: Mapped[str] = mapped_column(Text)             # JSON list
     alternates: Mapped[str] = mapped_column(Text)        # JSON list
+    # for display: how many experts each exclusion code left out ({code: n}); not in the
+    # chain, verification recounts them from the history
+    exclusions: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16))      # drawn | published
     drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     drawn_by: Mapped[str] = mapped_column(String(200))

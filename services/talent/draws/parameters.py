@@ -4,12 +4,19 @@ The stored form is what the audit chain records and what verification re-runs: t
 requested fields of expertise and the codes they matched when drawn (a section stands
 for its divisions, services/talent/domain/expertise.py), so that a later edit of the
 expertise list does not change a past draw.
+
+A draw made since experts must be in term and have consented to be contacted stores
+`"term_and_consent": true`; its date (`on`, the Asia/Shanghai date of `drawn_at`) is
+not stored, verification derives it from the stored `drawn_at` as the draw did. A draw
+stored without the flag was made before the rule and is re-run without it.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Iterable, Sequence
 
-from services.talent.domain.draw import (DrawOutcome, DrawParameters, PoolExpert,
+from shared import clock
+from services.talent.domain.draw import (DrawOutcome, DrawParameters, Exclusion, PoolExpert,
                                          draw_order, eligible_experts, run_draw)
 from services.talent.domain.expertise import Catalogue
 
@@ -26,15 +33,19 @@ def from_request(data: dict, catalogue: Catalogue) -> dict:
         "counties": sorted(set(data.get("counties") or ())),
         "exclude_involved_counties": bool(data.get("exclude_involved_counties", False)),
         "exclude_experts": sorted(set(data.get("exclude_experts") or ())),
+        "term_and_consent": True,
     }
 
 
-def domain(stored: dict) -> DrawParameters:
+def domain(stored: dict, drawn_at: datetime | None = None) -> DrawParameters:
+    """The domain's parameters of a stored draw made (or being made) at `drawn_at`."""
+    on = (clock.local_date(drawn_at)
+          if stored.get("term_and_consent") is True and drawn_at is not None else None)
     return DrawParameters(
         purpose=stored["purpose"], size=stored["size"], alternates=stored["alternates"],
         expertise=frozenset(stored["expertise_matched"]),
         enterprises=frozenset(stored["enterprises"]), counties=frozenset(stored["counties"]),
-        exclude_involved_counties=stored["exclude_involved_counties"])
+        exclude_involved_counties=stored["exclude_involved_counties"], on=on)
 
 
 def candidates(pool: Iterable[PoolExpert], stored: dict) -> list[PoolExpert]:
@@ -43,15 +54,17 @@ def candidates(pool: Iterable[PoolExpert], stored: dict) -> list[PoolExpert]:
     return [e for e in pool if e.expert_id not in already] if already else list(pool)
 
 
-def draw(pool: Iterable[PoolExpert], stored: dict, seed: bytes,
+def draw(pool: Iterable[PoolExpert], stored: dict, drawn_at: datetime, seed: bytes,
          known_expertise: Iterable[str]) -> DrawOutcome:
     """The draw itself: bad input and too few eligible experts raise (never a short panel)."""
-    return run_draw(candidates(pool, stored), domain(stored), seed, known_expertise)
+    return run_draw(candidates(pool, stored), domain(stored, drawn_at), seed, known_expertise)
 
 
-def eligible(pool: Iterable[PoolExpert], stored: dict) -> list[str]:
-    """The eligible ids (sorted) for stored parameters, without the draw's checks."""
-    return eligible_experts(candidates(pool, stored), domain(stored))[0]
+def eligible(pool: Iterable[PoolExpert], stored: dict, drawn_at: datetime
+             ) -> tuple[list[str], list[Exclusion]]:
+    """The eligible ids (sorted) and the exclusions for stored parameters, without the
+    draw's checks."""
+    return eligible_experts(candidates(pool, stored), domain(stored, drawn_at))
 
 
 def rerun(eligible_ids: Sequence[str], stored: dict, seed: bytes

@@ -1,5 +1,7 @@
 """The pool as of an instant, for drawing: `history.pool_as_of`'s answer without
-reading and parsing every expert's state on every draw.
+reading and parsing every expert's state on every draw. What the pool is, which rows
+make it and how a row is read are history's (`latest_seqs`, `state_rows`, `expert_of`);
+this module only remembers.
 
 `expert_states` rows are append-only (services/talent/pool/history.py), so the parsed
 state of a row never changes: it is kept per row (`seq`) for the process's life, and a
@@ -14,7 +16,6 @@ from every row, so each draw made through this path is checked against the refer
 from __future__ import annotations
 
 import gc
-import json
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +23,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from services.talent.domain.draw import PoolExpert
-from services.talent.pool.models import ExpertState
+from services.talent.pool import history
+from services.talent.pool.history import STATES
 
-STATES = ExpertState.__table__  # Core, not ORM: ORM row handling costs as much as the query
 MAX_CACHED = 500_000   # parsed states kept per database; beyond it, start again
 FETCH_CHUNK = 1000     # rows whose state is fetched by seq in one query
 
@@ -39,14 +40,6 @@ class _Cache:
 _by_engine: "weakref.WeakKeyDictionary[object, _Cache]" = weakref.WeakKeyDictionary()
 
 
-def expert_of(expert_id: str, text: str) -> PoolExpert:
-    """One state row as history.pool_as_of reads it."""
-    s = json.loads(text)
-    return PoolExpert(expert_id=expert_id, county=s["county"], employer_uscc=s["employer_uscc"],
-                      expertise=frozenset(s["expertise"]), suspended=s["suspended"],
-                      conflicts=frozenset(s["conflicts"]))
-
-
 def pool_as_of(session, at: datetime) -> list[PoolExpert]:
     """Every expert's last recorded state at or before `at`, as history.pool_as_of
     (in no particular order: the draw sorts what is eligible)."""
@@ -58,24 +51,19 @@ def pool_as_of(session, at: datetime) -> list[PoolExpert]:
     if every_row and signature == cache.signature:
         return list(cache.pool)
 
-    latest_seq = (select(func.max(STATES.c.seq)).where(STATES.c.at <= at)
-                  .group_by(STATES.c.expert_id))
-    latest = conn.execute(select(STATES.c.expert_id, func.max(STATES.c.seq))
-                          .where(STATES.c.at <= at).group_by(STATES.c.expert_id)).all()
+    latest = conn.execute(history.latest_seqs(at)).all()
     missing = [seq for _, seq in latest if seq not in cache.states]
     if len(cache.states) + len(missing) > MAX_CACHED:
         cache.states.clear()
         missing = [seq for _, seq in latest]
     rows = []
     if len(missing) > FETCH_CHUNK:  # a first draw: every latest state at once
-        rows = conn.execute(select(STATES.c.seq, STATES.c.expert_id, STATES.c.state)
-                            .where(STATES.c.seq.in_(latest_seq.scalar_subquery()))).all()
+        rows = history.state_rows(conn, at)
         missing = []
     for start in range(0, len(missing), FETCH_CHUNK):
-        rows += conn.execute(select(STATES.c.seq, STATES.c.expert_id, STATES.c.state)
-                             .where(STATES.c.seq.in_(missing[start:start + FETCH_CHUNK]))).all()
+        rows += history.state_rows(conn, seqs=missing[start:start + FETCH_CHUNK])
     for seq, expert_id, text in rows:
-        cache.states[seq] = expert_of(expert_id, text)
+        cache.states[seq] = history.expert_of(expert_id, text)
     if len(rows) > FETCH_CHUNK:
         # tens of thousands of long-lived objects: left to the collector, every full
         # collection walks them again (tens of milliseconds in the middle of a draw)

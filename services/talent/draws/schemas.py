@@ -4,9 +4,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.errors import ValidationFailed
+from shared.schema_fields import COUNTY
 from shared.validators.uscc import PATTERN as USCC_PATTERN
 
-COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
 USCC = validate.Regexp(USCC_PATTERN, error="统一社会信用代码格式不正确（18位数字和大写字母）")
 EXAMPLE_USCC = "91130921MA0CQ00188"
 MAX_SIZE = MAX_ALTERNATES = 100
@@ -74,12 +74,23 @@ class MemberOut(PanelMemberOut):
     replaced_by = fields.String(allow_none=True)
 
 
+class ExclusionOut(Schema):
+    code = fields.String(metadata={"description": "suspended 暂停、out_of_term 不在聘期内、"
+                                   "no_consent 未同意联系、employed_by_involved 受聘于涉及企业、"
+                                   "declared_conflict 申明与涉及企业有利害关系、"
+                                   "involved_county 属涉及县（市、区）、expertise_mismatch 专业领域不符"})
+    name = fields.String()
+    count = fields.Integer()
+
+
 class DrawRunOut(Schema):
     id = fields.String()
     parent_draw_id = fields.String(allow_none=True)
     seed = fields.String()
     snapshot_hash = fields.String()
     eligible_count = fields.Integer()
+    exclusions = fields.List(fields.Nested(ExclusionOut), metadata={
+        "description": "未列入候选名单的专家人数，按排除原因（每名专家计首个原因）"})
     size = fields.Integer()
     alternates = fields.Integer()
     drawn_at = fields.DateTime()
@@ -141,5 +152,7 @@ class VerificationOut(Schema):
     seed = fields.String()
     snapshot_hash = fields.String()
     eligible_count = fields.Integer()
+    exclusions = fields.List(fields.Nested(ExclusionOut), metadata={
+        "description": "按抽取时的专家库历史重建时排除的专家人数，按原因"})
     chain_break_seq = fields.Integer(allow_none=True)
     chain_head = fields.String()

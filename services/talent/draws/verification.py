@@ -9,7 +9,7 @@ import json
 from sqlalchemy import select
 
 from services.talent.domain import audit_chain
-from services.talent.domain.draw import snapshot_hash
+from services.talent.domain.draw import describe_exclusions, exclusion_counts, snapshot_hash
 from services.talent.draws import chain, parameters
 from services.talent.draws.drawing import not_found
 from services.talent.draws.models import Draw, DrawChainEntry
@@ -45,15 +45,17 @@ def verify(session, draw_id: str) -> dict:
     if not (isinstance(snapshot, list) and all(isinstance(i, str) for i in snapshot)):
         snapshot = None  # edited into something that is not a list of ids
     try:
-        rebuilt = parameters.eligible(history.pool_as_of(session, draw.drawn_at), stored)
+        rebuilt, excluded = parameters.eligible(history.pool_as_of(session, draw.drawn_at),
+                                                stored, draw.drawn_at)
     except (KeyError, TypeError):
-        rebuilt = None  # parameters no longer readable: the chain check names the edit
+        rebuilt, excluded = None, []  # parameters no longer readable: the chain check names the edit
     broken = audit_chain.first_break(chain.entries(session))
     checks = [_snapshot(rebuilt, snapshot), _snapshot_hash(draw, snapshot),
               *_rerun(draw, rebuilt, stored), _chain(session, draw, broken)]
     return {"draw_id": draw.id, "ok": all(c["ok"] for c in checks), "checks": checks,
             "drawn_at": draw.drawn_at, "seed": draw.seed, "snapshot_hash": draw.snapshot_hash,
-            "eligible_count": len(snapshot or ()), "chain_break_seq": broken,
+            "eligible_count": len(snapshot or ()), "exclusions": describe_exclusions(exclusion_counts(excluded)),
+            "chain_break_seq": broken,
             "chain_head": chain.head_hash(session)}
 
 

@@ -8,14 +8,14 @@ from sqlalchemy import select
 
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
-from services.talent.domain.expertise import Catalogue, catalogue as default_catalogue
+from services.talent.domain.draw import describe_exclusions
+from services.talent.domain.expertise import Catalogue
 from services.talent.draws import drawing
 from services.talent.draws.models import Draw, DrawChainEntry
 from services.talent.pool.models import Expert
 
 
-def detail(session, principal: Principal, draw_id: str,
-           catalogue: Catalogue | None = None) -> dict:
+def detail(session, principal: Principal, draw_id: str, catalogue: Catalogue) -> dict:
     """City officers see every draw in full; anyone else only a published panel, and
     only its public view."""
     root, draws = _family(session, draw_id)
@@ -23,7 +23,6 @@ def detail(session, principal: Principal, draw_id: str,
         if root.status != "published":
             raise Forbidden("专家组公布前仅市级监管人员可以查看。", code="AUTH_FORBIDDEN")
         return public_view(session, root, draws, catalogue)
-    catalogue = catalogue or default_catalogue()
     members = drawing.members_of(session, draws)
     experts = _experts(session, [m.expert_id for m in members])
     hashes = dict(session.execute(select(DrawChainEntry.seq, DrawChainEntry.hash).where(
@@ -37,6 +36,7 @@ def detail(session, principal: Principal, draw_id: str,
         "parameters": json.loads(root.parameters),
         "draws": [{"id": d.id, "parent_draw_id": d.parent_draw_id, "seed": d.seed,
                    "snapshot_hash": d.snapshot_hash, "eligible_count": d.eligible_count,
+                   "exclusions": describe_exclusions(json.loads(d.exclusions or "{}")),
                    "size": json.loads(d.parameters)["size"],
                    "alternates": json.loads(d.parameters)["alternates"],
                    "drawn_at": d.drawn_at, "drawn_by": d.drawn_by, "chain_seq": d.chain_seq,
@@ -48,7 +48,7 @@ def detail(session, principal: Principal, draw_id: str,
     }
 
 
-def public(session, draw_id: str, catalogue: Catalogue | None = None) -> dict:
+def public(session, draw_id: str, catalogue: Catalogue) -> dict:
     """A published panel, for anyone; an unpublished one does not exist (404)."""
     root, draws = _family(session, draw_id)
     if root.status != "published":
@@ -56,8 +56,7 @@ def public(session, draw_id: str, catalogue: Catalogue | None = None) -> dict:
     return public_view(session, root, draws, catalogue)
 
 
-def public_view(session, root: Draw, draws: list[Draw], catalogue: Catalogue | None) -> dict:
-    catalogue = catalogue or default_catalogue()
+def public_view(session, root: Draw, draws: list[Draw], catalogue: Catalogue) -> dict:
     members = drawing.members_of(session, draws)
     experts = _experts(session, [m.expert_id for m in members])
     return {**_summary(root), "seed": root.seed, "snapshot_hash": root.snapshot_hash,

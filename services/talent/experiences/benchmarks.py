@@ -9,9 +9,10 @@ from shared.auth import CITY_WIDE, Principal
 from shared.contracts import county_name
 from shared.db import Database, UnitOfWork
 from shared.errors import Conflict, NotFound
+from shared.paging import page_of
 from services.talent.domain import experiences as rules
 from services.talent.experiences.models import Benchmark
-from services.talent.experiences.records import actor, page_of
+from services.talent.experiences.records import actor
 from services.talent.experiences.schemas import BenchmarkOut, BenchmarkPageOut, PublicBenchmarkPageOut
 
 _out, _page_out, _public_page_out = BenchmarkOut(), BenchmarkPageOut(), PublicBenchmarkPageOut()

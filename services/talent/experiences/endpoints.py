@@ -15,14 +15,13 @@ TalentService (which provides `config` and `db`). Thin: load, call one use case,
 """
 from __future__ import annotations
 
-from urllib.parse import quote
 
-from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
-from shared.auth import CITY_WIDE, requires
+from shared.auth import CITY_WIDE, OFFICERS, requires
+from shared.dependencies import FromConfig
 from shared.errors import CqoError
-from shared.http import http, json_response, load_json, load_query, read_body
+from shared.http import attachment, http, json_response, load_json, load_query, read_body
 from shared.openapi import api_doc
 from services.talent.domain import experiences as rules
 from services.talent.experiences import attachments, benchmarks, review, submissions, views
@@ -33,7 +32,6 @@ from services.talent.experiences.schemas import (
     WithdrawIn)
 
 TAG_EXPERIENCES, TAG_PUBLIC, TAG_BENCHMARKS = "典型经验", "公开信息", "标杆首席质量官"
-OFFICERS = ("county_officer", "city_officer", "admin")
 BODY_MAX_BYTES = 256 * 1024        # an experience's text is at most 20,000 characters
 MULTIPART_OVERHEAD = 64 * 1024     # the form's boundaries and headers around the file
 FILE_CONTENT = {kind.content_type: {"schema": {"type": "string", "format": "binary"}}
@@ -43,15 +41,9 @@ UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["fil
              "description": f"附件（{rules.ALLOWED_TEXT}），文件名须带扩展名"}}}}}
 
 
-def content_disposition(filename: str) -> str:
-    """attachment, with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = filename.encode("ascii", "ignore").decode().strip() or "attachment"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-
-
 def _file(download: attachments.Download) -> Response:
     return Response(download.content, content_type=download.content_type, headers={
-        "Content-Disposition": content_disposition(download.filename),
+        "Content-Disposition": attachment(download.filename),
         "X-Content-Type-Options": "nosniff"})
 
 
@@ -72,20 +64,11 @@ def _upload(request, limits: attachments.Limits) -> tuple[bytes, str | None, str
     return upload.read(), upload.filename, upload.mimetype
 
 
-class AttachmentLimitsProvider(DependencyProvider):
-    """EXPERIENCE_ATTACHMENT_MAX_BYTES (default 5 MiB) and _MAX_COUNT (default 10), read at start."""
-
-    def setup(self):
-        self.limits = attachments.Limits.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.limits
-
-
 class ExperienceEndpoints:
     """Typical experiences and benchmark CQOs (no `name`: a mixin, not a service)."""
 
-    attachment_limits = AttachmentLimitsProvider()
+    # EXPERIENCE_ATTACHMENT_MAX_BYTES (default 5 MiB) and _MAX_COUNT (default 10)
+    attachment_limits = FromConfig(attachments.Limits.from_config)
 
     # -- typical experiences, for officers -------------------------------------------------
     @http("POST", "/api/v1/experiences")

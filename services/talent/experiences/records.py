@@ -2,7 +2,7 @@
 scope, and a line in its history."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared import clock
 from shared.auth import Principal
@@ -38,9 +38,3 @@ def record(uow: UnitOfWork, experience: Experience, action: str, principal: Prin
     experience.updated_at = now
     uow.session.add(ExperienceEvent(experience_id=experience.id, action=action, comment=comment,
                                     actor=actor(principal), at=now))
-
-
-def page_of(session, query, page: int, page_size: int) -> tuple[int, list]:
-    """(how many rows the query has, the rows of this page)."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    return total, session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()

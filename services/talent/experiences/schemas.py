@@ -3,61 +3,25 @@ document shows every check). The public shapes carry what may be published and n
 of the review, the consent's evidence or who recorded it."""
 from __future__ import annotations
 
-import re
-
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.contracts import jurisdiction
 from shared.errors import CqoError
 from shared.paging import PageOut, page_query
+from shared.schema_fields import COUNTY, DATE as _DATE, REQUIRED as _REQUIRED, USCC, YEAR as YEAR_RANGE, StrictBool
+from shared.schema_fields import one_of as _choices, text as text_field
 from shared.validators import validate_uscc
-from shared.validators.uscc import PATTERN as USCC_PATTERN
 from services.talent.domain.experiences import ACTION_NAMES, STATUS_NAMES
-
-_REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
-_DATE = {**_REQUIRED, "invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"  # not blank, no control characters
-_MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\S[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-
-COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
-USCC = [validate.Length(equal=18, error="统一社会信用代码应为18位"),
-        validate.Regexp(USCC_PATTERN, flags=re.IGNORECASE,
-                        error="统一社会信用代码只使用数字和英文字母（不使用I、O、Z、S、V）")]
-YEAR_RANGE = validate.Range(min=2000, max=2100, error="年度应在{min}到{max}之间")
 
 
 class Int(fields.Integer):
     default_error_messages = {**_REQUIRED, "invalid": "应为整数", "too_large": "数字过大"}
 
 
-class StrictBool(fields.Boolean):
-    """Only JSON true/false: "yes" or 1 for a consent is a clerk's slip, not an answer."""
-
-    truthy = {True}
-    falsy = {False}
-    default_error_messages = {**_REQUIRED, "invalid": "应为 true 或 false"}
-
-
 class QueryBool(fields.Boolean):
     truthy = {"true", "1"}
     falsy = {"false", "0"}
     default_error_messages = {"invalid": "应为 true 或 false"}
-
-
-def _choices(names: dict) -> validate.OneOf:
-    return validate.OneOf(list(names), error="取值应为 " + "、".join(
-        f"{k}（{v}）" for k, v in names.items()) + " 之一")
-
-
-def text_field(max_length: int, name: str, *, required: bool = True, multiline: bool = False,
-         **kwargs) -> fields.String:
-    """A text of 1 to `max_length` characters, not blank, without control characters."""
-    checks = [validate.Length(min=1, max=max_length, error=f"{name}应为1到{max_length}个字符"),
-              validate.Regexp(_MULTILINE if multiline else _NO_CONTROL,
-                              error=f"{name}不能为空，也不能含控制字符")]
-    if required:
-        return fields.String(required=True, validate=checks, error_messages=_REQUIRED, **kwargs)
-    return fields.String(validate=checks, **kwargs)
 
 
 class _Checked(Schema):

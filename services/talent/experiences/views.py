@@ -10,6 +10,7 @@ from sqlalchemy import select
 from shared.auth import Principal
 from shared.contracts import county_name
 from shared.db import Database
+from shared.paging import page_of
 from services.talent.domain import experiences as rules
 from services.talent.experiences import records
 from services.talent.experiences.models import Experience, ExperienceAttachment, ExperienceEvent
@@ -78,7 +79,7 @@ def listing(db: Database, principal: Principal, filters: dict) -> dict:
         if filters.get(name):
             query = query.where(getattr(Experience, name) == filters[name])
     with db.unit_of_work() as uow:
-        total, rows = records.page_of(uow.session, query, filters["page"], filters["page_size"])
+        total, rows = page_of(uow.session, query, filters["page"], filters["page_size"])
         counts = {i: len(a) for i, a in _attachments(uow.session, [e.id for e in rows]).items()}
         items = [{"id": e.id, "title": e.title, "uscc": e.uscc, "enterprise_name": e.enterprise_name,
                   "county": e.county, "county_name": county_name(e.county), "status": e.status,
@@ -105,7 +106,7 @@ def public_listing(db: Database, filters: dict) -> dict:
         query = query.where(Experience.published_on >= date(year, 1, 1),
                             Experience.published_on < date(year + 1, 1, 1))
     with db.unit_of_work() as uow:
-        total, rows = records.page_of(uow.session, query, filters["page"], filters["page_size"])
+        total, rows = page_of(uow.session, query, filters["page"], filters["page_size"])
         attachments = _attachments(uow.session, [e.id for e in rows])
         items = [_public(e, attachments[e.id]) for e in rows]
     return _public_page_out.dump({"total": total, "page": filters["page"],

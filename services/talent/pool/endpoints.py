@@ -8,10 +8,9 @@ register's events adds its branch here.
 """
 from __future__ import annotations
 
-from nameko.extensions import DependencyProvider
-
-from shared.auth import ROLES, requires
+from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
 from shared.contracts import events
+from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query
 from shared.keys import Keys
 from shared.messaging import topology
@@ -29,8 +28,6 @@ from services.talent.pool.schemas import (ConflictIn, ConflictOut, ConsentIn, Co
 
 EVENTS_CONSUMER = "talent.events"
 TAG_POOL, TAG_EXPERTS = "人才库", "市级质量专家"
-OFFICERS = ("county_officer", "city_officer", "admin")
-CITY = ("city_officer", "admin")
 BODY_MAX_BYTES = 64 * 1024
 
 
@@ -42,20 +39,10 @@ class PoolContext:
         self.expertise = catalogue(config)
 
 
-class PoolContextProvider(DependencyProvider):
-    """Keys and the list of expertise, read once at start."""
-
-    def setup(self):
-        self.context = PoolContext(self.container.config)
-
-    def get_dependency(self, worker_ctx):
-        return self.context
-
-
 class PoolEndpoints:
     """The pool and its experts (no `name`: a mixin, not a service)."""
 
-    pool = PoolContextProvider()
+    pool = FromConfig(PoolContext)  # keys and the list of expertise
     pool_backfill = AppointmentsBackfill("db")
 
     # -- the register's events ----------------------------------------------------------
@@ -101,7 +88,7 @@ class PoolEndpoints:
 
     # -- experts ------------------------------------------------------------------------
     @http("POST", "/api/v1/experts")
-    @requires(*CITY)
+    @requires(*CITY_WIDE)
     @api_doc("聘任市级质量专家", request=ExpertIn, response=ExpertDetailOut, status=201,
              tags=[TAG_EXPERTS], errors=[404, 409], description=(
                  "从人才库在任成员中聘任；专业领域取自 GET /expertise（未知代码返回 422 EXPERTISE_UNKNOWN）。"
@@ -134,7 +121,7 @@ class PoolEndpoints:
                 experts.get_expert(uow, request.principal, str(expert_id), self.pool.expertise)))
 
     @http("GET", "/api/v1/experts/<uuid:expert_id>/contact")
-    @requires(*CITY)
+    @requires(*CITY_WIDE)
     @api_doc("市级质量专家的联系方式（仅限同意被联系的专家）", response=ContactOut, tags=[TAG_EXPERTS],
              errors=[409], description="未同意被联系的专家返回 409 EXPERT_NO_CONSENT。")
     def pool_expert_contact(self, request, expert_id):
@@ -143,7 +130,7 @@ class PoolEndpoints:
                 experts.contact(uow, request.principal, str(expert_id), self.pool.cipher)))
 
     @http("POST", "/api/v1/experts/<uuid:expert_id>/consent")
-    @requires(*CITY)
+    @requires(*CITY_WIDE)
     @api_doc("登记专家是否同意被联系", request=ConsentIn, response=ExpertDetailOut,
              tags=[TAG_EXPERTS], description="记录登记人和时间。")
     def pool_expert_consent(self, request, expert_id):
@@ -154,7 +141,7 @@ class PoolEndpoints:
                 self.pool.expertise)))
 
     @http("POST", "/api/v1/experts/<uuid:expert_id>/suspend")
-    @requires(*CITY)
+    @requires(*CITY_WIDE)
     @api_doc("暂停市级质量专家", request=ReasonIn, response=ExpertDetailOut, tags=[TAG_EXPERTS],
              errors=[409], description=(
                  "市局手动暂停，须说明理由。任职终止、任期届满未续任、所在企业收到撤换建议时系统自动暂停。"))
@@ -165,7 +152,7 @@ class PoolEndpoints:
                 uow, request.principal, str(expert_id), data["reason"], self.pool.expertise)))
 
     @http("POST", "/api/v1/experts/<uuid:expert_id>/reinstate")
-    @requires(*CITY)
+    @requires(*CITY_WIDE)
     @api_doc("恢复市级质量专家", request=ReasonIn, response=ExpertDetailOut, tags=[TAG_EXPERTS],
              errors=[409], description=(
                  "解除市局的手动暂停，须说明理由。自动暂停的原因消除（如撤换建议办结）后自动恢复；"

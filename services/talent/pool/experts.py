@@ -20,6 +20,7 @@ from shared import clock
 from shared.auth import Principal, county_scope
 from shared.contracts import county_name
 from shared.errors import Conflict, NotFound
+from shared.paging import page_of
 from shared.personal_data import IdCipher, mask_email, mask_phone
 from services.talent.domain import pool as rules
 from services.talent.domain.expertise import Catalogue
@@ -211,9 +212,7 @@ def list_experts(uow, principal: Principal, filters: dict, expertise: Catalogue)
     if filters.get("uscc"):
         query = query.where(Expert.employer_uscc == filters["uscc"])
     page, size = filters["page"], filters["page_size"]
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    found = session.scalars(query.order_by(Expert.designated_at, Expert.id)
-                            .offset((page - 1) * size).limit(size)).all()
+    total, found = page_of(session, query.order_by(Expert.designated_at, Expert.id), page, size)
     return {"items": [expert_dict(session, e, expertise) for e in found], "total": total,
             "page": page, "page_size": size}
 
@@ -271,7 +270,7 @@ def record_consent(uow, principal: Principal, expert_id: str, consent: bool,
     session.add(ExpertAction(expert_id=expert.id, at=now, action="consent", actor=principal.subject,
                              note="同意联系" if consent else "不同意联系"))
     session.flush()
-    history.record(session, expert, now)  # every change is recorded, even one draws ignore
+    history.record(session, expert, now)  # a draw needs the consent standing at its time
     out = expert_dict(session, expert, expertise, detail=True)
     uow.commit()
     return out

@@ -20,6 +20,7 @@ from shared.auth import Principal, county_scope
 from shared.contracts import county_name, jurisdiction
 from shared.db import insert_or_lock
 from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.paging import page_of
 from shared.personal_data import id_hmac, mask_id
 from services.talent.domain import pool as rules
 from services.talent.pool import experts
@@ -167,9 +168,7 @@ def list_members(uow, principal: Principal, filters: dict) -> dict:
         if filters.get(name):
             query = query.where(getattr(PoolMember, name) == filters[name])
     page, size = filters["page"], filters["page_size"]
-    session = uow.session
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    found = session.scalars(query.order_by(PoolMember.id).offset((page - 1) * size).limit(size)).all()
+    total, found = page_of(uow.session, query.order_by(PoolMember.id), page, size)
     return {"items": [member_dict(m) for m in found], "total": total, "page": page,
             "page_size": size}
 

@@ -83,7 +83,7 @@ class ExpertConflict(TalentBase):
 
 class ExpertState(TalentBase):
     """Append-only: what a draw needs to know of an expert (county, employer, expertise,
-    suspended, conflicts), written at every change. A draw is verified by rebuilding
+    suspended, conflicts, term, consent), written at every change. A draw is verified by rebuilding
     the pool as of its time from these rows (`history.pool_as_of`)."""
 
     __tablename__ = "expert_states"

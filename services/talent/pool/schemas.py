@@ -4,51 +4,16 @@ answered; contact details are answered masked only, except by the consent-guarde
 contact endpoint."""
 from __future__ import annotations
 
-import re
-
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.errors import CqoError
 from shared.paging import PageOut, page_query
+from shared.schema_fields import COUNTY, DATE as _DATE, REQUIRED as _REQUIRED, USCC, StrictBool, text
+from shared.schema_fields import one_of as _choices
 from shared.validators import ID_TYPE_NAMES, validate_person_id, validate_uscc
-from shared.validators.uscc import PATTERN as USCC_PATTERN
 from services.talent.domain.pool import EXPERT_STATUS_NAMES, MEMBER_STATUS_NAMES, SOURCE_NAMES
 
-_REQUIRED = {"required": "必填字段缺失", "null": "不能为空（null）"}
-_DATE = {**_REQUIRED, "invalid": "不是有效的日期（应为 YYYY-MM-DD）"}
-_BOOL = {**_REQUIRED, "invalid": "应为 true 或 false"}
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"  # not blank, no control characters
-_MULTILINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\S[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 PHONE = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?)$"
-
-COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
-USCC = [validate.Length(equal=18, error="统一社会信用代码应为18位"),
-        validate.Regexp(USCC_PATTERN, flags=re.IGNORECASE,
-                        error="统一社会信用代码只使用数字和英文字母（不使用I、O、Z、S、V）")]
-
-
-def _choices(names: dict) -> validate.OneOf:
-    return validate.OneOf(list(names), error="取值应为 " + "、".join(
-        f"{k}（{v}）" for k, v in names.items()) + " 之一")
-
-
-def text(max_length: int, name: str, *, required: bool = True, multiline: bool = False,
-         **kwargs) -> fields.String:
-    """A text of 1 to `max_length` characters, not blank, without control characters."""
-    checks = [validate.Length(min=1, max=max_length, error=f"{name}应为1到{max_length}个字符"),
-              validate.Regexp(_MULTILINE if multiline else _NO_CONTROL,
-                              error=f"{name}不能为空，也不能含控制字符")]
-    if required:
-        return fields.String(required=True, validate=checks, error_messages=_REQUIRED, **kwargs)
-    return fields.String(load_default=None, allow_none=True, validate=checks, **kwargs)
-
-
-class StrictBool(fields.Boolean):
-    """Only JSON true/false: "yes" or 1 for a consent is a clerk's slip, not an answer."""
-
-    truthy = {True}
-    falsy = {False}
-    default_error_messages = _BOOL
 
 
 def _uscc_field(description: str, required: bool = True) -> fields.String:
@@ -87,7 +52,7 @@ class NominationIn(_Normalised):
                               validate=validate.Length(min=1, max=40, error="证件号码应为1到40个字符"),
                               metadata={"description": "证件号码（只用于计算匹配用的散列值，不保存、不返回明文）"})
     uscc = _uscc_field("所在企业统一社会信用代码")
-    enterprise_name = text(200, "企业名称", required=False, metadata={"description": "所在企业名称"})
+    enterprise_name = text(200, "企业名称", required=False, load_default=None, allow_none=True, metadata={"description": "所在企业名称"})
     county = fields.String(load_default=None, allow_none=True, validate=COUNTY, metadata={
         "description": "县（市、区）代码；县级监管人员可省略（默认本县），市级推荐必填"})
     reason = text(2000, "推荐理由", multiline=True, metadata={"description": "推荐理由"})
@@ -169,11 +134,13 @@ class ConsentIn(Schema):
 class ConflictIn(_Normalised):
     uscc = _uscc_field("存在利益冲突的企业统一社会信用代码")
     since = fields.Date(required=True, error_messages=_DATE, metadata={"description": "冲突自何时起"})
-    note = text(2000, "说明", required=False, multiline=True, metadata={"description": "说明"})
+    note = text(2000, "说明", required=False, multiline=True, load_default=None, allow_none=True,
+                metadata={"description": "说明"})
 
 
 class WithdrawIn(Schema):
-    note = text(2000, "说明", required=False, multiline=True, metadata={"description": "撤销的说明"})
+    note = text(2000, "说明", required=False, multiline=True, load_default=None, allow_none=True,
+                metadata={"description": "撤销的说明"})
 
 
 class ExpertiseItemOut(Schema):

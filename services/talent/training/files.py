@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 import unicodedata
 import zipfile
@@ -66,9 +67,14 @@ class Table:
 
     def rows(self) -> Iterator[tuple[int, dict]]:
         index = list(self.index.items())
+        names, positions = [name for name, _ in index], [i for _, i in index]
+        last, pick = max(positions), operator.itemgetter(*positions, positions[0])  # a tuple, even of one
         for line, cells in self.records:
-            width = len(cells)
-            yield line, {name: cells[i] if i < width else None for name, i in index}
+            if len(cells) > last:  # every column there: picked in C
+                yield line, dict(zip(names, pick(cells)))
+            else:
+                width = len(cells)
+                yield line, {name: cells[i] if i < width else None for name, i in index}
 
     def close(self) -> None:
         if self.book is not None:

@@ -49,6 +49,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     certificates_announced: int = 0
+    certificates_revoked: int = 0
     rejected_rows: list[dict] = field(default_factory=list)
 
     @property
@@ -74,6 +75,7 @@ class ImportReport:
                 "accepted": self.accepted, "inserted": self.inserted, "updated": self.updated,
                 "unchanged": self.unchanged, "rejected": self.rejected,
                 "certificates_announced": self.certificates_announced,
+                "certificates_revoked": self.certificates_revoked,
                 "rejected_rows": sorted(self.rejected_rows, key=lambda r: r["line"]),
                 "rejected_rows_truncated": self.rejected > len(self.rejected_rows),
                 "summary": self.summary()}
@@ -117,13 +119,15 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
             people: dict[str, int] = {}        # id_hmac -> the line it was first seen on
             certificates: dict[str, int] = {}  # certificate number -> the same
             batch: list[Pending] = []
+            kind, starts_on = course.kind, course.starts_on  # not through the ORM's attributes per row
             for line, cells in table.rows():
-                if not any(v not in (None, "") and str(v).strip() for v in cells.values()):
+                name = cells["person_name"]  # a required column: a row with a name is not blank
+                if not (name.__class__ is str and name.strip()) and \
+                        not any(v not in (None, "") and str(v).strip() for v in cells.values()):
                     continue  # a blank line, or a row of empty cells
                 report.total_rows += 1
-                row, problems = check_attendance(cells, course_kind=course.kind,
-                                                 course_starts_on=course.starts_on, today=today)
-                reasons = [reason for found in problems.values() for reason in found]
+                row, problems = check_attendance(cells, course_kind=kind, course_starts_on=starts_on, today=today)
+                reasons = [reason for found in problems.values() for reason in found] if problems else []
                 if row is not None:
                     hmac = keys.hmac(row)
                     first = people.setdefault(hmac, line)
@@ -147,6 +151,7 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
             if report.total_rows == 0:
                 raise TrainingFileError("文件中没有数据行（表头之下为空）", code="TRAINING_EMPTY")
             report.certificates_announced = recorder.announced
+            report.certificates_revoked = recorder.revoked
             uow.commit()
         except IntegrityError:  # a certificate written by another course's import meanwhile
             raise certificate_conflict() from None
