@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shared import clock
-from shared.auth import Principal, county_scope
+from shared.auth import OFFICERS, Principal, county_scope
 from shared.db import UnitOfWork
 from shared.errors import NotFound
 from shared.personal_data import mask_email, mask_phone
 from services.notify.models import OfficeContact
 
-EDITORS = ("county_officer", "city_officer", "admin")
+EDITORS = OFFICERS
 
 
 def view(row: OfficeContact) -> dict:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from shared import clock
-from shared.auth import Principal, county_scope
+from shared.auth import OFFICERS, Principal, county_scope
 from shared.db import UnitOfWork
 from shared.errors import NotFound
 from services.notify.models import Delivery, Notice
 
-READERS = ("county_officer", "city_officer", "admin")
+READERS = OFFICERS
 
 
 def view(d: Delivery, n: Notice) -> dict:

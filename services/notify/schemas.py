@@ -5,11 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
 from shared.paging import PageOut, page_query
+from shared.schema_fields import COUNTY, text
 from services.notify.domain.recipients import CHANNELS
 
 STATUSES = ("pending", "sending", "sent", "failed", "unknown", "skipped")
-_TEXT = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"  # not blank, no control characters
-COUNTY = validate.Regexp(r"^\d{6}$", error="县级区划代码应为6位数字")
 
 
 class InboxQuery(page_query(default=20, maximum=100)):
@@ -39,8 +38,7 @@ class ContactIn(Schema):
     level = fields.String(required=True, validate=validate.OneOf(["city", "county"]),
                           metadata={"description": "city 市局，county 县级市场监管部门"})
     county = fields.String(load_default=None, allow_none=True, validate=COUNTY)
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=100),
-                                                  validate.Regexp(_TEXT, error="名称不能为空，也不能含控制字符")])
+    name = text(100, "名称")
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
         r"^(\+86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}(-\d{1,6})?$", error="电话号码格式不正确"))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=200),
