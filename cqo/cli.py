@@ -33,6 +33,7 @@ COMMANDS = {
     "training": "cqo.cli_training:training_app",
     "report": "cqo.cli_report:report_app",
     "draw": "cqo.cli_draw:draw_app",
+    "notify": "cqo.cli_notify:notify_app",
     "demo": "cqo.cli_demo:demo",
 }
 

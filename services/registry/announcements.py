@@ -41,8 +41,11 @@ def appointment_ended(appointment, *, county: str) -> dict:
             "by_filing_id": a.ended_by_filing_id}
 
 
-def filing_decided(row, *, enterprise_name: str | None) -> dict:
-    return {"filing_id": row.filing_id, "version": row.version, "county": row.county,
+def filing_decided(row, *, enterprise_name: str | None, contact: dict | None = None) -> dict:
+    contact = contact or {}
+    return {"contact_name": contact.get("name"), "contact_phone": contact.get("phone"),
+            "contact_email": contact.get("email"),
+            "filing_id": row.filing_id, "version": row.version, "county": row.county,
             "uscc": row.uscc, "enterprise_name": enterprise_name, "kind": row.kind,
             "outcome": row.outcome, "reasons": parsed(row, "reasons"),
             "late": row.late, "days_late": row.days_late, "appointment_id": row.appointment_id}

@@ -109,6 +109,11 @@ class FilingDecided(_Data):
     late = fields.Boolean(load_default=False)
     days_late = fields.Integer(load_default=0)
     appointment_id = fields.Integer(load_default=None, allow_none=True)
+    # the enterprise's contact as the filing gave it (its CQO), for the notification
+    # service; never an ID number
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
 
 
 class RecommendationIssued(_Data):

@@ -72,6 +72,8 @@ def notices_queue(county: str) -> Queue:
 EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "talent.events": ("register.appointment.*", "register.recommendation.*"),
     "registry.events": ("talent.certificate.*",),
+    "notify.events": ("register.filing.decided", "register.recommendation.*",
+                      "register.appointment.*", "talent.draw.*"),
 }
 
 

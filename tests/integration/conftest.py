@@ -15,17 +15,26 @@ def registry(amqp_uri, db_config, tmp_path, free_port):
         yield world
 
 
-@pytest.fixture
-def talent_db_config(db_config):
-    """A database of the talent service's own beside `db_config` (same backend), so a
-    test can run the registry and the talent service together."""
+def _own_database(db_config, name):
+    """A database of service `name`'s own beside `db_config` (same backend), so a test
+    can run the registry and that service together."""
     if "DATABASE_SCHEMA" not in db_config:
         url = db_config["DATABASE_URL"]
-        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + "/talent.db"}
+        yield {"DATABASE_URL": url.rsplit("/", 1)[0] + f"/{name}.db"}
         return
-    schema = db_config["DATABASE_SCHEMA"] + "_talent"
+    schema = db_config["DATABASE_SCHEMA"] + f"_{name}"
     yield {**db_config, "DATABASE_SCHEMA": schema}
     infra.drop_schema(db_config["DATABASE_URL"], schema)
+
+
+@pytest.fixture
+def talent_db_config(db_config):
+    yield from _own_database(db_config, "talent")
+
+
+@pytest.fixture
+def notify_db_config(db_config):
+    yield from _own_database(db_config, "notify")
 
 
 @pytest.fixture

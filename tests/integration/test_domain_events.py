@@ -89,6 +89,9 @@ def test_an_accepted_filing_and_a_change_announce_appointments_and_decisions(reg
         (first["filing_id"], "accepted"), (change["filing_id"], "accepted")]
     assert decided[1]["appointment_id"] == new["appointment_id"]
     assert decided[0]["enterprise_name"] == first["enterprise"]["name"]
+    # the filing's contact, for the notification service (never more of the person)
+    assert (decided[1]["contact_name"], decided[1]["contact_phone"], decided[1]["contact_email"]) == (
+        "新质量官", change["cqo"].get("phone"), change["cqo"].get("email"))
     for _, _, raw in published.seen:  # never an ID number, only its keyed hash and mask
         events.refuse_id_numbers(raw)
 

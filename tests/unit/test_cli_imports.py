@@ -14,7 +14,7 @@ import pytest
 HEAVY = ("nameko", "eventlet", "sqlalchemy", "kombu", "alembic", "services", "openpyxl",
          "werkzeug", "rich", "shared.db", "shared.messaging", "cqo.stack", "cqo.demo",
          "cqo.cli_serve", "cqo.cli_stack", "cqo.cli_dead", "cqo.cli_roster", "cqo.cli_training",
-         "cqo.cli_report", "cqo.cli_demo", "cqo.cli_draw")
+         "cqo.cli_report", "cqo.cli_demo", "cqo.cli_draw", "cqo.cli_notify")
 
 PROBE = """
 import json, sys

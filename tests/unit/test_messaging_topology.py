@@ -18,7 +18,7 @@ def test_exchanges_are_durable_with_the_contract_types():
 
 
 def test_registry_queues():
-    intake, dead, talent_events, registry_events = topology.registry_queues()
+    intake, dead, talent_events, registry_events, notify_events = topology.registry_queues()
     assert intake.name == "registry.intake"
     assert intake.queue_arguments == {"x-queue-type": "quorum",
                                       "x-dead-letter-exchange": "cqo.dead"}
@@ -31,6 +31,10 @@ def test_registry_queues():
     assert _bindings(talent_events) == {("cqo.events", "register.appointment.*"),
                                         ("cqo.events", "register.recommendation.*")}
     assert _bindings(registry_events) == {("cqo.events", "talent.certificate.*")}
+    assert _bindings(notify_events) == {("cqo.events", "register.filing.decided"),
+                                        ("cqo.events", "register.recommendation.*"),
+                                        ("cqo.events", "register.appointment.*"),
+                                        ("cqo.events", "talent.draw.*")}
 
 
 def test_the_city_declares_the_queues_of_counties_on_its_broker():
@@ -38,7 +42,7 @@ def test_the_city_declares_the_queues_of_counties_on_its_broker():
 
     names = [q.name for q in topology.registry_queues(["130921", "130922"])]
     assert names == ["registry.intake", "cqo.dead", "talent.events", "registry.events",
-                     "filing.130921.decisions",
+                     "notify.events", "filing.130921.decisions",
                      "filing.130921.notices", "filing.130922.decisions", "filing.130922.notices"]
     shared = counties_on_this_broker({})
     assert len(shared) == 19 and "130921" in shared and "130971" in shared  # 16 + 3 zones

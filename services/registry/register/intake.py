@@ -332,15 +332,26 @@ def _record(register: LockedRegister, item: Item, decision: Decision, now,
         received_at=now, decided_at=None, outcome=WAITING, reasons="[]", findings="[]",
         late=False, days_late=0, deadline=None, appointment_id=None, payload=None,
         appointment=None)
-    _settle(register, row, decision, now, appointment)
+    _settle(register, row, decision, now, appointment, contact=_contact_of(source))
     if decision.outcome == WAITING:
         row.payload = json.dumps(item.raw, ensure_ascii=False)
     register.add_ledger(row)
     return _answer(row)
 
 
+def _contact_of(source) -> dict | None:
+    """The enterprise's contact on a filing (its CQO's name, phone, e-mail; nothing
+    else of the person), told with the decision to the notification service."""
+    cqo = source.get("cqo") if isinstance(source, dict) else None
+    if not isinstance(cqo, dict):
+        return None
+    return {k: cqo.get(k) if isinstance(cqo.get(k), str) else None for k in ("name", "phone", "email")}
+
+
 def _settle(register: LockedRegister, row: Row, decision: Decision, now,
-            appointment: Row | None = None) -> None:
+            appointment: Row | None = None, contact: dict | None = None) -> None:
+    if contact is None and row.payload:  # a held filing keeps its message until decided
+        contact = _contact_of(json.loads(row.payload))
     reasons = list(decision.reasons)
     late = late_reason(decision)
     if late:
@@ -362,7 +373,8 @@ def _settle(register: LockedRegister, row: Row, decision: Decision, now,
     if decision.outcome != WAITING:
         enterprise = register.enterprises.get(row.uscc)
         register.announce(announcements.DECIDED, row,
-                          enterprise_name=enterprise.name if enterprise is not None else None)
+                          enterprise_name=enterprise.name if enterprise is not None else None,
+                          contact=contact)
     if decision.outcome == ACCEPTED:
         register.accepted(row.uscc, row.submitted_to_county_on)
     elif decision.outcome == REJECTED and row.kind == "establishment":
@@ -384,7 +396,7 @@ def _release_waiting(register: LockedRegister, ctx, uscc: str, now) -> list[dict
             decision, appointment = _apply(register, ctx, item.data, now)
             if decision.outcome == WAITING:
                 continue
-            _settle(register, row, decision, now, appointment)
+            _settle(register, row, decision, now, appointment, contact=_contact_of(item.data))
             answers.append(_answer(row))
             progressed = True
         if not progressed:

@@ -1,0 +1,167 @@
+"""Who is told of which event, on which channels (DESIGN.md section 2, issue 11).
+
+The enterprise hears of everything about its own filings, appointments and
+recommendations (in-app inbox, e-mail, SMS); the county office of the enterprise's
+county and the city office hear what they must act on or watch (e-mail, SMS where it
+is urgent); an expert hears of a panel invitation. `register.appointment.accepted` and
+`.ended` are told through the filing decision that caused them, so they tell no one
+again. A channel without an address is kept as skipped, never dropped in silence.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+INBOX, EMAIL, SMS = "inbox", "email", "sms"
+CHANNELS = (INBOX, EMAIL, SMS)
+ENTERPRISE, COUNTY, CITY, EXPERT = "enterprise", "county", "city", "expert"
+
+# event type -> [(audience, channels)]
+PLAN: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "register.filing.decided": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,))),
+    "register.recommendation.issued": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL, SMS)),
+                                       (CITY, (EMAIL,))),
+    "register.recommendation.closed": ((ENTERPRISE, (INBOX, EMAIL)), (COUNTY, (EMAIL,))),
+    "register.appointment.lapsed": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,)),
+                                    (CITY, (EMAIL,))),
+    "register.appointment.accepted": (),
+    "register.appointment.ended": (),
+    "talent.draw.invited": ((EXPERT, (INBOX, EMAIL, SMS)),),
+    "talent.draw.published": ((CITY, (EMAIL,)),),
+}
+TEMPLATES = {
+    "register.filing.decided": "filing_decided",
+    "register.recommendation.issued": "recommendation_issued",
+    "register.recommendation.closed": "recommendation_closed",
+    "register.appointment.lapsed": "appointment_lapsed",
+    "talent.draw.invited": "draw_invited",
+    "talent.draw.published": "draw_published",
+}
+
+# mainland mobile numbers only: a landline cannot take an SMS
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+NO_ADDRESS = {EMAIL: "没有电子邮箱地址", SMS: "没有可接收短信的手机号码"}
+
+
+@dataclass(frozen=True)
+class Office:
+    """One contact of the city bureau or of a county's department."""
+
+    id: int
+    level: str  # city | county
+    county: str | None
+    name: str
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class EnterpriseAddress:
+    contact_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    enterprise_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """What the use case looked up for one event: the offices and the enterprise's
+    contact known before it (from an earlier filing)."""
+
+    offices: tuple[Office, ...] = ()
+    enterprise: EnterpriseAddress | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str                 # enterprise:<uscc> | office:<id> | expert:<id>
+    audience: str            # enterprise | county | city | expert
+    name: str
+    county: str | None
+    channels: tuple[str, ...]
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One delivery to make: the channel and its address, or why there is none."""
+
+    channel: str
+    address: str | None
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    recipient: Recipient
+    routes: tuple[Route, ...] = field(default_factory=tuple)
+
+
+def event_contact(data: dict) -> EnterpriseAddress | None:
+    """The enterprise's contact carried by the event itself (filing decisions carry
+    the filing's), or None."""
+    if not any(data.get(k) for k in ("contact_name", "contact_phone", "contact_email")):
+        return None
+    return EnterpriseAddress(contact_name=data.get("contact_name"), phone=data.get("contact_phone"),
+                             email=data.get("contact_email"), enterprise_name=data.get("enterprise_name"))
+
+
+def recipients(event_type: str, data: dict, directory: Directory) -> list[Recipient]:
+    """Everyone `event_type` concerns, in a stable order."""
+    county = data.get("county")
+    found: list[Recipient] = []
+    for audience, channels in PLAN.get(event_type, ()):
+        if audience == ENTERPRISE and data.get("uscc"):
+            address = event_contact(data) or directory.enterprise or EnterpriseAddress()
+            name = data.get("enterprise_name") or address.enterprise_name or data["uscc"]
+            found.append(Recipient(f"enterprise:{data['uscc']}", ENTERPRISE, name, county, channels,
+                                   phone=address.phone, email=address.email))
+        elif audience == EXPERT and data.get("expert_id"):
+            # the talent service keeps experts' contacts (with their consent); until it
+            # hands them over the e-mail and SMS are recorded as skipped
+            found.append(Recipient(f"expert:{data['expert_id']}", EXPERT, "市级质量专家", None, channels))
+        elif audience in (COUNTY, CITY):
+            for office in directory.offices:
+                if office.level != audience or (audience == COUNTY and office.county != county):
+                    continue
+                found.append(Recipient(f"office:{office.id}", audience, office.name,
+                                       office.county if audience == COUNTY else county, channels,
+                                       phone=office.phone, email=office.email))
+    return found
+
+
+def is_mobile(phone: str | None) -> bool:
+    return bool(phone) and bool(_MOBILE.match(normal_phone(phone)))
+
+
+def normal_phone(phone: str) -> str:
+    value = "".join(str(phone).split()).replace("-", "")
+    return value[3:] if value.startswith("+86") else value
+
+
+def routes(recipient: Recipient, *, sms_templates: frozenset[str] | set[str], event_type: str) -> list[Route]:
+    """The deliveries of one recipient: each wanted channel with its address, or the
+    reason it is skipped (no address, no registered SMS template)."""
+    out = []
+    for channel in recipient.channels:
+        if channel == INBOX:
+            out.append(Route(INBOX, recipient.key))
+        elif channel == EMAIL:
+            email = (recipient.email or "").strip()
+            out.append(Route(EMAIL, email) if _EMAIL.match(email) else Route(EMAIL, None, NO_ADDRESS[EMAIL]))
+        elif channel == SMS:
+            if not is_mobile(recipient.phone):
+                out.append(Route(SMS, None, NO_ADDRESS[SMS]))
+            elif event_type not in sms_templates:
+                out.append(Route(SMS, None, "该事件没有登记短信模板"))
+            else:
+                out.append(Route(SMS, normal_phone(recipient.phone)))
+    return out
+
+
+def plan(event_type: str, data: dict, directory: Directory, sms_templates) -> list[Plan]:
+    return [Plan(r, tuple(routes(r, sms_templates=sms_templates, event_type=event_type)))
+            for r in recipients(event_type, data, directory)]

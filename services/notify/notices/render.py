@@ -1,0 +1,156 @@
+"""Notices in Chinese: the facts of one event for one audience, rendered once into an
+e-mail subject, an HTML body (autoescaped: enterprise names and reasons come from
+outside), a plain-text body (the e-mail's text part and the inbox text) and the
+parameters of the registered SMS template.
+
+Templates are `templates/<name>.html.j2` and `<name>.txt.j2`; the subject and the
+"what to do next" line are written here, beside the facts they depend on. No template
+is given an ID number: the events carry none (the contract refuses them), and the
+rendered texts are checked again before they are stored.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from shared import clock
+from shared.contracts import FILING_KINDS, OUTCOMES, county_name
+from shared.contracts.events import EventRefused, holds_id_number
+from services.notify.domain.recipients import CITY, COUNTY, ENTERPRISE, EXPERT, TEMPLATES
+
+_DIR = Path(__file__).parent / "templates"
+_HTML = Environment(loader=FileSystemLoader(_DIR), autoescape=True, undefined=StrictUndefined,
+                    keep_trailing_newline=True)
+_TEXT = Environment(loader=FileSystemLoader(_DIR), autoescape=False, undefined=StrictUndefined,
+                    trim_blocks=True, lstrip_blocks=True,
+                    keep_trailing_newline=True)
+
+# the article each decision reason rests on, where its message does not cite one
+ARTICLES = {"LATE_CHANGE": "第十四条", "QUALIFICATION_NOT_MET": "第六条",
+            "COUNTY_MISMATCH": "第三条、第十二条", "EFFECTIVE_BEFORE_APPOINTMENT": "第十四条",
+            "APPOINTMENT_BEFORE_CURRENT": "第十四条"}
+STATUS_LABELS = {"withdrawn": "已由提出单位撤回", "closed": "已由提出单位结案",
+                 "replaced": "已因企业办理首席质量官变更备案而办结"}
+ROLE_LABELS = {"member": "正式成员", "alternate": "候补成员"}
+SMS_PARAM_MAX = 20  # gateways cap each template parameter; longer values are cut
+
+
+@dataclass(frozen=True)
+class Rendered:
+    template: str
+    subject: str
+    text: str
+    html: str
+    sms_params: dict
+
+    @property
+    def sms_params_json(self) -> str:
+        return json.dumps(self.sms_params, ensure_ascii=False, sort_keys=True)
+
+
+def _day(value) -> str:
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = clock.aware(value).astimezone(clock.TZ).date()
+    return f"{value.year}年{value.month}月{value.day}日" if value else ""
+
+
+def _county(code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        return county_name(code)
+    except Exception:  # a code outside the deployment's list still makes a notice
+        return code
+
+
+def _reasons(items) -> list[dict]:
+    out = []
+    for item in items or ():
+        message = str(item.get("message") or "")
+        article = None if "第" in message and "条" in message else ARTICLES.get(item.get("code"))
+        out.append({"message": message, "article": article})
+    return out
+
+
+def _greeting(audience: str, recipient_name: str, facts: dict) -> str:
+    if audience == ENTERPRISE:
+        return facts.get("enterprise_name") or recipient_name
+    if audience == EXPERT:
+        return "尊敬的专家"
+    return recipient_name or ("市市场监督管理局" if audience == CITY else "县级市场监管部门")
+
+
+def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tuple[str, dict, str, dict]:
+    """(subject, template facts, what to do next, SMS parameters) of one event for one audience."""
+    f = dict(data)
+    f["county_name"] = _county(data.get("county"))
+    f.setdefault("enterprise_name", data.get("uscc") or "")
+    f["enterprise_name"] = f["enterprise_name"] or data.get("uscc") or ""
+    office = audience in (COUNTY, CITY)
+    if event_type == "register.filing.decided":
+        f.update(kind_label=FILING_KINDS.get(data["kind"], data["kind"]),
+                 outcome_label=OUTCOMES.get(data["outcome"], data["outcome"]),
+                 filing_no=f"{data['filing_id']}（第{data['version']}版）",
+                 decided_on=_day(envelope["occurred_at"]), reasons=_reasons(data.get("reasons")))
+        subject = f"首席质量官{f['kind_label']}备案{f['outcome_label']}：{f['enterprise_name']}"
+        if data["outcome"] == "accepted":
+            step = ("已登记，企业无需其他操作。首席质量官变更的，请自变更生效之日起一个月内向县级市场监管部门报告（第十四条）。"
+                    if not office else "供知悉" + ("；逾期情况已记录，计入年度考核。" if data.get("late") else "。"))
+        elif data["outcome"] == "rejected":
+            step = ("请按上述原因补正后，通过县级市场监管部门重新报送。" if not office
+                    else "请告知并指导企业补正后重新报送。")
+        else:
+            step = "该备案已撤回；如仍需备案，请重新提交。" if not office else "供知悉。"
+        sms = {"name": f["enterprise_name"], "kind": f["kind_label"], "result": f["outcome_label"]}
+    elif event_type == "register.recommendation.issued":
+        issuer = "市市场监督管理局" if data["issuer_role"] != "county_officer" else \
+            (_county(data.get("issuer_county")) + "市场监管部门")
+        f.update(issuer_label=issuer, issued_on=_day(data["issued_on"]), respond_by=_day(data["respond_by"]))
+        subject = f"撤换首席质量官建议：{f['enterprise_name']}"
+        step = (f"请于{f['respond_by']}前答复，或办理首席质量官变更备案。" if not office
+                else "请跟进企业的答复或变更备案。")
+        sms = {"name": f["enterprise_name"], "date": f["respond_by"]}
+    elif event_type == "register.recommendation.closed":
+        f.update(status_label=STATUS_LABELS.get(data["status"], data["status"]))
+        subject = f"撤换首席质量官建议已办结：{f['enterprise_name']}"
+        step = "无需其他操作。"
+        sms = {"name": f["enterprise_name"], "result": f["status_label"]}
+    elif event_type == "register.appointment.lapsed":
+        f.update(term_end=_day(data["term_end"]), lapsed_on=_day(data["lapsed_on"]))
+        subject = f"首席质量官任期已届满：{f['enterprise_name']}"
+        step = ("请尽快办理续任或变更备案（第十四条）。" if not office
+                else "请督促企业办理续任或变更备案。")
+        sms = {"name": f["enterprise_name"], "date": f["term_end"]}
+    elif event_type == "talent.draw.invited":
+        f.update(role_label=ROLE_LABELS.get(data["role"], data["role"]))
+        subject = f"专家抽取邀请：{data['purpose']}"
+        step = "请登录系统确认是否参加。"
+        sms = {"purpose": data["purpose"], "role": f["role_label"]}
+    elif event_type == "talent.draw.published":
+        names = [str(m.get("name")) for m in data.get("members") or () if m.get("name")]
+        f.update(member_names="、".join(names) or "（无）")
+        subject = f"专家组已公布：{data['purpose']}"
+        step = "供知悉。"
+        sms = {"purpose": data["purpose"]}
+    else:
+        raise KeyError(event_type)
+    return subject, f, step, {k: str(v)[:SMS_PARAM_MAX] for k, v in sms.items()}
+
+
+def render(event_type: str, envelope: dict, data: dict, audience: str, recipient_name: str) -> Rendered:
+    template = TEMPLATES[event_type]
+    subject, facts, step, sms = facts_of(event_type, envelope, data, audience)
+    context = {**facts, "subject": subject, "next_step": step,
+               "greeting": _greeting(audience, recipient_name, facts), "audience": audience}
+    text = _TEXT.get_template(f"{template}.txt.j2").render(context)
+    html = _HTML.get_template(f"{template}.html.j2").render(context)
+    for value in (subject, text, html, json.dumps(sms, ensure_ascii=False)):
+        if holds_id_number(value):  # the events carry none; a notice must not either
+            raise EventRefused("通知中不得出现证件号码", code="NOTICE_CARRIES_ID_NUMBER")
+    return Rendered(template, subject, text, html, sms)
