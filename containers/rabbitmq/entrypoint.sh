@@ -10,9 +10,6 @@ case "$user$pass" in *'
 {
   echo "listeners.tcp.default = 5672"
   echo "management.tcp.port = 15672"
-  echo "log.console = true"
-  echo "log.console.level = info"
-  echo "log.file = false"
   echo "default_user = $user"
   echo "default_pass = $pass"
   # the official image's choice: guest may log in from anywhere only if it is the
