@@ -178,7 +178,7 @@ def health(
         raise typer.Exit(2)
     try:
         total = wait_healthy(found, timeout, on_healthy=lambda e: console.print(
-            f"[green]✓[/] {e.name} 已就绪（{e.healthy_after_s:.1f} 秒）{e.url}"))
+            f"[green]✓[/] {e.name} 已就绪（{e.healthy_after_s:.1f} 秒）{e.shown}"))
     except TimeoutError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1)

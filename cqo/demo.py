@@ -635,8 +635,9 @@ class Demo:
             if not probe(endpoint):
                 raise DemoError(f"服务 {endpoint.name} 未就绪（{endpoint.last}）：请先运行 "
                                 "podman-compose up -d 与 cqo stack health", EXIT_ENVIRONMENT)
-            self.say(f"  [green]✓[/] {endpoint.name} 已就绪 {endpoint.url}")
-        self.stack = RunningStack({e.name: e.url.removesuffix("/api/v1/health") for e in found})
+            self.say(f"  [green]✓[/] {endpoint.name} 已就绪 {endpoint.shown}")
+        self.stack = RunningStack({e.name: e.url.removesuffix("/api/v1/health")
+                                   for e in found if e.kind == "http"})
         self.workdir = Path(o.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         return (*self._officers(), 0)

@@ -38,11 +38,18 @@ def test_keys_init_writes_every_secret_the_compose_file_mounts_once(tmp_path):
 
 
 def test_health_endpoints_follow_the_published_ports(monkeypatch):
-    found = endpoints(ROOT / "docker-compose.yml", environ={"CQO_REGISTRY_PORT": "28001"})
+    found = endpoints(ROOT / "docker-compose.yml",
+                      environ={"CQO_REGISTRY_PORT": "28001", "CQO_DB_PASSWORD": "s3cret"})
     urls = {e.name: e.url for e in found}
-    assert set(urls) == {"registry", "talent", "notify", "filing_130921", "filing_130922"}
+    assert set(urls) == {"rabbitmq", "postgres", "registry", "talent", "notify",
+                         "filing_130921", "filing_130922"}
     assert urls["registry"] == "http://127.0.0.1:28001/api/v1/health"
     assert urls["filing_130921"] == "http://127.0.0.1:18011/api/v1/health"
+    # the broker and the database: a login as the compose file's user, on the host port
+    assert urls["rabbitmq"] == "amqp://cqo:cqo@127.0.0.1:35672/"
+    assert urls["postgres"] == "postgresql://cqo:s3cret@127.0.0.1:35432/cqo"
+    assert next(e for e in found if e.name == "postgres").shown == \
+        "postgresql://cqo:***@127.0.0.1:35432/cqo"
 
 
 def _closed_port() -> int:
