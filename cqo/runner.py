@@ -18,6 +18,7 @@ import sys
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+KILL_TIMEOUT_S = 3.0
 # set by `cqo serve --processes N` for its children: they share the port on purpose
 SHARED_PORT_ENV = "CQO_SHARED_PORT"
 
@@ -52,7 +53,17 @@ def run(service_classes: list[type], config: dict) -> None:
                 stopper.wait()
         except eventlet.Timeout:
             log.warning("graceful stop timed out after %.0fs; killing", STOP_TIMEOUT_S)
-            runner.kill()
+            # kill can hang as well: with the broker gone, nameko's consumers sit in
+            # their reconnect loop (seen when compose stops every container at once)
+            killer = eventlet.spawn(runner.kill)
+            try:
+                with eventlet.Timeout(KILL_TIMEOUT_S):
+                    killer.wait()
+            except eventlet.Timeout:
+                log.warning("kill timed out after %.0fs; exiting", KILL_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - exiting anyway
+                log.exception("kill failed; exiting")
+            sys.stdout.flush()
             os._exit(1)
 
     stop_requested = []

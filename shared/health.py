@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 log = logging.getLogger(__name__)
 
-BROKER_TIMEOUT_S = 3.0
+BROKER_TIMEOUT_S = 2.0
 # a load balancer or an orchestrator may poll every second: one broker connection per
 # this many seconds at most
 BROKER_CACHE_S = 2.0
@@ -57,7 +57,9 @@ class HealthProbe(DependencyProvider):
 
         try:
             with Connection(self.amqp_uri, connect_timeout=BROKER_TIMEOUT_S) as connection:
-                connection.ensure_connection(max_retries=1)
+                # one attempt, bounded: a health answer must come before the caller's timeout
+                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
+                                             timeout=BROKER_TIMEOUT_S)
             ok = True
         except Exception as exc:  # noqa: BLE001
             log.warning("health check: broker unavailable: %s", exc)
