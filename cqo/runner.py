@@ -79,6 +79,7 @@ def run(service_classes: list[type], config: dict) -> None:
         while not stop_requested:
             eventlet.sleep(0.2)
         log.info("signal %s received; stopping", stop_requested[0])
+        _exit_later(STOP_TIMEOUT_S + KILL_TIMEOUT_S + 2)
         stop_or_kill()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -96,6 +97,23 @@ def run(service_classes: list[type], config: dict) -> None:
                 raise
     log.info("stopped")
     sys.stdout.flush()
+
+
+def _exit_later(seconds: float) -> None:
+    """The last resort of a stop: an OS thread (not a greenthread) that ends the process.
+    A call that blocks the whole hub (the C library's resolver retrying a DNS server that
+    went away with the compose network) would hold eventlet's timeouts in stop_or_kill."""
+    import eventlet.patcher
+
+    threading = eventlet.patcher.original("threading")
+    real_time = eventlet.patcher.original("time")
+
+    def watchdog():
+        real_time.sleep(seconds)
+        os.write(2, f"stop still not finished after {seconds:.0f}s; exiting\n".encode())
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
 
 
 def supervise(args: list[str], processes: int, address: str | None) -> int:
