@@ -4,12 +4,12 @@ In compose the service containers start together with the broker's and the datab
 and podman-compose ignores `depends_on: {condition: service_healthy}`; after a host
 reboot the order is anyone's. A service that gave up at once would depend on its
 restart policy to come up; it waits instead, logging what it waits for, and gives up
-(exit code 4) only after CQO_START_WAIT_S seconds (default 120; 0 = do not wait).
+(exit code 4) only after START_WAIT_S seconds (environment CQO_START_WAIT_S; default
+120; 0 = do not wait).
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,13 @@ class DependencyUnavailable(RuntimeError):
     pass
 
 
-def start_wait_s() -> float:
-    raw = os.environ.get(START_WAIT_ENV, "")
+def start_wait_s(config: dict) -> float:
+    raw = config.get("START_WAIT_S")
+    if raw in (None, ""):
+        return DEFAULT_START_WAIT_S
     try:
-        return max(0.0, float(raw)) if raw else DEFAULT_START_WAIT_S
-    except ValueError:
+        return max(0.0, float(raw))
+    except (TypeError, ValueError):
         raise DependencyUnavailable(f"{START_WAIT_ENV} 必须是秒数，收到 {raw!r}") from None
 
 
@@ -56,7 +58,7 @@ def _database_ready(url: str) -> None:
 def wait_for_dependencies(config: dict, timeout: float | None = None) -> None:
     """Returns once the broker (AMQP_URI) and a PostgreSQL DATABASE_URL accept a
     connection; raises DependencyUnavailable (Chinese message) after `timeout`."""
-    timeout = start_wait_s() if timeout is None else timeout
+    timeout = start_wait_s(config) if timeout is None else timeout
     checks = []
     if config.get("AMQP_URI"):
         checks.append(("broker", "消息队列", lambda: _broker_ready(config["AMQP_URI"])))
