@@ -69,3 +69,20 @@ def test_start_gives_up_after_the_wait_with_a_chinese_message():
 
 def test_sqlite_is_not_waited_for():
     wait_for_dependencies({"DATABASE_URL": "sqlite:///nowhere/x.db"}, timeout=0)
+
+
+def test_a_stop_ends_the_process_even_when_the_hub_is_blocked():
+    """The watchdog is an OS thread: a call blocking every greenthread (here a plain
+    sleep without eventlet's patch) cannot hold it."""
+    import subprocess
+    import sys
+
+    code = ("import eventlet; eventlet.monkey_patch()\n"
+            "from cqo.runner import _exit_later\n"
+            "import eventlet.patcher\n"
+            "_exit_later(0.5)\n"
+            "eventlet.patcher.original('time').sleep(30)\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=20, cwd=ROOT)
+    assert done.returncode == 1 and time.monotonic() - started < 15
+    assert b"exiting" in done.stderr
