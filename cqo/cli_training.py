@@ -142,5 +142,7 @@ def _print(report: dict) -> None:
         console.print(f"未识别、已忽略的列：{'、'.join(report['ignored_columns'])}")
     console.print(f"课程：{report['course_id']}；文件：{report['format'].upper()}"
                   f"{'（' + report['encoding'] + '）' if report['encoding'] else ''}；"
-                  f"发布证书事件 {report['certificates_announced']} 条")
+                  f"发布证书事件 {report['certificates_announced']} 条"
+                  + (f"；因考核结果更正为不合格撤销证书 {report['certificates_revoked']} 张"
+                     if report.get("certificates_revoked") else ""))
     console.print(("[yellow]" if report["rejected"] else "[green]") + report["summary"] + "[/]")

@@ -5,17 +5,24 @@ What it does (docs/architecture.md, "The outside contract"):
 1. checks that RabbitMQ answers (short timeout) and otherwise says, in Chinese, what to run;
 2. creates a vhost of its own through the management API (falls back to the default
    vhost with a warning), deleted at the end;
-3. starts the registry and two county filing services (130921 沧县, 130922 青县) as real
-   `cqo serve` processes in a fresh folder (default var/demo), each with its own SQLite
-   file, on free ports;
-4. the city opens the year's campaign; waits until both counties show it;
-5. enterprises file: valid establishments, refusals at intake (bad USCC check character,
+3. starts the registry, the talent service and two county filing services (130921 沧县,
+   130922 青县) as real `cqo serve` processes in a fresh folder (default var/demo), each
+   with its own SQLite file, on free ports;
+4. 任职培训 (art. 6, cqo/demo_talent.py): a city course with attendance entered over
+   HTTP for 沧县's future CQOs, a 青县 course whose list its officer imports from CSV;
+   the cast (cqo.demo.make_cast) is made first, so the trained are those who file;
+5. the city opens the year's campaign; waits until both counties show it;
+6. enterprises file: valid establishments, refusals at intake (bad USCC check character,
    under 3 years of quality work), one filing returned by the county and corrected,
    one enterprise filing again in another county (the city refuses it), late changes;
-6. the counties pre-review and batch-submit; waits for every decision of the city;
-7. prints a per-county table computed from the services' APIs, cross-checked between
+   one CQO files a certificate number no course issued, one a colleague's;
+7. the counties pre-review and batch-submit; waits for every decision of the city;
+8. the certificates verified at the city (and the two it flags); the pool filled from
+   the appointment events, city experts designated, a panel drawn, verified, published
+   and read without a token;
+9. prints a per-county table computed from the services' APIs, cross-checked between
    the counties and the city's ledger;
-8. stops everything (SIGTERM, then SIGKILL), also on Ctrl-C or an error.
+10. stops everything (SIGTERM, then SIGKILL), also on Ctrl-C or an error.
 
 Everything here is a client of the services' HTTP APIs: nothing reads their databases.
 """
@@ -43,9 +50,11 @@ from shared.auth import issue_token
 from shared.contracts import county_name
 from cqo.runner import PortInUse, probe_port
 from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
+from cqo.demo_talent import TalentSteps
 from shared.validators import make_resident_id, make_uscc
 
 COUNTIES = ("130921", "130922")          # 沧县, 青县
+CITY_SERVICES = ("registry", "talent")
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DIR = Path("var/demo")
 MARKER = ".cqo-demo"                     # a folder with this file may be wiped by the demo
@@ -290,8 +299,8 @@ def prepare_workdir(workdir: Path, say: Callable[[str], None]) -> tuple[Path, st
 
 
 def demo_ports(offset: int, counties=COUNTIES) -> list[int]:
-    return [CITY_PORTS["registry"] + offset] + [FIRST_COUNTY_PORT + i + offset
-                                                for i in range(len(counties))]
+    return [CITY_PORTS[name] + offset for name in CITY_SERVICES] + [
+        FIRST_COUNTY_PORT + i + offset for i in range(len(counties))]
 
 
 def _ports_free(ports: list[int]) -> bool:
@@ -313,7 +322,7 @@ def choose_port_offset(preferred: int | None, counties=COUNTIES) -> int:
     for offset in OFFSET_CANDIDATES:
         if _ports_free(demo_ports(offset, counties)):
             return offset
-    raise DemoError("找不到空闲端口：8001、8011 起的端口（及其加 100、200…900 的端口）都已被占用，"
+    raise DemoError("找不到空闲端口：8001、8002、8011 起的端口（及其加 100、200…900 的端口）都已被占用，"
                     "请用 --port-offset 指定", EXIT_ENVIRONMENT)
 
 
@@ -406,6 +415,10 @@ BAD_USCC, TOO_JUNIOR = 7, 8
 LATE_CHANGES = (0, 1)   # enterprises that then report a change of CQO late ...
 ON_TIME_CHANGE = 2      # ... and one on time
 CROSS_COUNTY = ("130921", 5, "130922")  # a 沧县 enterprise, once filed, files again in 青县
+# art. 6 at the city: everyone with a certificate number attends a course (沧县's people a
+# city course entered over HTTP, 青县's a county course imported from CSV) except these
+UNISSUED_CERTIFICATE = ("130922", 1)     # files a number no course issued
+BORROWED_CERTIFICATE = (("130921", 2), ("130921", 1))  # files a colleague's number
 
 
 class People:
@@ -419,6 +432,47 @@ class People:
         birth = date(1968, 3, 1) + timedelta(days=397 * i)
         kw.setdefault("certificate", f"CZCQO-PX-{i:04d}")
         return Person(name, make_resident_id(county, birth, 100 + i), **kw)
+
+
+@dataclass
+class Cast:
+    """Everyone who files as a CQO in the round, made before the round: the training
+    courses enrol the same persons (names, ID numbers, enterprises) whose certificates
+    the city then verifies."""
+
+    firms: dict[str, list[Company]]
+    first: dict[str, list[Person]]           # round one, by county, by COMPANIES index
+    changes: dict[str, dict[int, Person]]    # round two: each changing enterprise's new CQO
+    cross: Person                            # the duplicate establishment in the other county
+
+
+def make_cast() -> Cast:
+    people = People()
+    firms: dict[str, list[Company]] = {}
+    first: dict[str, list[Person]] = {}
+    seq = 0
+    for county in COUNTIES:
+        firms[county] = []
+        for index in range(len(COMPANIES[county])):
+            seq += 1
+            firms[county].append(company(county, index, seq))
+        first[county] = []
+        for index in range(len(COMPANIES[county])):
+            kw = {}
+            if index == WARN_EDUCATION:
+                kw = {"education": "junior_college", "title": "none"}  # warning: 县局确认
+            if index == WARN_TRAINING:
+                kw = {"certificate": None}                             # warning: training
+            if index == TOO_JUNIOR:
+                kw = {"years": 2}
+            first[county].append(people.next(county, **kw))
+    changes = {county: {index: people.next(county) for index in (*LATE_CHANGES, ON_TIME_CHANGE)}
+               for county in COUNTIES}
+    cross = people.next(CROSS_COUNTY[2])
+    # filed with a colleague's certificate number: the city finds it is another person's
+    borrower, lender = BORROWED_CERTIFICATE
+    first[borrower[0]][borrower[1]].certificate = first[lender[0]][lender[1]].certificate
+    return Cast(firms, first, changes, cross)
 
 
 def company(county: str, index: int, seq: int) -> Company:
@@ -488,6 +542,10 @@ class DemoResult:
     city_totals: dict = field(default_factory=dict)
     consistent: bool = False
     elapsed_s: float = 0.0
+    training: dict = field(default_factory=dict)       # the courses and the CSV import
+    certificates: dict = field(default_factory=dict)   # verified at the city, and flagged
+    pool_members: int = 0
+    draw: dict = field(default_factory=dict)           # the panel, its verification, public view
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -519,7 +577,7 @@ class Demo:
         self.vhost: Vhost | None = None
         self.workdir: Path | None = None
         self.refused: dict[str, int] = {c: 0 for c in COUNTIES}
-        self.people = People()
+        self.cast = make_cast()
         self.cross_filing: dict | None = None  # the duplicate establishment in the other county
         self.today = clock.today()
         self.started = time.monotonic()
@@ -584,20 +642,28 @@ class Demo:
     def _run(self) -> DemoResult:
         o = self.o
         year = o.year or self.today.year
-        self.say("[bold]沧州市企业首席质量官（CQO）备案管理系统 · 年度集中备案演示[/]")
+        self.say("[bold]沧州市企业首席质量官（CQO）备案管理系统 · 任职培训、年度集中备案与专家抽取演示[/]")
 
         if o.compose_file:
             city, officers, offset = self._attach_compose()
         else:
             city, officers, offset = self._start_own()
 
+        talent = TalentSteps(self, self.stack.spec("talent").base_url)
+        training = talent.training()
         self._open_campaign(city, officers, year)
         firms, people = self._round_one(officers)
         self._round_two(officers, firms, people)
+        certificates = talent.certificates(city, expected_unverified=1)  # UNISSUED_CERTIFICATE
+        members = talent.pool(accepted=city.total("/filings", outcome="accepted", page_size=1),
+                              changes=city.total("/filings", kind="change", outcome="accepted",
+                                                 page_size=1))
+        draw = talent.draw(talent.experts(members))
 
         self.step("汇总：按县区统计（数据来自各县备案服务与市局备案台账接口）")
         result = DemoResult(year=year, vhost=self.vhost.name if self.vhost else None,
-                            port_offset=offset)
+                            port_offset=offset, training=training, certificates=certificates,
+                            pool_members=len(members), draw=draw)
         result.rows = [self._county_row(officers[c], city, c) for c in COUNTIES]
         result.city_totals = {"accepted": city.total("/filings", outcome="accepted", page_size=1),
                               "rejected": city.total("/filings", outcome="rejected", page_size=1),
@@ -662,13 +728,13 @@ class Demo:
                     self.say(f"  已删除上次中断的演示遗留的虚拟主机 {stale_vhost}")
         offset = choose_port_offset(o.port_offset)
         self.step(f"启动服务（目录 {self._shown(self.workdir)}，端口偏移 {offset}）")
-        self.stack = Stack(self.workdir, amqp_uri=uri, counties=COUNTIES, services=("registry",),
+        self.stack = Stack(self.workdir, amqp_uri=uri, counties=COUNTIES, services=CITY_SERVICES,
                            port_offset=offset,
                            extra_env={"CQO_AUTH_SECRET": self.secret, "LOG_LEVEL": "INFO"})
-        labels = {"registry": "市局备案登记服务（registry）",
+        labels = {"registry": "市局备案登记服务（registry）", "talent": "市局人才服务（talent：培训、人才库、专家抽取）",
                   **{f"filing_{c}": f"{county_name(c)}备案服务（filing_{c}）" for c in COUNTIES}}
         try:
-            with self.console.status("正在启动 3 个服务进程（首次启动会建库）…"):
+            with self.console.status(f"正在启动 {len(self.stack.specs)} 个服务进程（首次启动会建库）…"):
                 self.stack.start(wait=60, on_ready=lambda s: self.say(
                     f"  [green]✓[/] {labels[s.name]} 已就绪 {s.base_url}  [dim]进程 {s.pid}[/]"))
         except (StackError, PortInUse) as exc:
@@ -693,7 +759,7 @@ class Demo:
 
     # 4. the campaign
     def _open_campaign(self, city: Api, officers: dict[str, Api], year: int) -> None:
-        self.step(f"一、市局发布 {year} 年度首席质量官集中备案通告（第十三条）")
+        self.step(f"二、市局发布 {year} 年度首席质量官集中备案通告（第十三条）")
         closes = max(date(year, 12, 31), self.today + timedelta(days=30))
         body = {"year": year, "notice_number": f"沧市监质〔{year}〕1号",
                 "title": f"关于开展{year}年度企业首席质量官岗位设立和变更备案工作的通告",
@@ -737,27 +803,14 @@ class Demo:
         return self.stack.spec(f"filing_{county}").base_url
 
     def _round_one(self, officers: dict[str, Api]):
-        self.step("二、企业向所在县（市、区）提交岗位设立备案（第十三条）")
-        firms: dict[str, list[Company]] = {}
-        people: dict[str, list[Person]] = {}
+        self.step("三、企业向所在县（市、区）提交岗位设立备案（第十三条）")
+        firms, people = self.cast.firms, self.cast.first
         filed: dict[str, list[dict]] = {}
         appointed = self.today - timedelta(days=400)
-        seq = 0
         for county in COUNTIES:
-            firms[county], people[county], filed[county] = [], [], []
-            for index in range(len(COMPANIES[county])):
-                seq += 1
-                firms[county].append(company(county, index, seq))
+            filed[county] = []
             for index, firm in enumerate(firms[county]):
-                kw = {}
-                if index == WARN_EDUCATION:
-                    kw = {"education": "junior_college", "title": "none"}  # warning: 县局确认
-                if index == WARN_TRAINING:
-                    kw = {"certificate": None}                             # warning: training
-                if index == TOO_JUNIOR:
-                    kw = {"years": 2}
-                person = self.people.next(county, **kw)
-                people[county].append(person)
+                person = people[county][index]
                 body_firm = firm
                 note = ""
                 if index == BAD_USCC:
@@ -780,7 +833,7 @@ class Demo:
                 self.say(f"    [yellow]提示项[/] {f['enterprise_name']}："
                          + escape("；".join(x["message"] for x in f["findings"])))
 
-        self.step("三、县局预审（第十二条）：通过或退回")
+        self.step("四、县局预审（第十二条）：通过或退回")
         for county, api in officers.items():
             firm = firms[county][RETURNED]
             for f in filed[county]:
@@ -802,16 +855,16 @@ class Demo:
                 api.call("POST", f"/filings/{f['id']}/review", json={"decision": "approve"})
             self.say(f"  {county_name(county)}预审通过 {pending['total']} 件")
 
-        self._batch_and_wait(officers, "四、县局集中报送，市局审核备案（经消息服务器异步往返）")
+        self._batch_and_wait(officers, "五、县局集中报送，市局审核备案（经消息服务器异步往返）")
         return firms, people
 
     def _round_two(self, officers: dict[str, Api], firms, people) -> None:
-        self.step("五、变更备案（第十四条：变更后一个月内向县局报告）与跨县重复备案")
+        self.step("六、变更备案（第十四条：变更后一个月内向县局报告）与跨县重复备案")
         for county in COUNTIES:
             for index, days in [(i, 45 + 30 * n) for n, i in enumerate(LATE_CHANGES)] + [(ON_TIME_CHANGE, 10)]:
                 firm = firms[county][index]
                 effective = self.today - timedelta(days=days)
-                person = self.people.next(county)
+                person = self.cast.changes[county][index]
                 body = filing_body("change", firm, person, appointed_on=effective,
                                    effective_on=effective,
                                    letter=f"{firm.name[:2]}质任〔{effective.year}〕9号")
@@ -821,7 +874,7 @@ class Demo:
                              f"变更生效日 {effective.isoformat()}（{days} 天前）")
         origin, index, other = CROSS_COUNTY
         firm = firms[origin][index]
-        person = self.people.next(other)
+        person = self.cast.cross
         body = filing_body("establishment", firm, person, appointed_on=self.today - timedelta(days=20),
                            county=other)
         got = self._file(other, self._base(other), firm, body)
@@ -834,7 +887,7 @@ class Demo:
             for f in pending["items"]:
                 api.call("POST", f"/filings/{f['id']}/review", json={"decision": "approve"})
             self.say(f"  {county_name(county)}预审通过 {pending['total']} 件")
-        self._batch_and_wait(officers, "六、县局再次集中报送，等待市局决定")
+        self._batch_and_wait(officers, "七、县局再次集中报送，等待市局决定")
         self._show_decisions(officers)
 
     def _batch_and_wait(self, officers: dict[str, Api], title: str) -> None:

@@ -65,7 +65,9 @@ class Appointment(RegistryBase):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_appointments_current", "uscc", "ended_on"),
-                      Index("ix_appointments_history", "uscc", "appointed_on", "id"))
+                      Index("ix_appointments_history", "uscc", "appointed_on", "id"),
+                      # a revoked certificate finds the appointments that hold it
+                      Index("ix_appointments_training_certificate", "training_certificate"))
 
 
 class LedgerEntry(RegistryBase):

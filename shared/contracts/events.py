@@ -157,10 +157,19 @@ class CertificateIssued(_Data):
 
 
 class CertificateRevoked(_Data):
+    """A certificate was revoked, finally: by an officer (`cause` officer) or because its
+    attendance was corrected from passed to failed (result_changed). The fields after
+    `reason` came later and are optional to readers."""
+
     certificate_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
     id_hmac = _hmac()
     revoked_on = fields.Date(required=True)
     reason = fields.String(required=True)
+    cause = fields.String(load_default=None, allow_none=True,
+                          validate=validate.OneOf(["officer", "result_changed"]))
+    id_masked = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    course_id = fields.Integer(load_default=None, allow_none=True)
+    county = fields.String(load_default=None, allow_none=True, **COUNTY)
 
 
 class DrawInvited(_Data):

@@ -1,6 +1,7 @@
 """`cqo demo` (= `make demo`, docs/architecture.md, "The outside contract") as a user
-runs it: a subprocess that
-starts real service processes, prints the per-county table and stops everything."""
+runs it: a subprocess that starts real service processes, shows the training courses,
+the certificates verified at the city and a verified panel draw, prints the per-county
+table and stops everything."""
 from __future__ import annotations
 
 import json
@@ -82,13 +83,15 @@ def test_demo_runs_a_round_end_to_end_and_stops_everything(broker, tmp_path):
     for header in HEADERS:
         assert header in out
     assert "沧县（130921）" in out and "青县（130922）" in out
-    total_line = next(line for line in out.splitlines() if "全市合计" in line)
+    # the filing table's lines (8 borders); the certificate and pool tables have fewer
+    filing_lines = [line for line in out.splitlines() if line.count("│") == len(HEADERS) + 1]
+    total_line = next(line for line in filing_lines if "全市合计" in line)
     rows = {r["county"]: r for r in result["rows"]}
     assert set(rows) == {"130921", "130922"}
     sums = [sum(r[k] for r in rows.values()) for k in KEYS]
     assert _numbers(total_line) == sums, total_line
     for county, r in rows.items():
-        line = next(line for line in out.splitlines() if f"（{county}）" in line and "│" in line)
+        line = next(line for line in filing_lines if f"（{county}）" in line)
         assert _numbers(line) == [r[k] for k in KEYS], line
 
     # plausible numbers: what the scenario does, as the services counted it
@@ -113,6 +116,40 @@ def test_demo_runs_a_round_end_to_end_and_stops_everything(broker, tmp_path):
     assert "不少于3年" in out                          # under 3 years: blocking finding
     assert "请提交变更备案" in out                      # already filed in another county
     assert "逾期" in out and "所有服务已停止" in out
+
+    # 任职培训: a city course entered over HTTP, a county course imported from CSV
+    courses = {c["entered"]: c for c in result["training"]["courses"]}
+    assert courses["http"]["level"] == "city" and courses["http"]["attendees"] >= 8
+    assert courses["csv"]["level"] == "county" and courses["csv"]["county"] == "130922"
+    assert courses["csv"]["passed"] == courses["csv"]["attendees"] - 1     # one failed
+    assert result["training"]["import"]["rejected"] == 1                  # a mistyped ID number
+    for title in ("任职培训课程", courses["http"]["title"], courses["csv"]["title"], "县局导入 CSV"):
+        assert title in out
+    assert "校验码" in out.split("任职培训课程")[0]                        # the import's row report
+
+    # the certificates verified at the city: the trained verified, the two others flagged
+    certs = result["certificates"]
+    assert certs["checked"] == certs["verified"] + len(certs["flagged"]) and certs["verified"] >= 12
+    assert sorted(f["certificate"] for f in certs["flagged"]) == [
+        "TRAINING_CERTIFICATE_OTHER_PERSON", "TRAINING_CERTIFICATE_UNVERIFIED"]
+    total_line = next(line for line in out.splitlines() if "全市合计" in line
+                      and line.count("│") == 5)
+    assert _numbers(total_line) == [certs["checked"], certs["verified"], len(certs["flagged"])]
+    assert "持证人不是申报的首席质量官" in out and "暂无证书编号" in out
+
+    # the pool from the appointment events, experts, a draw verified and published
+    assert result["pool_members"] == city["accepted"]
+    draw = result["draw"]
+    assert draw["verified"] is True and all(draw["checks"].values()), draw
+    assert set(draw["checks"]) == {"snapshot", "snapshot_hash", "order", "result", "chain"}
+    assert len(draw["panel"]) == 3 and len(draw["members"]) == 4
+    assert draw["excluded"] and not set(draw["excluded"]) & set(draw["members"])
+    assert draw["public_before_publish"] == 404
+    assert draw["public_panel"] == draw["panel"]
+    assert draw["public_fields"] == ["expert_id", "expertise", "name", "role"]  # no contact details
+    assert "市级质量专家" in out and "抽取核验通过" in out and "候选名单快照" in out
+    public_part = out.split("市局公布专家组后")[1]
+    assert all(name in public_part for name in draw["panel"])
     assert elapsed < 120, f"demo took {elapsed:.0f}s"
 
 

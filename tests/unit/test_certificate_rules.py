@@ -129,3 +129,22 @@ def test_the_newest_event_wins_and_repeats_change_nothing():
     reissued = model.apply(revoked, model.ISSUED, T0 + timedelta(hours=3), "e3", {**ISSUED, "passed": False})
     assert reissued.revoked_on is None and reissued.passed is False
     assert model.apply(reissued, model.REVOKED, T0 + timedelta(hours=1), "e2", REVOKED) == reissued
+
+
+def test_a_revocation_superseded_by_a_newer_issue_is_not_in_force():
+    revoked = model.apply(None, model.REVOKED, T0 + timedelta(hours=1), "e2", REVOKED)
+    assert model.revoked_in_force(revoked)
+    newer = model.apply(model.apply(None, model.ISSUED, T0 + timedelta(hours=2), "e3", ISSUED),
+                        model.REVOKED, T0 + timedelta(hours=1), "e2", REVOKED)
+    assert not model.revoked_in_force(newer)
+
+
+def test_a_revocation_is_noted_on_an_appointment_once():
+    at_decision = check_certificate(CQO, Certificate("CZ-RZ-1", ME, revoked_on=date(2026, 12, 2)))
+    noted = {"code": "TRAINING_CERTIFICATE_REVOKED", "message": "…", "certificate_no": "CZ-RZ-1"}
+    code = "TRAINING_CERTIFICATE_REVOKED"
+    assert model.revocation_noted([[f.to_dict() for f in at_decision]], "CZ-RZ-1", code)
+    assert model.revocation_noted([[], [noted]], "CZ-RZ-1", code)
+    assert not model.revocation_noted([[noted]], "CZ-RZ-10", code)  # another number
+    assert not model.revocation_noted([[{"code": "TRAINING_CERTIFICATE_VERIFIED", "message": "CZ-RZ-1"}]],
+                                      "CZ-RZ-1", code)

@@ -137,3 +137,15 @@ def test_a_batch_is_many_events_of_one_type_and_loads_as_them():
     with pytest.raises(ValidationError):
         events.load_all({"events": []})
 
+
+
+def test_a_revocation_without_the_later_fields_still_loads():
+    data = {"certificate_no": "CZ-1", "id_hmac": HMAC, "revoked_on": date(2026, 12, 2), "reason": "撤销"}
+    _, old = events.load(events.build("talent.certificate.revoked", "CZ-1", data, source="talent"))
+    assert (old["cause"], old["county"], old["id_masked"]) == (None, None, None)
+    _, new = events.load(events.build("talent.certificate.revoked", "CZ-1", {
+        **data, "cause": "result_changed", "county": "130921", "course_id": 3, "id_masked": "130921********123X"},
+        source="talent"))
+    assert (new["cause"], new["course_id"]) == ("result_changed", 3)
+    with pytest.raises(ValidationError):
+        events.load(events.build("talent.certificate.revoked", "CZ-1", {**data, "cause": "whim"}, source="talent"))

@@ -94,3 +94,33 @@ def test_a_correction_is_a_new_event_a_replay_the_same():
     assert training.certificate_event_id("CZ-1", 5, 1) == training.certificate_event_id("CZ-1", 5, 1)
     assert len({training.certificate_event_id("CZ-1", 5, r) for r in (1, 2)}
                | {training.certificate_event_id("CZ-1", 6, 1)}) == 3
+
+
+# --- revoking a certificate ----------------------------------------------------------------
+def test_a_revocation_names_a_valid_number_and_a_reason():
+    assert training.check_revocation(" cz-2026-1 ", " 培训考核舞弊 ") == ("CZ-2026-1", "培训考核舞弊")
+    for number in (None, "", "CZ 1", "X" * 65, NUMBER, 12):
+        with pytest.raises(ValidationFailed) as caught:
+            training.check_revocation(number, "舞弊")
+        assert caught.value.code == "TRAINING_CERTIFICATE_NO_INVALID" and NUMBER not in caught.value.message
+    for reason in (None, "", "   ", "因" * (training.REASON_MAX + 1), f"持证人{NUMBER}", 5):
+        with pytest.raises(ValidationFailed) as caught:
+            training.check_revocation("CZ-1", reason)
+        assert caught.value.code == "TRAINING_REVOCATION_REASON_INVALID" and NUMBER not in caught.value.message
+    assert training.check_revocation("CZ-1", "因" * training.REASON_MAX)[1] == "因" * training.REASON_MAX
+
+
+@pytest.mark.parametrize("old_passed, old_certificate, new_passed, revokes", [
+    (True, "CZ-1", False, True),     # passed -> failed: the certificate goes
+    (True, "CZ-1", True, False),     # another correction of a passed row
+    (False, "CZ-1", False, False),   # failed all along: no certificate in force to withdraw
+    (False, "CZ-1", True, False),    # failed -> passed: issued, never revoked
+    (True, None, False, False),      # no certificate to revoke
+])
+def test_only_a_correction_from_passed_to_failed_revokes(old_passed, old_certificate, new_passed, revokes):
+    assert training.revoked_by_correction(old_passed, old_certificate, new_passed) is revokes
+
+
+def test_a_revocation_is_one_event_ordered_after_the_certificates_issues():
+    assert training.revocation_event_id("CZ-1") == training.revocation_event_id("CZ-1")
+    assert training.revocation_event_id("CZ-1") > training.certificate_event_id("CZ-1", 987654, 99)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 ISSUED = "talent.certificate.issued"
 REVOKED = "talent.certificate.revoked"
@@ -59,3 +59,20 @@ def apply(state: CertificateState | None, event_type: str, occurred_at: datetime
                            event_at=occurred_at, last_event_id=event_id)
         return state  # an issue after it already superseded this revocation
     raise ValueError(f"not a certificate event: {event_type}")
+
+
+def revoked_in_force(state: CertificateState) -> bool:
+    """After a revocation was applied: whether the certificate stands revoked (not an old
+    revocation that a newer issue already superseded)."""
+    return state.revoked_on is not None
+
+
+def revocation_noted(findings_of_records: Iterable[Iterable[Mapping[str, Any]]], number: str,
+                     code: str) -> bool:
+    """Whether an appointment's records already say that `number` is revoked: found at
+    the decision (the number in its message) or noted since (`certificate_no`). A
+    revocation is final, so a second event of it (a relay's resend under another message
+    id) notes nothing."""
+    said = f"{number}已于"  # how check_certificate's message names the revoked number
+    return any(f.get("code") == code and (f.get("certificate_no") == number or said in str(f.get("message")))
+               for findings in findings_of_records for f in findings)

@@ -8,6 +8,9 @@ enterprise row locks): it reads this read model, fed by `talent.certificate.*` o
 
 - when talent announces the certificate, its result (in order, or what is wrong with
   it) is added to the ledger row's findings with an audit entry;
+- when talent revokes a certificate that a CURRENT appointment holds, the appointment's
+  newest accepted ledger row gets TRAINING_CERTIFICATE_REVOKED, audited
+  (`appointment.certificate_revoked`);
 - when it is still unknown `certificate_grace_days` after the decision and the read
   model has heard of a certificate event that happened after that day (talent is up
   and caught up), TRAINING_CERTIFICATE_UNKNOWN is added; the filing stays waiting, so
@@ -26,12 +29,14 @@ from sqlalchemy import bindparam, delete, exists, func, select, update
 from shared import clock
 from shared.contracts import events
 from shared.db import UnitOfWork, conflict_insert, insert_rows
-from shared.domain.qualification import (RuleSet, certificate_verified, check_certificate,
-                                         unknown_certificate)
+from shared.domain.qualification import (CERT_REVOKED, Certificate, RuleSet, certificate_verified,
+                                         check_certificate, unknown_certificate)
 from shared.errors import CqoError
-from services.registry.domain.certificates import ISSUED, REVOKED, CertificateState, apply
-from services.registry.register.locked_register import (AUDIT, CERTIFICATES, LEDGER, RECHECKS,
-                                                        CertificateLookup)
+from services.registry.domain.certificates import (ISSUED, REVOKED, CertificateState, apply, revocation_noted,
+                                                   revoked_in_force)
+from services.registry.domain.register import ACCEPTED
+from services.registry.register.locked_register import (APPOINTMENTS, AUDIT, CERTIFICATES, ENTERPRISES, LEDGER,
+                                                        RECHECKS, CertificateLookup)
 
 log = logging.getLogger(__name__)
 CONSUMER = "registry.events"
@@ -61,6 +66,8 @@ def receive_one(uow: UnitOfWork, rules: RuleSet, envelope: dict, data: dict) -> 
     query = select(RECHECKS).where(RECHECKS.c.certificate_no == state.certificate_no)
     _complete(uow.session, rules, query.with_for_update() if postgres else query, now,
               event_id=envelope["event_id"])
+    if envelope["type"] == REVOKED and revoked_in_force(state):
+        _note_revocation(uow.session, rules, state, now, envelope["event_id"])
     log.info("certificate event %s (%s) applied", envelope["event_id"], envelope["type"])
     return state
 
@@ -168,6 +175,53 @@ def _add_to_record(session, results: Iterable[tuple], now, detail: dict) -> None
         session.execute(update(LEDGER).where(LEDGER.c.id == bindparam("_id"))
                         .values(findings=bindparam("findings")), updates)
         insert_rows(session.connection(), AUDIT, audit)
+
+
+def _note_revocation(session, rules: RuleSet, state: CertificateState, now, event_id: str) -> int:
+    """TRAINING_CERTIFICATE_REVOKED added to the record of each current appointment that
+    holds the certificate (its newest accepted ledger row; the decision stays as sent),
+    audited; returns how many. The enterprises are locked first, as intake locks them:
+    the city works on one enterprise at a time."""
+    number = state.certificate_no
+    holders = session.execute(select(APPOINTMENTS.c.id, APPOINTMENTS.c.uscc, APPOINTMENTS.c.id_hmac).where(
+        APPOINTMENTS.c.training_certificate == number, APPOINTMENTS.c.ended_on.is_(None),
+        APPOINTMENTS.c.lapsed_on.is_(None))).all()
+    if not holders:
+        return 0
+    usccs = sorted({a.uscc for a in holders})
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(ENTERPRISES.c.uscc).where(ENTERPRISES.c.uscc.in_(usccs))
+                        .order_by(ENTERPRISES.c.uscc).with_for_update())
+    records: dict[int, list] = {}  # appointment -> its accepted ledger rows, oldest first
+    for r in session.execute(select(LEDGER.c.id, LEDGER.c.filing_id, LEDGER.c.version, LEDGER.c.findings,
+                                    LEDGER.c.appointment_id)
+                             .where(LEDGER.c.uscc.in_(usccs), LEDGER.c.outcome == ACCEPTED,
+                                    LEDGER.c.appointment_id.in_([a.id for a in holders]))
+                             .order_by(LEDGER.c.id)):
+        records.setdefault(r.appointment_id, []).append((r, json.loads(r.findings or "[]")))
+    certificate = Certificate(**{k: getattr(state, k) for k in Certificate.__dataclass_fields__})
+    added_on, updates, audit = clock.today().isoformat(), [], []
+    for appointment in holders:
+        rows = records.get(appointment.id)
+        if not rows or revocation_noted((found for _, found in rows), number, CERT_REVOKED):
+            continue
+        newest, findings = rows[-1]
+        found = [f for f in check_certificate({"training_certificate": number, "id_hmac": appointment.id_hmac},
+                                              certificate, rules) if f.code == CERT_REVOKED]
+        findings += [{**f.to_dict(), "certificate_no": number, "added_on": added_on} for f in found]
+        updates.append({"_id": newest.id, "findings": json.dumps(findings, ensure_ascii=False)})
+        audit.append({"at": now, "actor": ACTOR, "action": "appointment.certificate_revoked",
+                      "uscc": appointment.uscc, "appointment_id": appointment.id, "filing_id": newest.filing_id,
+                      "detail": json.dumps({"version": newest.version, "certificate_no": number,
+                                            "revoked_on": state.revoked_on.isoformat(),
+                                            "reason": state.revoked_reason, "event_id": event_id},
+                                           ensure_ascii=False)})
+    if updates:
+        session.execute(update(LEDGER).where(LEDGER.c.id == bindparam("_id"))
+                        .values(findings=bindparam("findings")), updates)
+        insert_rows(session.connection(), AUDIT, audit)
+        log.info("certificate %s revoked: noted on %d current appointment(s)", number, len(updates))
+    return len(updates)
 
 
 def _columns(state: CertificateState) -> dict:

@@ -34,7 +34,8 @@ _FAILED = {"不合格", "未通过", "否", "考核不合格", "failed", "fail",
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 
 NAME_MAX, ENTERPRISE_MAX, CERTIFICATE_MAX = 100, 200, 64
-_CERTIFICATE = re.compile(r"[0-9A-Za-z\u4e00-\u9fff（）()\-_/#.·]+")
+CERTIFICATE_PATTERN = r"[0-9A-Za-z\u4e00-\u9fff（）()\-_/#.·]+"
+_CERTIFICATE = re.compile(CERTIFICATE_PATTERN)
 
 
 @functools.lru_cache(maxsize=4096)  # a file repeats its kinds, results and ID types
@@ -201,14 +202,9 @@ def check_attendance(cells: dict, *, course_kind: str, course_starts_on: date,
         fail("passed", "考核结果为空，应填写“合格”或“不合格”" if not given
              else f"考核结果“{given}”无效，应填写“合格”或“不合格”")
 
-    certificate = _text(cells.get("certificate_no")).upper() or None
-    if certificate is not None:
-        if len(certificate) > CERTIFICATE_MAX:
-            fail("certificate_no", f"证书编号超过{CERTIFICATE_MAX}个字符")
-        elif not _CERTIFICATE.fullmatch(certificate):
-            fail("certificate_no", "证书编号只能包含汉字、字母、数字和 - _ / # . ( ) 等符号，不能有空格")
-        elif looks_like_id_number(certificate):
-            fail("certificate_no", "证书编号不能是证件号码")
+    certificate, wrong = certificate_no_of(cells.get("certificate_no"))
+    if wrong:
+        fail("certificate_no", wrong)
     issued_on = None
     raw_issued = cells.get("issued_on")
     if raw_issued not in (None, ""):
@@ -226,7 +222,60 @@ def check_attendance(cells: dict, *, course_kind: str, course_starts_on: date,
     return AttendanceRow(name, id_type, number, uscc, enterprise, passed, certificate, issued_on), {}
 
 
+def certificate_no_of(value) -> tuple[str | None, str | None]:
+    """A certificate number as stored (NFKC, upper case) and what is wrong with it:
+    (number, None), (None, None) when blank, or (None, the reason in Chinese)."""
+    certificate = _text(value).upper() or None
+    if certificate is None:
+        return None, None
+    if len(certificate) > CERTIFICATE_MAX:
+        return None, f"证书编号超过{CERTIFICATE_MAX}个字符"
+    if not _CERTIFICATE.fullmatch(certificate):
+        return None, "证书编号只能包含汉字、字母、数字和 - _ / # . ( ) 等符号，不能有空格"
+    if looks_like_id_number(certificate):
+        return None, "证书编号不能是证件号码"
+    return certificate, None
+
+
 def certificate_event_id(certificate_no: str, attendance_id: int, revision: int) -> str:
     """The same revision of the same attendance is one event however often it is
     announced; a correction (a new revision) is a new one."""
     return f"event:certificate:{certificate_no}:{attendance_id}.{revision}"
+
+
+# --- revoking a certificate ----------------------------------------------------------------
+# why a certificate was revoked: an officer withdrew it, or its attendance was corrected
+# from passed to failed (a re-import or an HTTP correction)
+OFFICER, RESULT_CHANGED = "officer", "result_changed"
+REVOCATION_CAUSES = {OFFICER: "监管人员撤销", RESULT_CHANGED: "考核结果更正为不合格"}
+REASON_MAX = 200
+
+
+def check_revocation(certificate_no, reason) -> tuple[str, str]:
+    """(number, reason) of an officer's revocation, or ValidationFailed with the code of
+    the field that is wrong."""
+    number, wrong = certificate_no_of(certificate_no if isinstance(certificate_no, str) else None)
+    if number is None:
+        raise ValidationFailed(wrong or "请填写要撤销的证书编号", field="certificate_no",
+                               code="TRAINING_CERTIFICATE_NO_INVALID")
+    text = _text(reason if isinstance(reason, str) else None)
+    if not text or len(text) > REASON_MAX:
+        raise ValidationFailed("请填写撤销原因" if not text else f"撤销原因不能超过{REASON_MAX}个字符",
+                               field="reason", code="TRAINING_REVOCATION_REASON_INVALID")
+    if looks_like_id_number(text):  # the reason travels in the event to every consumer
+        raise ValidationFailed("撤销原因中不能出现证件号码", field="reason",
+                               code="TRAINING_REVOCATION_REASON_INVALID")
+    return number, text
+
+
+def revoked_by_correction(old_passed: bool, old_certificate: str | None, new_passed: bool) -> bool:
+    """A correction from passed to failed withdraws the certificate the row held (art. 6:
+    the certificate attests a passed appointment training)."""
+    return bool(old_certificate) and old_passed and not new_passed
+
+
+def revocation_event_id(certificate_no: str) -> str:
+    """A certificate is revoked once (final): one event whoever asks how often. The id
+    sorts after the certificate's issue ids (`…:<digits>.<n>`), so a consumer that orders
+    by (time, id) puts the revocation last when both carry the same instant."""
+    return f"event:certificate:{certificate_no}:revoked"

@@ -7,27 +7,30 @@ provides `config` and `db`). Thin: parse, call one use case, render.
     POST /api/v1/courses/{id}/attendance               record one person's attendance
     GET  /api/v1/courses/{id}/attendance               a page of the attendance (masked)
     POST /api/v1/courses/{id}/attendance/import        import a CSV or XLSX file
+    POST /api/v1/certificates/revocations              revoke a certificate (final)
     rpc  talent.training_summary(year)                 per county, for the assessment report
 """
 from __future__ import annotations
 
+from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from shared.auth import requires
 from shared.http import http, json_response, load_json, load_query, read_upload
 from shared.openapi import api_doc, upload_body
-from services.talent.training import attendance, courses, importing, summary
+from services.talent.training import attendance, courses, importing, revocations, summary
 from services.talent.training.recording import PersonKeys
 from services.talent.training.schemas import (AttendanceIn, AttendancePageOut, AttendanceQuery, AttendanceWrittenOut,
                                               CourseIn, CourseOut, CoursePageOut, CourseQuery, ImportOut,
-                                              ImportQuery)
+                                              ImportQuery, RevocationIn, RevocationOut)
 
 TAG = "培训管理"
 OFFICERS = ("county_officer", "city_officer", "admin")
 DEFAULT_MAX_UPLOAD = 32 * 1024 * 1024  # bytes; config TRAINING_MAX_UPLOAD_BYTES
 _course_out, _course_page_out = CourseOut(), CoursePageOut()
 _written_out, _attendance_page_out, _import_out = AttendanceWrittenOut(), AttendancePageOut(), ImportOut()
+_revocation_out = RevocationOut()
 
 
 class PersonKeysProvider(DependencyProvider):
@@ -121,3 +124,18 @@ class TrainingEndpoints:
     def training_summary(self, year):
         """{county or "city": {"courses", "attendees", "passed"}} of the courses starting in `year`."""
         return summary.training_summary(self.db, year)
+
+    @http("POST", "/api/v1/certificates/revocations")
+    @requires(*OFFICERS)
+    @api_doc("撤销培训证书（第六条）", request=RevocationIn, response=RevocationOut, status=201, also=(200,),
+             tags=[TAG], errors=[403, 404], description=(
+                 "撤销是终局的：同一证书编号只撤销一次，首次撤销返回 201，再次提交返回 200 和原撤销记录（不改变）。"
+                 "撤销后发布证书撤销事件，市局登记台账中以该证书任职的在任首席质量官记录补记“培训证书已撤销”。"
+                 "已撤销的证书编号不能再次使用。县级监管人员只能撤销本县（市、区）县级培训的证书。"))
+    def training_revoke_certificate(self, request):
+        try:
+            data = load_json(request, RevocationIn)
+        except ValidationError as exc:
+            raise (revocations.refused(exc.messages) or exc) from None
+        body, created = revocations.revoke(self.db, request.principal, data)
+        return json_response(_revocation_out.dump(body), status=201 if created else 200)

@@ -49,6 +49,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     certificates_announced: int = 0
+    certificates_revoked: int = 0
     rejected_rows: list[dict] = field(default_factory=list)
 
     @property
@@ -74,6 +75,7 @@ class ImportReport:
                 "accepted": self.accepted, "inserted": self.inserted, "updated": self.updated,
                 "unchanged": self.unchanged, "rejected": self.rejected,
                 "certificates_announced": self.certificates_announced,
+                "certificates_revoked": self.certificates_revoked,
                 "rejected_rows": sorted(self.rejected_rows, key=lambda r: r["line"]),
                 "rejected_rows_truncated": self.rejected > len(self.rejected_rows),
                 "summary": self.summary()}
@@ -147,6 +149,7 @@ def import_attendance(db: Database, content: bytes, *, course_id: int, principal
             if report.total_rows == 0:
                 raise TrainingFileError("文件中没有数据行（表头之下为空）", code="TRAINING_EMPTY")
             report.certificates_announced = recorder.announced
+            report.certificates_revoked = recorder.revoked
             uow.commit()
         except IntegrityError:  # a certificate written by another course's import meanwhile
             raise certificate_conflict() from None

@@ -57,3 +57,24 @@ class Attendance(TalentBase):
         UniqueConstraint("course_id", "id_hmac", name="uq_training_attendance_person"),
         UniqueConstraint("certificate_no", name="uq_training_attendance_certificate"),
     )
+
+
+class Revocation(TalentBase):
+    """A certificate withdrawn (art. 6): by an officer, or because its attendance was
+    corrected from passed to failed (`cause`). Final: one per certificate number, never
+    undone, and the number is never announced as issued again."""
+
+    __tablename__ = "training_certificate_revocations"
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    certificate_no: Mapped[str] = mapped_column(String(64))
+    attendance_id: Mapped[int] = mapped_column(ForeignKey("training_attendance.id"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("training_courses.id"))
+    id_hmac: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(32))      # officer | result_changed
+    reason: Mapped[str] = mapped_column(String(500))
+    revoked_on: Mapped[date] = mapped_column(Date)
+    revoked_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("certificate_no", name="uq_training_certificate_revocations_no"),)

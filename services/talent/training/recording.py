@@ -22,8 +22,10 @@ from shared.db import UnitOfWork, copy_from_stdin, insert_rows
 from shared.keys import Keys
 from shared.messaging.events import publish_many
 from shared.personal_data import IdCipher, id_hmac
-from services.talent.domain.training import AttendanceRow, certificate_event_id
-from services.talent.training.models import Attendance, Course
+from services.talent.domain.training import RESULT_CHANGED, REVOCATION_CAUSES, AttendanceRow, certificate_event_id, \
+    revoked_by_correction
+from services.talent.training.models import Attendance, Course, Revocation
+from services.talent.training.revocations import Revoking, revoke_many, revoked_among
 
 INSERTED, UPDATED, UNCHANGED = "inserted", "updated", "unchanged"
 CERTIFICATE_ISSUED = "talent.certificate.issued"
@@ -84,6 +86,10 @@ def _taken(certificate_no: str) -> Written:
     return _refused(f"证书编号“{certificate_no}”已用于其他培训记录", "TRAINING_CERTIFICATE_TAKEN")
 
 
+def _revoked(certificate_no: str) -> Written:
+    return _refused(f"证书编号“{certificate_no}”已撤销，不能再次使用", "TRAINING_CERTIFICATE_REVOKED")
+
+
 class Recorder:
     """Writes the attendance of one course (locked by the caller) in batches."""
 
@@ -95,6 +101,9 @@ class Recorder:
         self.started_empty = self.attendees == 0
         self.staged = False
         self.announced = 0
+        self.revoked = 0
+        # revocations are rare: asked about per batch only once there is one
+        self.any_revoked = self.conn.execute(select(Revocation.id).limit(1)).first() is not None
 
     def _existing(self, hmacs: list[str]) -> dict[str, dict]:
         if self.started_empty:  # nobody to find: a Recorder never sees a person twice
@@ -120,13 +129,18 @@ class Recorder:
         """Write a batch; one answer per row. No person comes twice to one Recorder, and
         no certificate twice in one batch (the import sees to both)."""
         existing = self._existing([p.id_hmac for p in batch])
+        revoked = self._revoked_among(batch, existing)
         now = clock.now_utc()
         answers: list[Written] = []
         inserts: dict[str, tuple[int, dict]] = {}                # id_hmac -> (answer, row)
         updates: dict[int, tuple[int, dict, str | None]] = {}    # id -> (answer, values, old certificate)
+        revoking: list[tuple[int, Revoking]] = []                # (answer, a passed row corrected to failed)
         for pending in batch:
             row, old = pending.row, existing.get(pending.id_hmac)
             values = {c: getattr(row, c) for c in _DATA}
+            if row.certificate_no in revoked and (old is None or old["certificate_no"] != row.certificate_no):
+                answers.append(_revoked(row.certificate_no))  # final: no other row takes it up
+                continue
             if old is None:
                 if self.attendees >= self.course.capacity:
                     answers.append(_refused(f"课程人数已满（容量{self.course.capacity}人）", "TRAINING_COURSE_FULL"))
@@ -143,11 +157,29 @@ class Recorder:
                 updates[old["id"]] = len(answers), {
                     "_id": old["id"], **{f"_{c}": v for c, v in values.items()},
                     "_revision": old["revision"] + 1, "_updated_at": now}, old["certificate_no"]
+                if old["certificate_no"] not in revoked and \
+                        revoked_by_correction(old["passed"], old["certificate_no"], row.passed):
+                    revoking.append((len(answers), Revoking(
+                        old["certificate_no"], old["id"], pending.id_hmac, row.id_masked, RESULT_CHANGED,
+                        REVOCATION_CAUSES[RESULT_CHANGED])))
                 answers.append(Written(UPDATED, old["id"]))
         self._insert(inserts, answers)
         revisions = self._update(updates, answers)
-        self._announce(batch, answers, revisions)
+        revoking = [r for at, r in revoking if answers[at].outcome == UPDATED]
+        # a row corrected to failed is announced as such, its revocation after it
+        self._announce(batch, answers, revisions, revoked)
+        revoke_many(self.uow, self.course, revoking, self.actor, clock.now_utc())
+        self.revoked += len(revoking)
+        self.any_revoked = self.any_revoked or bool(revoking)
         return answers
+
+    def _revoked_among(self, batch: list[Pending], existing: dict[str, dict]) -> set[str]:
+        """The revoked numbers among those the batch writes or its rows held."""
+        if not self.any_revoked:
+            return set()
+        numbers = {p.row.certificate_no for p in batch} | {old["certificate_no"] for old in existing.values()}
+        numbers.discard(None)
+        return revoked_among(self.conn, sorted(numbers))
 
     def _insert(self, inserts: dict[str, tuple[int, dict]], answers: list[Written]) -> None:
         """A certificate that another course's attendance holds makes the unique key
@@ -195,12 +227,14 @@ class Recorder:
                               .values({c: bindparam(f"_{c}") for c in (*_DATA, "revision", "updated_at")}), params)
         return {values["_id"]: values["_revision"] for values in params}
 
-    def _announce(self, batch: list[Pending], answers: list[Written], revisions: dict[int, int]) -> None:
-        """One `talent.certificate.issued` per written row that has a certificate."""
+    def _announce(self, batch: list[Pending], answers: list[Written], revisions: dict[int, int],
+                  revoked: set[str]) -> None:
+        """One `talent.certificate.issued` per written row that has a certificate, unless
+        it was revoked before (final: its revocation stays its last word)."""
         items = []
         for pending, answer in zip(batch, answers):
             row = pending.row
-            if answer.outcome not in (INSERTED, UPDATED) or not row.certificate_no:
+            if answer.outcome not in (INSERTED, UPDATED) or not row.certificate_no or row.certificate_no in revoked:
                 continue
             revision = revisions.get(answer.attendance_id, 1)
             items.append((row.certificate_no, {

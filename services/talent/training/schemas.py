@@ -6,7 +6,8 @@ from marshmallow import Schema, fields, validate
 from shared.file_import import ImportCountsOut
 from shared.paging import PageOut, page_query
 from shared.validators import ID_TYPE_NAMES
-from services.talent.domain.training import CERTIFICATE_MAX, COURSE_KINDS, ENTERPRISE_MAX, LEVELS, NAME_MAX
+from services.talent.domain.training import (CERTIFICATE_MAX, CERTIFICATE_PATTERN, COURSE_KINDS, ENTERPRISE_MAX, LEVELS, NAME_MAX,
+                                             REASON_MAX, REVOCATION_CAUSES)
 
 PageQuery = page_query(default=50, maximum=500)
 KIND = validate.OneOf(list(COURSE_KINDS), error="培训类别应为 appointment（任职培训）、basic（基础培训）"
@@ -123,4 +124,31 @@ class RejectedRowOut(Schema):
 class ImportOut(ImportCountsOut):
     course_id = fields.Integer()
     certificates_announced = fields.Integer(metadata={"description": "本次发布的证书事件数"})
+    certificates_revoked = fields.Integer(metadata={"description": "考核结果由合格更正为不合格而撤销的证书数"})
     rejected_rows = fields.List(fields.Nested(RejectedRowOut))
+
+
+class RevocationIn(Schema):
+    """Checked by the domain (`check_revocation`), so that each field's error has its own
+    code; the bounds here document it."""
+
+    certificate_no = fields.String(required=True, metadata={
+        "description": "要撤销的证书编号", "minLength": 1, "maxLength": CERTIFICATE_MAX,
+        "pattern": f"^{CERTIFICATE_PATTERN}$"})
+    reason = fields.String(required=True, metadata={
+        "description": f"撤销原因（1到{REASON_MAX}个字符）", "minLength": 1, "maxLength": REASON_MAX})
+
+
+class RevocationOut(Schema):
+    id = fields.Integer()
+    certificate_no = fields.String()
+    attendance_id = fields.Integer()
+    course_id = fields.Integer()
+    person_name = fields.String()
+    id_masked = fields.String(metadata={"description": "脱敏的证件号码"})
+    cause = fields.String(metadata={"description": "、".join(f"{k} {v}" for k, v in REVOCATION_CAUSES.items())})
+    cause_name = fields.String()
+    reason = fields.String()
+    revoked_on = fields.Date()
+    revoked_by = fields.String()
+    revoked_at = fields.DateTime()
