@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-integration lock clean
+.PHONY: venv demo test test-unit test-integration lock clean images
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ test-unit: venv
 
 test-integration: venv
 	$(PY) -m pytest -q tests/integration tests/e2e
+
+# The stack's images (localhost/cqo-app, -rabbitmq, -postgres) with podman (or
+# ENGINE=docker); makes the Debian base first when it is missing, reuses the layer cache.
+images:
+	containers/images.sh
 
 # Re-resolve the lock from pyproject.toml in a scratch environment.
 lock:

@@ -26,6 +26,7 @@ from typer.core import TyperGroup  # noqa: E402
 COMMANDS = {
     "check": "cqo.cli_check:check_app",
     "token": "cqo.cli_token:token",
+    "keys": "cqo.cli_keys:keys_app",
     "serve": "cqo.cli_serve:serve",
     "stack": "cqo.cli_stack:stack_app",
     "dead": "cqo.cli_dead:dead_app",

@@ -66,6 +66,13 @@ def serve(
         log.error("cannot start %s: %s", service, exc)
         typer.echo(f"无法启动服务 {service}：{exc.message}", err=True)
         raise typer.Exit(2)
+    from cqo.startup import DependencyUnavailable, wait_for_dependencies
+
+    try:
+        wait_for_dependencies(cfg)
+    except DependencyUnavailable as exc:
+        typer.echo(f"无法启动服务 {service}：{exc}", err=True)
+        raise typer.Exit(4)
     try:
         service_cls = module.build_service(cfg)
     except Exception as exc:  # configuration errors carry a Chinese message

@@ -1,4 +1,5 @@
-"""`cqo stack up|down|status|stop|start|restart`: the local full stack as real processes.
+"""`cqo stack up|down|status|stop|start|restart`: the local full stack as real processes;
+`cqo stack health`: time to healthy of the compose stack (containers).
 
 `stop|start|restart NAME` operate one process (NAME as `status` shows it) with the
 environment recorded at `up`, and keep the record that `status` and `down` read true.
@@ -157,3 +158,29 @@ def _check_name(stack, name: str) -> None:
     except StackError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2)
+
+
+@stack_app.command("health")
+def health(
+    compose_file: Path = typer.Option(Path("docker-compose.yml"), "--compose",
+                                      help="compose 文件（按其中发布的端口检查各服务）"),
+    host: str = typer.Option("127.0.0.1", help="发布端口所在主机"),
+    timeout: float = typer.Option(300.0, "--timeout", min=1.0, help="最长等待秒数"),
+) -> None:
+    """等待 compose 服务栈中每个服务的 /api/v1/health 返回 200（数据库与消息队列均正常），
+    并打印就绪用时。"""
+    from cqo.compose_health import endpoints, wait_healthy
+
+    try:
+        found = endpoints(compose_file, host)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]无法读取 {compose_file}：{exc}[/]")
+        raise typer.Exit(2)
+    try:
+        total = wait_healthy(found, timeout, on_healthy=lambda e: console.print(
+            f"[green]✓[/] {e.name} 已就绪（{e.healthy_after_s:.1f} 秒）{e.shown}"))
+    except TimeoutError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1)
+    console.print(f"全部 {len(found)} 个服务已就绪，用时 {total:.1f} 秒")
+    print(f"RESULT stack_healthy_s={total:.1f} services={len(found)}")

@@ -82,6 +82,10 @@ class DemoOptions:
     decision_timeout: float = 60.0
     broker_timeout: float = 3.0
     year: int | None = None               # default: this year (Asia/Shanghai)
+    # a running compose stack instead of processes of its own: its published ports and
+    # the token secret file the services read (README "Running the stack in containers")
+    compose_file: Path | None = None
+    secret_file: Path = Path("secrets/auth_secret")
 
 
 # -- 1. the broker ---------------------------------------------------------------------
@@ -552,6 +556,19 @@ class DemoResult:
 
 # -- the run ---------------------------------------------------------------------------
 
+class RunningStack:
+    """A stack someone else runs (compose): its services' URLs, nothing to stop."""
+
+    def __init__(self, urls: dict[str, str]):
+        self.urls = urls
+        self.specs: list = []
+
+    def spec(self, name: str):
+        if name not in self.urls:
+            raise DemoError(f"compose 文件中没有服务 {name}", EXIT_ENVIRONMENT)
+        return type("Running", (), {"name": name, "base_url": self.urls[name], "pid": None})()
+
+
 class Demo:
     def __init__(self, options: DemoOptions, console: Console):
         self.o, self.console = options, console
@@ -603,7 +620,7 @@ class Demo:
         # a second Ctrl-C (or SIGTERM) must not leave processes behind half-way through stopping
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            if self.stack is not None:
+            if self.stack is not None and not isinstance(self.stack, RunningStack):
                 with self.console.status("正在停止服务…"):
                     killed = self.stack.stop()
                 for name in killed:
@@ -627,6 +644,72 @@ class Demo:
         year = o.year or self.today.year
         self.say("[bold]沧州市企业首席质量官（CQO）备案管理系统 · 任职培训、年度集中备案与专家抽取演示[/]")
 
+        if o.compose_file:
+            city, officers, offset = self._attach_compose()
+        else:
+            city, officers, offset = self._start_own()
+
+        talent = TalentSteps(self, self.stack.spec("talent").base_url)
+        training = talent.training()
+        self._open_campaign(city, officers, year)
+        firms, people = self._round_one(officers)
+        self._round_two(officers, firms, people)
+        certificates = talent.certificates(city, expected_unverified=1)  # UNISSUED_CERTIFICATE
+        members = talent.pool(accepted=city.total("/filings", outcome="accepted", page_size=1),
+                              changes=city.total("/filings", kind="change", outcome="accepted",
+                                                 page_size=1))
+        draw = talent.draw(talent.experts(members))
+
+        self.step("汇总：按县区统计（数据来自各县备案服务与市局备案台账接口）")
+        result = DemoResult(year=year, vhost=self.vhost.name if self.vhost else None,
+                            port_offset=offset, training=training, certificates=certificates,
+                            pool_members=len(members), draw=draw)
+        result.rows = [self._county_row(officers[c], city, c) for c in COUNTIES]
+        result.city_totals = {"accepted": city.total("/filings", outcome="accepted", page_size=1),
+                              "rejected": city.total("/filings", outcome="rejected", page_size=1),
+                              "late": city.total("/filings", late="true", page_size=1),
+                              "ledger": city.total("/filings", page_size=1)}
+        self._print_table(result)
+        result.consistent = self._print_checks(result)
+        result.elapsed_s = round(time.monotonic() - self.started, 1)
+        (self.workdir / RESULT_FILE).write_text(result.to_json(), encoding="utf-8")
+        self.say(f"\n演示用时 {result.elapsed_s:.1f} 秒；数据库与日志保留在 {self._shown(self.workdir)}"
+                 "（下次运行演示时清空）" if not o.compose_file else
+                 f"\n演示用时 {result.elapsed_s:.1f} 秒；数据保留在 compose 服务栈的数据卷中")
+        return result
+
+    def _officers(self) -> tuple[Api, dict[str, Api]]:
+        city = Api(self.stack.spec("registry").base_url, self.token("city_officer"), "市局备案登记服务")
+        officers = {c: Api(self.stack.spec(f"filing_{c}").base_url,
+                           self.token("county_officer", county=c), f"{county_name(c)}备案服务")
+                    for c in COUNTIES}
+        return city, officers
+
+    def _attach_compose(self) -> tuple[Api, dict[str, Api], int]:
+        """The round through a running compose stack's published ports, with the token
+        secret its services read; it must be healthy (`cqo stack health`)."""
+        from cqo.compose_health import endpoints, probe
+
+        o = self.o
+        self.step(f"准备：连接 compose 服务栈（{o.compose_file}）")
+        try:
+            self.secret = o.secret_file.read_text(encoding="utf-8").strip()
+            found = endpoints(o.compose_file)
+        except (OSError, ValueError) as exc:
+            raise DemoError(f"无法读取 compose 服务栈的配置：{exc}", EXIT_ENVIRONMENT) from None
+        for endpoint in found:
+            if not probe(endpoint):
+                raise DemoError(f"服务 {endpoint.name} 未就绪（{endpoint.last}）：请先运行 "
+                                "podman-compose up -d 与 cqo stack health", EXIT_ENVIRONMENT)
+            self.say(f"  [green]✓[/] {endpoint.name} 已就绪 {endpoint.shown}")
+        self.stack = RunningStack({e.name: e.url.removesuffix("/api/v1/health")
+                                   for e in found if e.kind == "http"})
+        self.workdir = Path(o.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return (*self._officers(), 0)
+
+    def _start_own(self) -> tuple[Api, dict[str, Api], int]:
+        o = self.o
         self.step("准备：检查消息服务器")
         check_broker(o.amqp_uri, o.broker_timeout)
         self.say(f"[green]✓[/] RabbitMQ 可以连接：{redact(o.amqp_uri)}")
@@ -656,38 +739,7 @@ class Demo:
                     f"  [green]✓[/] {labels[s.name]} 已就绪 {s.base_url}  [dim]进程 {s.pid}[/]"))
         except (StackError, PortInUse) as exc:
             raise DemoError(f"服务启动失败：{exc}{self._log_tail()}") from None
-
-        city = Api(self.stack.spec("registry").base_url, self.token("city_officer"), "市局备案登记服务")
-        officers = {c: Api(self.stack.spec(f"filing_{c}").base_url,
-                           self.token("county_officer", county=c), f"{county_name(c)}备案服务")
-                    for c in COUNTIES}
-
-        talent = TalentSteps(self, self.stack.spec("talent").base_url)
-        training = talent.training()
-        self._open_campaign(city, officers, year)
-        firms, people = self._round_one(officers)
-        self._round_two(officers, firms, people)
-        certificates = talent.certificates(city, expected_unverified=1)  # UNISSUED_CERTIFICATE
-        members = talent.pool(accepted=city.total("/filings", outcome="accepted", page_size=1),
-                              changes=city.total("/filings", kind="change", outcome="accepted",
-                                                 page_size=1))
-        draw = talent.draw(talent.experts(members))
-
-        self.step("汇总：按县区统计（数据来自各县备案服务与市局备案台账接口）")
-        result = DemoResult(year=year, vhost=self.vhost.name, port_offset=offset, training=training,
-                            certificates=certificates, pool_members=len(members), draw=draw)
-        result.rows = [self._county_row(officers[c], city, c) for c in COUNTIES]
-        result.city_totals = {"accepted": city.total("/filings", outcome="accepted", page_size=1),
-                              "rejected": city.total("/filings", outcome="rejected", page_size=1),
-                              "late": city.total("/filings", late="true", page_size=1),
-                              "ledger": city.total("/filings", page_size=1)}
-        self._print_table(result)
-        result.consistent = self._print_checks(result)
-        result.elapsed_s = round(time.monotonic() - self.started, 1)
-        (self.workdir / RESULT_FILE).write_text(result.to_json(), encoding="utf-8")
-        self.say(f"\n演示用时 {result.elapsed_s:.1f} 秒；数据库与日志保留在 {self._shown(self.workdir)}"
-                 "（下次运行演示时清空）")
-        return result
+        return (*self._officers(), offset)
 
     @staticmethod
     def _shown(path: Path) -> str:

@@ -19,6 +19,7 @@ import sys
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 10.0
+KILL_TIMEOUT_S = 3.0
 # set by `cqo serve --processes N` for its children: they share the port on purpose
 SHARED_PORT_ENV = "CQO_SHARED_PORT"
 
@@ -53,7 +54,17 @@ def run(service_classes: list[type], config: dict) -> None:
                 stopper.wait()
         except eventlet.Timeout:
             log.warning("graceful stop timed out after %.0fs; killing", STOP_TIMEOUT_S)
-            runner.kill()
+            # kill can hang as well: with the broker gone, nameko's consumers sit in
+            # their reconnect loop (seen when compose stops every container at once)
+            killer = eventlet.spawn(runner.kill)
+            try:
+                with eventlet.Timeout(KILL_TIMEOUT_S):
+                    killer.wait()
+            except eventlet.Timeout:
+                log.warning("kill timed out after %.0fs; exiting", KILL_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - exiting anyway
+                log.exception("kill failed; exiting")
+            sys.stdout.flush()
             os._exit(1)
 
     stop_requested = []
@@ -69,6 +80,7 @@ def run(service_classes: list[type], config: dict) -> None:
         while not stop_requested:
             eventlet.sleep(0.2)
         log.info("signal %s received; stopping", stop_requested[0])
+        _exit_later(STOP_TIMEOUT_S + KILL_TIMEOUT_S + 2)
         stop_or_kill()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -91,6 +103,23 @@ def run(service_classes: list[type], config: dict) -> None:
                 raise
     log.info("stopped")
     sys.stdout.flush()
+
+
+def _exit_later(seconds: float) -> None:
+    """The last resort of a stop: an OS thread (not a greenthread) that ends the process.
+    A call that blocks the whole hub (the C library's resolver retrying a DNS server that
+    went away with the compose network) would hold eventlet's timeouts in stop_or_kill."""
+    import eventlet.patcher
+
+    threading = eventlet.patcher.original("threading")
+    real_time = eventlet.patcher.original("time")
+
+    def watchdog():
+        real_time.sleep(seconds)
+        os.write(2, f"stop still not finished after {seconds:.0f}s; exiting\n".encode())
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
 
 
 def supervise(args: list[str], processes: int, address: str | None) -> int:

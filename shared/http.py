@@ -41,6 +41,7 @@ from werkzeug.routing.converters import IntegerConverter
 from werkzeug.wrappers import Request, Response
 
 from shared.errors import CqoError, ValidationFailed
+from shared.health import HealthProbe, health_body
 from shared.jsontext import json_default
 from shared.openapi import PATH_INT_MAX, spec_dict
 
@@ -511,13 +512,16 @@ class HttpBase:
             return  # an abstract intermediate base: same reason as above
 
         def health_check(self, request):
-            """服务健康检查（无需令牌）"""
-            return json_response({"status": "ok", "service": self.name})
+            """服务健康检查（无需令牌）：数据库与消息队列均可用时返回 200，否则 503"""
+            body, status = health_body(self.health.checks(), service=self.name)
+            return json_response(body, status=status)
 
         def openapi_document(self, request):
             """本服务的 OpenAPI 3 接口文档（无需令牌）"""
             return json_response(spec_dict(type(self)))
 
+        if not isinstance(getattr(cls, "health", None), HealthProbe):
+            cls.health = HealthProbe()  # the dependency health_check reads
         for fn, url in ((health_check, "/api/v1/health"),
                         (openapi_document, "/api/v1/openapi.json")):
             if not getattr(getattr(cls, fn.__name__, None), ENTRYPOINT_EXTENSIONS_ATTR, None):

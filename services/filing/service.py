@@ -19,6 +19,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 
 from shared.auth import OFFICERS, ROLES, requires
+from shared.health import health_body
 from shared.http import HttpBase, http, json_response, load, load_json, load_query, read_json
 from shared.messaging import topology
 from shared.messaging.consumer import consume
@@ -161,15 +162,18 @@ class FilingService(HttpBase):
     # -- operations ---------------------------------------------------------------------
     @http("GET", "/api/v1/health")
     def health_check(self, request):
-        """服务健康检查（无需令牌）：数据库与待发送消息积压"""
-        body = {"status": "ok", "service": self.name, "county": self.settings.county}
-        try:
-            body["outbox_backlog"] = self.outbox_relay.backlog()
-            body["outbox_oldest_pending_s"] = self.outbox_relay.oldest_pending_age()
-        except Exception as exc:  # noqa: BLE001 - health reports, never raises
-            log.warning("health check: database unavailable: %s", exc)
-            return json_response({**body, "status": "degraded", "detail": "数据库不可用"}, status=503)
-        return json_response(body)
+        """服务健康检查（无需令牌）：数据库、消息队列与待发送消息积压"""
+        fields = {"service": self.name, "county": self.settings.county}
+        checks = self.health.checks()
+        if checks.get("database") == "ok":
+            try:
+                fields["outbox_backlog"] = self.outbox_relay.backlog()
+                fields["outbox_oldest_pending_s"] = self.outbox_relay.oldest_pending_age()
+            except Exception as exc:  # noqa: BLE001 - health reports, never raises
+                log.warning("health check: database unavailable: %s", exc)
+                checks["database"] = "unavailable"
+        body, status = health_body(checks, **fields)
+        return json_response(body, status=status)
 
     # -- messages -----------------------------------------------------------------------
     def _on_decisions(self, body, message):

@@ -210,7 +210,10 @@ def _cut_off_mid_batch(d: Deployment, proxy: TcpProxy) -> None:
     wait_for(lambda: not tcp_ports(pid, proxy.port), 30, "registry still connected")
     refused = proxy.refused
     wait_for(lambda: proxy.refused >= refused + 2, 60, "the registry did not try to reconnect")
-    assert d.stack.healthy(d.stack.spec("registry"))  # it stays up meanwhile
+    # it stays up meanwhile, and its health says what is missing
+    health = requests.get(d.stack.spec("registry").base_url + "/api/v1/health", timeout=10)
+    assert health.status_code == 503, health.text
+    assert health.json()["checks"] == {"database": "ok", "broker": "unavailable"}
     proxy.resume()
     assert_registered_once_and_seen(d, {COUNTY: ids})
     assert d.stack.processes["registry"].poll() is None  # the same process, not a restart

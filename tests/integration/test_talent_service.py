@@ -8,6 +8,8 @@ pytestmark = pytest.mark.integration
 
 def test_talent_starts_with_its_own_database(registry, talent):
     base, db, _ = talent
-    assert requests.get(base + "/api/v1/health", timeout=10).status_code == 200
+    health = requests.get(base + "/api/v1/health", timeout=10)
+    # healthy means its database and its broker answer, not only its port
+    assert health.status_code == 200 and health.json()["checks"] == {"database": "ok", "broker": "ok"}
     with db.unit_of_work() as uow:
         assert uow.session.execute(text("SELECT count(*) FROM experts")).scalar() == 0
