@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from services.registry import trust
 from services.registry.service import check_settings, counties_on_this_broker, waiting_timeout
 from services.registry.oversight.terms import OversightSettings
 from services.talent.experiences.attachments import Limits
+from services.notify.settings import Settings as NotifySettings
 from shared.config import SettingError, structured
 from shared.domain.qualification import RuleSet, rules_from_config
 from cqo.service_support import load_service_config
@@ -34,6 +35,10 @@ def documented_variables() -> list[str]:
             first_cell = line.split("|")[1]
             names += re.findall(r"`([A-Z][A-Z0-9_]*)`", first_cell)
     return names
+
+
+def notify(config):
+    return NotifySettings.from_config(config)
 
 
 def key(name):
@@ -81,6 +86,27 @@ READERS = {
     "EXPERIENCE_ATTACHMENT_MAX_BYTES": (("talent",), "1048576", lambda c: Limits.from_config(c).max_bytes,
                                         1048576),
     "EXPERIENCE_ATTACHMENT_MAX_COUNT": (("talent",), "3", lambda c: Limits.from_config(c).max_count, 3),
+    "SMTP_HOST": (("notify",), "smtp.example", lambda c: notify(c).smtp.host, None),
+    "SMTP_PORT": (("notify",), "2525", lambda c: notify(c).smtp.port, 2525),
+    "SMTP_SECURITY": (("notify",), "starttls", lambda c: notify(c).smtp.security, None),
+    "SMTP_USER": (("notify",), "cqo-mailer", lambda c: notify(c).smtp.user, None),
+    "SMTP_PASSWORD": (("notify",), "mail-pass", lambda c: notify(c).smtp.password, None),
+    "SMTP_FROM": (("notify",), "cqo@scjg.example", lambda c: notify(c).smtp.sender, None),
+    "SMTP_TIMEOUT_S": (("notify",), "12", lambda c: notify(c).smtp.timeout_s, 12),
+    "SMS_GATEWAY_URL": (("notify",), "https://sms.example/send", lambda c: notify(c).sms.url, None),
+    "SMS_APP_KEY": (("notify",), "app-key", lambda c: notify(c).sms.app_key, None),
+    "SMS_SIGN_NAME": (("notify",), "沧州质量", lambda c: notify(c).sms.sign_name, None),
+    "SMS_TEMPLATES": (("notify",), '{"register.filing.decided": "SMS_1001"}', lambda c: notify(c).sms.templates,
+                      {"register.filing.decided": "SMS_1001"}),
+    "SMS_TIMEOUT_S": (("notify",), "4", lambda c: notify(c).sms.timeout_s, 4),
+    "SMS_QUIET_HOURS": (("notify",), "21:30-07:30",
+                        lambda c: (notify(c).quiet_hours.start, notify(c).quiet_hours.end), (time(21, 30), time(7, 30))),
+    "RETRY_BASE_S": (("notify",), "15", lambda c: notify(c).backoff.base_s, 15),
+    "RETRY_MAX_S": (("notify",), "900", lambda c: notify(c).backoff.max_s, 900),
+    "RETRY_MAX_ATTEMPTS": (("notify",), "6", lambda c: notify(c).backoff.max_attempts, 6),
+    "DELIVERY_INTERVAL_S": (("notify",), "2", lambda c: notify(c).interval_s, 2),
+    "DELIVERY_BATCH": (("notify",), "50", lambda c: notify(c).batch, 50),
+    "DELIVERY_CONNECTIONS": (("notify",), "2", lambda c: notify(c).connections, 2),
 }
 
 
