@@ -38,7 +38,8 @@ class NotifyContext:
         self.settings = Settings.from_config(config)
         self.cipher = Keys(dict(config)).id_cipher()
         self.dispatcher = Dispatcher(self.settings, self.cipher)
-        self.sms_templates = frozenset(self.settings.sms.templates) if self.settings.sms.url else frozenset()
+        # None: no gateway at all, told apart from an event without a template
+        self.sms_templates = frozenset(self.settings.sms.templates) if self.settings.sms.url else None
 
 
 class NotifyContextProvider(DependencyProvider):

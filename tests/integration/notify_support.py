@@ -53,7 +53,7 @@ class NotifyHarness:
             uow.commit()
 
     def receive(self, body, now=NOON) -> int:
-        templates = frozenset(self.settings.sms.templates) if self.settings.sms.url else frozenset()
+        templates = frozenset(self.settings.sms.templates) if self.settings.sms.url else None
         with self.db.unit_of_work() as uow:
             made = intake.receive(uow, cipher=self.cipher, sms_templates=templates,
                                   quiet_hours=self.settings.quiet_hours,

@@ -62,6 +62,9 @@ def test_an_event_without_an_sms_template_skips_the_sms_and_accepted_appointment
     got = routes_of(rules.plan("register.appointment.lapsed", lapsed, enterprise, TEMPLATES))
     assert got[(f"enterprise:{USCC}", "sms")] == (None, "该事件没有登记短信模板")
     assert rules.plan("register.appointment.accepted", lapsed, DIRECTORY, TEMPLATES) == []
+    # no gateway configured at all is another fix for the operator, so another reason
+    got = routes_of(rules.plan("register.appointment.lapsed", lapsed, enterprise, None))
+    assert got[(f"enterprise:{USCC}", "sms")] == (None, "未配置短信网关")
 
 
 def test_an_expert_without_known_contact_is_skipped_not_dropped():

@@ -43,6 +43,9 @@ _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 NO_ADDRESS = {EMAIL: "没有电子邮箱地址", SMS: "没有可接收短信的手机号码"}
+# two different fixes for an operator: configure the gateway, or register the template
+NO_SMS_GATEWAY = "未配置短信网关"
+NO_SMS_TEMPLATE = "该事件没有登记短信模板"
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,11 @@ def normal_phone(phone: str) -> str:
     return value[3:] if value.startswith("+86") else value
 
 
-def routes(recipient: Recipient, *, sms_templates: frozenset[str] | set[str], event_type: str) -> list[Route]:
+def routes(recipient: Recipient, *, sms_templates: frozenset[str] | set[str] | None,
+           event_type: str) -> list[Route]:
     """The deliveries of one recipient: each wanted channel with its address, or the
-    reason it is skipped (no address, no registered SMS template)."""
+    reason it is skipped (no address, no SMS gateway configured (`sms_templates` None),
+    no registered SMS template)."""
     out = []
     for channel in recipient.channels:
         if channel == INBOX:
@@ -155,8 +160,10 @@ def routes(recipient: Recipient, *, sms_templates: frozenset[str] | set[str], ev
         elif channel == SMS:
             if not is_mobile(recipient.phone):
                 out.append(Route(SMS, None, NO_ADDRESS[SMS]))
+            elif sms_templates is None:
+                out.append(Route(SMS, None, NO_SMS_GATEWAY))
             elif event_type not in sms_templates:
-                out.append(Route(SMS, None, "该事件没有登记短信模板"))
+                out.append(Route(SMS, None, NO_SMS_TEMPLATE))
             else:
                 out.append(Route(SMS, normal_phone(recipient.phone)))
     return out

@@ -15,7 +15,7 @@ class DeliveryLogEndpoints:
     @api_doc("通知投递记录（分页，地址遮蔽）", query=DeliveryQuery, response=DeliveryPageOut, tags=[TAG],
              description=("每条通知在每个渠道（站内、邮件、短信）的投递状态：pending 待发送、sent 已发送、"
                           "failed 被拒绝或多次失败、unknown 可能已送达（连接在发送后中断，不自动重发）、"
-                          "skipped 无地址或无短信模板。县级监管人员只能查看本县（市、区）的记录。"))
+                          "skipped 无地址、未配置短信网关或无短信模板。县级监管人员只能查看本县（市、区）的记录。"))
     def deliveries_list(self, request):
         query = load_query(request, DeliveryQuery)
         with self.db.unit_of_work() as uow:
