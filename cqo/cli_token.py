@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from shared.auth import ROLES, issue_token, validate_scope
+from shared.auth import TOKEN_ROLES, issue_token, validate_scope
 from shared.errors import CqoError
 from shared.keys import AUTH_SECRET_ENV, DEFAULT_DEV_KEYS_DIR, Keys, MissingKey, WeakKey
 from shared.validators import validate_uscc
@@ -31,9 +31,10 @@ def parse_ttl(text: str) -> timedelta:
 
 
 def token(
-    role: str = typer.Option(..., "--role", help="角色：" + " | ".join(ROLES)),
+    role: str = typer.Option(..., "--role", help="角色：" + " | ".join(TOKEN_ROLES)),
     county: Optional[str] = typer.Option(None, "--county", help="县（市、区）代码，县级监管人员必填"),
     uscc: Optional[str] = typer.Option(None, "--uscc", help="统一社会信用代码，企业必填"),
+    expert: Optional[str] = typer.Option(None, "--expert", help="专家编号（人才服务的 UUID），专家必填；只能阅读本人的站内通知"),
     ttl_hours: str = typer.Option("8h", "--ttl", help="有效期，如 8h、30m、2d"),
     subject: Optional[str] = typer.Option(None, "--subject", help="令牌主体（用户标识）"),
     keys_dir: Optional[str] = typer.Option(
@@ -48,13 +49,13 @@ def token(
         ttl = parse_ttl(ttl_hours)
         if uscc:  # full GB 32100 check: a token for a mistyped code is useless
             uscc = validate_uscc(uscc, field="uscc")
-        validate_scope(role, uscc, county)
+        validate_scope(role, uscc, county, expert)
         if not secret and keys_dir:
             typer.echo(f"提示：未设置环境变量 {AUTH_SECRET_ENV}，使用开发密钥目录 {keys_dir} 中的密钥，"
                        "仅限本地开发。", err=True)
         secret = Keys({"AUTH_SECRET": secret, "DEV_KEYS_DIR": keys_dir}).auth_secret()
         typer.echo(issue_token(secret, role, uscc=uscc, county=county, ttl=ttl,
-                               subject=subject))
+                               subject=subject, expert_id=expert))
     except CqoError as exc:
         typer.echo(f"错误：{exc.message}", err=True)
         raise typer.Exit(1)

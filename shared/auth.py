@@ -1,9 +1,10 @@
 """Bearer tokens (HS256 JWT) and the `@requires(*roles)` guard for HTTP entrypoints.
 
 Claims: sub, role, uscc (enterprise), county (county_officer; optional for an
-enterprise), iat, exp, iss="cqo". Role checks happen in the decorator; scope checks
-(this county, this enterprise) happen in the use-case through the Principal methods,
-because only the use-case knows which county or enterprise a record belongs to.
+enterprise), expert_id (expert), iat, exp, iss="cqo". Role checks happen in the
+decorator; scope checks (this county, this enterprise, this expert) happen in the
+use-case through the Principal methods, because only the use-case knows which county
+or enterprise a record belongs to.
 
 Where the principal goes: `request.principal` (the werkzeug Request), so entrypoint
 signatures stay `(self, request, **path_args)` and path arguments never collide with it.
@@ -25,7 +26,11 @@ from shared.errors import Forbidden, Unauthorized, ValidationFailed
 log = logging.getLogger(__name__)
 
 ROLES = ("enterprise", "county_officer", "city_officer", "admin")
-# the officers (监管人员) of the counties and the city; the city-wide ones see every county.
+# A city-level expert (市级质量专家, art. 15) reads their own notices and nothing else: the
+# role is outside ROLES, so "any role" endpoints (`@requires(*ROLES)`, `@requires()`)
+# never let an expert in; an endpoint names EXPERT to admit one.
+EXPERT = "expert"
+TOKEN_ROLES = ROLES + (EXPERT,)# the officers (监管人员) of the counties and the city; the city-wide ones see every county.
 # Tuples, not sets: @requires lists the roles in the OpenAPI document in this order.
 OFFICERS = ("county_officer", "city_officer", "admin")
 CITY_WIDE = ("city_officer", "admin")
@@ -40,10 +45,12 @@ ROLE_NAMES = {
     "county_officer": "县级监管人员",
     "city_officer": "市级监管人员",
     "admin": "系统管理员",
+    EXPERT: "市级质量专家",
 }
 
 _COUNTY_RE = re.compile(r"^\d{6}$")
 _USCC_RE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+_EXPERT_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")  # the talent service's uuid
 
 
 def _forbidden(message: str = "无权访问该资源") -> Forbidden:
@@ -56,6 +63,7 @@ class Principal:
     role: str
     uscc: str | None = None
     county: str | None = None
+    expert_id: str | None = None
 
     @property
     def city_wide(self) -> bool:
@@ -111,10 +119,18 @@ def _check_secret(secret) -> bytes:
     return key
 
 
-def validate_scope(role: str, uscc: str | None, county: str | None) -> None:
+def validate_scope(role: str, uscc: str | None, county: str | None, expert_id: str | None = None) -> None:
     """Role/claim combinations; raises ValidationFailed with a Chinese message."""
-    if role not in ROLES:
-        raise ValidationFailed(f"角色无效：{role}，应为 {'、'.join(ROLES)} 之一", field="role")
+    if role not in TOKEN_ROLES:
+        raise ValidationFailed(f"角色无效：{role}，应为 {'、'.join(TOKEN_ROLES)} 之一", field="role")
+    if role == EXPERT and not expert_id:
+        raise ValidationFailed("专家角色必须指定专家编号（expert_id）", field="expert_id")
+    if role != EXPERT and expert_id:
+        raise ValidationFailed("只有专家角色可以指定专家编号（expert_id）", field="expert_id")
+    if expert_id and not _EXPERT_ID_RE.match(expert_id):
+        raise ValidationFailed("专家编号格式不正确（应为人才服务登记的 UUID）", field="expert_id")
+    if role == EXPERT and county:
+        raise ValidationFailed("专家角色不绑定县（市、区），不能指定 county", field="county")
     if role == "enterprise" and not uscc:
         raise ValidationFailed("企业角色必须指定统一社会信用代码（uscc）", field="uscc")
     if role != "enterprise" and uscc:
@@ -130,12 +146,13 @@ def validate_scope(role: str, uscc: str | None, county: str | None) -> None:
 
 
 def issue_token(secret, role: str, *, uscc: str | None = None, county: str | None = None,
-                ttl: timedelta = timedelta(hours=8), subject: str | None = None) -> str:
+                ttl: timedelta = timedelta(hours=8), subject: str | None = None,
+                expert_id: str | None = None) -> str:
     county = str(county) if county is not None else None
-    validate_scope(role, uscc, county)
+    validate_scope(role, uscc, county, expert_id)
     now = clock.now_utc()
     claims = {
-        "sub": subject or f"{role}:{uscc or county or 'user'}",
+        "sub": subject or f"{role}:{uscc or county or expert_id or 'user'}",
         "role": role,
         "iss": ISSUER,
         "iat": now,
@@ -145,6 +162,8 @@ def issue_token(secret, role: str, *, uscc: str | None = None, county: str | Non
         claims["uscc"] = uscc
     if county:
         claims["county"] = county
+    if expert_id:
+        claims["expert_id"] = expert_id
     return jwt.encode(claims, _check_secret(secret), algorithm=ALGORITHM)
 
 
@@ -183,16 +202,18 @@ def _decode(key: bytes, token: str) -> tuple[Principal, float]:
         log.info("rejected bearer token: %s", type(exc).__name__)
         raise Unauthorized("访问令牌无效", code="AUTH_INVALID") from None
     role, uscc, county = claims.get("role"), claims.get("uscc"), claims.get("county")
+    expert_id = claims.get("expert_id")
     try:
         if not isinstance(claims["sub"], str) or not all(
-                v is None or isinstance(v, str) for v in (role, uscc, county)):
+                v is None or isinstance(v, str) for v in (role, uscc, county, expert_id)):
             raise ValidationFailed("claim types")
-        validate_scope(role, uscc, county)
+        validate_scope(role, uscc, county, expert_id)
     except ValidationFailed:
         log.info("rejected bearer token: bad role/scope claims")
         raise Unauthorized("访问令牌无效", code="AUTH_INVALID") from None
     expires_at = float(claims["exp"]) + LEEWAY.total_seconds()
-    return Principal(subject=claims["sub"], role=role, uscc=uscc, county=county), expires_at
+    return Principal(subject=claims["sub"], role=role, uscc=uscc, county=county,
+                     expert_id=expert_id), expires_at
 
 
 def principal_from_request(request, secret) -> Principal:
@@ -208,12 +229,14 @@ def principal_from_request(request, secret) -> Principal:
 
 
 def requires(*roles: str):
-    """Guard a nameko HTTP entrypoint: valid token and one of `roles` (none = any role).
+    """Guard a nameko HTTP entrypoint: valid token and one of `roles` (none = any of
+ROLES: an expert only where named).
 
     The service must declare `config = Config()` (nameko.dependency_providers) and
     set AUTH_SECRET in its config. The principal is put on `request.principal`.
     """
-    unknown = set(roles) - set(ROLES)
+    unknown = set(roles) - set(TOKEN_ROLES)
+    allowed = tuple(roles) or ROLES
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
 
@@ -225,12 +248,12 @@ def requires(*roles: str):
                 raise RuntimeError(
                     f"{type(self).__name__} needs `config = Config()` for @requires")
             principal = principal_from_request(request, config.get("AUTH_SECRET"))
-            if roles and principal.role not in roles:
+            if principal.role not in allowed:
                 raise _forbidden("当前角色无权执行此操作")
             request.principal = principal
             return fn(self, request, *args, **kwargs)
 
-        wrapper.__requires_roles__ = tuple(roles) or ROLES  # read by shared.openapi
+        wrapper.__requires_roles__ = allowed  # read by shared.openapi
         return wrapper
 
     return decorate

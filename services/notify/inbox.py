@@ -1,17 +1,23 @@
-"""The in-app inbox of an enterprise (bound to its USCC by its token)."""
+"""The in-app inbox of an enterprise (bound to its USCC by its token) or of a city-level
+expert (bound to their expert id by theirs): each reads only its own."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from shared import clock
-from shared.auth import Principal
+from shared.auth import EXPERT, Principal
 from shared.db import UnitOfWork
 from shared.errors import NotFound
 from services.notify.models import InboxEntry, Notice
 
 
+READERS = ("enterprise", EXPERT)
+
+
 def owner(principal: Principal) -> str:
-    principal.require_role("enterprise")
+    principal.require_role(*READERS)
+    if principal.role == EXPERT:
+        return f"expert:{principal.expert_id}"
     return f"enterprise:{principal.uscc}"
 
 

@@ -1,11 +1,12 @@
 """The notify service's tables: what each party was told (notices), how and whether it
 reached them (deliveries), the in-app inbox, the offices' contacts, the enterprises'
-contacts learned from their filings, and the events already turned into notices."""
+contacts learned from their filings, the experts' contacts (with consent), and the
+events already turned into notices."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -109,6 +110,26 @@ class EnterpriseContact(NotifyBase):
     contact_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     phone_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     email_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExpertContact(NotifyBase):
+    """A city-level expert as the talent service last announced them
+    (`talent.expert.designated|updated`): name, and phone and e-mail only while they
+    consent to be contacted; a withdrawn consent erases both. Encrypted; `revision`
+    (the talent service's order of the expert's changes) keeps an older announcement
+    arriving late from overwriting a newer one."""
+
+    __tablename__ = "expert_contacts"
+
+    expert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    county: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    consent_to_contact: Mapped[bool] = mapped_column(Boolean)
+    phone_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    email_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -200,6 +200,24 @@ class DrawPublished(_Data):
     members = fields.List(fields.Dict(), required=True)
 
 
+class ExpertContact(_Data):
+    """What the notification service may know of a city-level expert: designated, or
+    their consent to be contacted recorded again (`talent.expert.designated`,
+    `talent.expert.updated`). Phone and e-mail travel only while `consent_to_contact`
+    is true (art. 10; the talent service keeps them encrypted); an update without
+    consent tells readers to forget them. `revision` orders the announcements of one
+    expert (the newest wins), never an ID number."""
+
+    expert_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    revision = fields.Integer(required=True)
+    name = fields.String(required=True)
+    county = fields.String(load_default=None, allow_none=True, **COUNTY)
+    status = fields.String(required=True)
+    consent_to_contact = fields.Boolean(required=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
 # -- a county's filing service ------------------------------------------------------------
 
 class FilingReturned(_Data):
@@ -225,6 +243,8 @@ TYPES: dict[str, tuple[str, type[Schema]]] = {
     "talent.certificate.revoked": ("certificate", CertificateRevoked),
     "talent.draw.invited": ("draw", DrawInvited),
     "talent.draw.published": ("draw", DrawPublished),
+    "talent.expert.designated": ("expert", ExpertContact),
+    "talent.expert.updated": ("expert", ExpertContact),
     "filing.returned": ("filing", FilingReturned),
 }
 _SCHEMAS = {name: schema() for name, (_, schema) in TYPES.items()}

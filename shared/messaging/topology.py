@@ -73,7 +73,7 @@ EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "talent.events": ("register.appointment.*", "register.recommendation.*"),
     "registry.events": ("talent.certificate.*",),
     "notify.events": ("register.filing.decided", "register.recommendation.*",
-                      "register.appointment.*", "talent.draw.*"),
+                      "register.appointment.*", "talent.draw.*", "talent.expert.*"),
 }
 
 

@@ -46,6 +46,36 @@ def test_bad_role_claim_combinations(role, kw, field):
     assert err.value.field == field and err.value.status == 422
 
 
+EXPERT_ID = "0b7f2c1e-4d3a-4f6b-9c8d-1a2b3c4d5e6f"
+
+
+def test_an_expert_token_carries_its_expert_id():
+    p = decode_token(SECRET, issue_token(SECRET, "expert", expert_id=EXPERT_ID))
+    assert (p.role, p.expert_id, p.subject, p.uscc, p.county) == ("expert", EXPERT_ID, f"expert:{EXPERT_ID}",
+                                                                  None, None)
+
+
+@pytest.mark.parametrize("role,kw,field", [
+    ("expert", {}, "expert_id"),
+    ("expert", {"expert_id": "e-1"}, "expert_id"),
+    ("expert", {"expert_id": EXPERT_ID, "county": "130921"}, "county"),
+    ("admin", {"expert_id": EXPERT_ID}, "expert_id"),
+])
+def test_bad_expert_claim_combinations(role, kw, field):
+    with pytest.raises(ValidationFailed) as err:
+        issue_token(SECRET, role, **kw)
+    assert err.value.field == field
+
+
+def test_an_expert_passes_only_where_named():
+    token = f"Bearer {issue_token(SECRET, 'expert', expert_id=EXPERT_ID)}"
+    svc = SimpleNamespace(config={"AUTH_SECRET": SECRET})
+    for guard in (requires(), requires("enterprise", "county_officer", "city_officer", "admin")):
+        with pytest.raises(Forbidden):
+            guard(lambda self, request: request.principal)(svc, _request(token))
+    assert requires("expert")(lambda self, request: request.principal)(svc, _request(token)).expert_id == EXPERT_ID
+
+
 def test_enterprise_may_carry_its_county():
     validate_scope("enterprise", USCC, "130921")
 
@@ -216,6 +246,14 @@ def test_cli_token_prints_a_valid_token(monkeypatch):
     assert result.exit_code == 0, result.output
     p = decode_token(SECRET, result.output.strip().splitlines()[-1])
     assert (p.role, p.uscc, p.subject) == ("enterprise", uscc, "clerk")
+
+
+def test_cli_token_for_an_expert(monkeypatch):
+    result = _cli(monkeypatch, ["--role", "expert", "--expert", EXPERT_ID])
+    assert result.exit_code == 0, result.output
+    assert decode_token(SECRET, result.output.strip().splitlines()[-1]).expert_id == EXPERT_ID
+    refused = _cli(monkeypatch, ["--role", "expert"])
+    assert refused.exit_code == 1 and "专家编号" in refused.output
 
 
 # the development secret the code once fell back to (defect 8): published, so never valid

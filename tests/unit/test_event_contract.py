@@ -30,7 +30,8 @@ def test_every_type_has_a_schema_and_a_subject_kind():
                                  "register.appointment.lapsed", "register.filing.decided",
                                  "register.recommendation.issued", "register.recommendation.closed",
                                  "talent.certificate.issued", "talent.certificate.revoked",
-                                 "talent.draw.invited", "talent.draw.published", "filing.returned"}
+                                 "talent.draw.invited", "talent.draw.published", "filing.returned",
+                                 "talent.expert.designated", "talent.expert.updated"}
 
 
 @pytest.mark.parametrize("data, code", [

@@ -34,7 +34,8 @@ def test_registry_queues():
     assert _bindings(notify_events) == {("cqo.events", "register.filing.decided"),
                                         ("cqo.events", "register.recommendation.*"),
                                         ("cqo.events", "register.appointment.*"),
-                                        ("cqo.events", "talent.draw.*")}
+                                        ("cqo.events", "talent.draw.*"),
+                                        ("cqo.events", "talent.expert.*")}
 
 
 def test_the_city_declares_the_queues_of_counties_on_its_broker():

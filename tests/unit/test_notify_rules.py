@@ -75,6 +75,23 @@ def test_an_expert_without_known_contact_is_skipped_not_dropped():
                    ("expert:e-1", "sms"): (None, "没有可接收短信的手机号码")}
 
 
+def test_an_expert_is_reached_only_with_consent():
+    data = {"draw_id": "d1", "purpose": "质量诊断", "expert_id": "e-1", "role": "member"}
+    consenting = rules.Directory(DIRECTORY.offices, expert=rules.ExpertAddress(
+        "张专家", consent=True, phone="13912345678", email="zhang@example.cn"))
+    got = routes_of(rules.plan("talent.draw.invited", data, consenting, TEMPLATES | {"talent.draw.invited"}))
+    assert got == {("expert:e-1", "inbox"): ("expert:e-1", None),
+                   ("expert:e-1", "email"): ("zhang@example.cn", None),
+                   ("expert:e-1", "sms"): ("13912345678", None)}
+    # a contact kept without consent (never announced so, but a bug must not leak it)
+    refusing = rules.Directory(DIRECTORY.offices, expert=rules.ExpertAddress(
+        "张专家", consent=False, phone="13912345678", email="zhang@example.cn"))
+    got = routes_of(rules.plan("talent.draw.invited", data, refusing, TEMPLATES | {"talent.draw.invited"}))
+    assert got[("expert:e-1", "email")] == (None, "专家未同意被联系")
+    assert got[("expert:e-1", "sms")] == (None, "专家未同意被联系")
+    assert rules.plan("talent.expert.updated", {"expert_id": "e-1"}, consenting, TEMPLATES) == []
+
+
 def test_mobile_numbers_are_normalised():
     assert rules.is_mobile("+86 138-0013-8000") and rules.normal_phone("+86 138-0013-8000") == "13800138000"
     assert not rules.is_mobile("0317-2345678") and not rules.is_mobile(None)

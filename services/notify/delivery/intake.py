@@ -3,6 +3,9 @@ recipient and one delivery per (notice, channel), in one transaction with the re
 that the event was taken in. The in-app inbox is delivered at once; e-mail and SMS
 wait for the timer (dispatch.py), SMS not before the end of the quiet hours.
 
+The experts' contacts come the same way (`talent.expert.*`), only with their consent,
+and make no notice.
+
 A message may carry a batch of events (docs/events.md): the whole batch is written
 with a few multi-row statements, not a handful per event."""
 from __future__ import annotations
@@ -10,19 +13,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 
 from shared.db import UnitOfWork, conflict_insert
 from shared.personal_data import IdCipher, mask_email, mask_phone
 from services.notify.domain import recipients as rules
 from services.notify.domain.schedule import QuietHours
-from services.notify.models import (ConsumedEvent, Delivery, EnterpriseContact, InboxEntry, Notice,
-                                    OfficeContact)
+from services.notify.models import (ConsumedEvent, Delivery, EnterpriseContact, ExpertContact, InboxEntry,
+                                    Notice, OfficeContact)
 from services.notify.notices.render import render
 
 log = logging.getLogger(__name__)
 PENDING, SENT, SKIPPED = "pending", "sent", "skipped"
 DECIDED = "register.filing.decided"
+EXPERT_EVENTS = ("talent.expert.designated", "talent.expert.updated")
 
 
 def mask(channel: str, address: str | None) -> str | None:
@@ -68,6 +72,45 @@ def _learn_contacts(session, cipher: IdCipher, fresh: list[tuple[dict, dict]]) -
         where=EnterpriseContact.as_of <= stmt.excluded.as_of))
 
 
+def _learn_experts(session, cipher: IdCipher, fresh: list[tuple[dict, dict]]) -> None:
+    """The experts' read model (docs/events.md): the newest announcement per expert by
+    revision; phone and e-mail kept only with consent. A withdrawn consent also stops
+    what is still queued for the expert: their e-mails and SMS not sent yet are skipped
+    and their addresses erased, so neither the timer nor `cqo notify retry` uses them."""
+    newest: dict[str, dict] = {}
+    for envelope, data in fresh:
+        if envelope["type"] not in EXPERT_EVENTS:
+            continue
+        if data["expert_id"] in newest and newest[data["expert_id"]]["revision"] > data["revision"]:
+            continue
+        consent = bool(data["consent_to_contact"])
+        newest[data["expert_id"]] = {
+            "expert_id": data["expert_id"], "name": data["name"][:100], "county": data.get("county"),
+            "status": data["status"][:16], "consent_to_contact": consent, "revision": data["revision"],
+            "phone_encrypted": cipher.encrypt_text(data["phone"]) if consent and data.get("phone") else None,
+            "email_encrypted": cipher.encrypt_text(data["email"]) if consent and data.get("email") else None,
+            "as_of": envelope["occurred_at"]}
+    if not newest:
+        return
+    stmt = conflict_insert(session)(ExpertContact).values(list(newest.values()))
+    names = [k for k in next(iter(newest.values())) if k != "expert_id"]
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["expert_id"], set_={k: stmt.excluded[k] for k in names},
+        where=ExpertContact.revision <= stmt.excluded.revision))
+    # what the table holds now (a late, older announcement may have lost to a newer one)
+    withdrawn = list(session.scalars(select(ExpertContact.expert_id).where(
+        ExpertContact.expert_id.in_(list(newest)), ExpertContact.consent_to_contact.is_(False))))
+    if withdrawn:
+        notices = select(Notice.id).where(Notice.recipient.in_([f"expert:{e}" for e in withdrawn]))
+        stopped = session.execute(update(Delivery).where(
+            Delivery.notice_id.in_(notices), Delivery.channel.in_([rules.EMAIL, rules.SMS]),
+            Delivery.status.in_([PENDING, "failed", "unknown"])).values(
+            status=SKIPPED, address_encrypted=None, next_attempt_at=None,
+            last_error=rules.NO_CONSENT + "（已撤回同意）")).rowcount
+        if stopped:
+            log.info("consent withdrawn by %d expert(s): %d queued deliveries skipped", len(withdrawn), stopped)
+
+
 def _directories(session, cipher: IdCipher, fresh) -> dict[int, rules.Directory]:
     """Per event (by position): the offices of its county and the city, and its
     enterprise's known contact when the event carries none; two queries in all."""
@@ -85,10 +128,20 @@ def _directories(session, cipher: IdCipher, fresh) -> dict[int, rules.Directory]
                 contact_name=row.contact_name, enterprise_name=row.enterprise_name,
                 phone=cipher.decrypt(row.phone_encrypted) if row.phone_encrypted else None,
                 email=cipher.decrypt(row.email_encrypted) if row.email_encrypted else None)
+    experts = {}
+    wanted_experts = {d["expert_id"] for e, d in fresh if d.get("expert_id") and e["type"] not in EXPERT_EVENTS}
+    if wanted_experts:
+        for row in session.scalars(select(ExpertContact).where(ExpertContact.expert_id.in_(wanted_experts))):
+            consent = bool(row.consent_to_contact)
+            experts[row.expert_id] = rules.ExpertAddress(
+                name=row.name, consent=consent,
+                phone=cipher.decrypt(row.phone_encrypted) if consent and row.phone_encrypted else None,
+                email=cipher.decrypt(row.email_encrypted) if consent and row.email_encrypted else None)
     out = {}
     for n, (_, data) in enumerate(fresh):
         mine = tuple(o for o in offices if o.level == "city" or o.county == data.get("county"))
-        out[n] = rules.Directory(offices=mine, enterprise=known.get(data.get("uscc")))
+        out[n] = rules.Directory(offices=mine, enterprise=known.get(data.get("uscc")),
+                                 expert=experts.get(data.get("expert_id")))
     return out
 
 
@@ -100,6 +153,7 @@ def receive(uow: UnitOfWork, *, cipher: IdCipher, sms_templates, quiet_hours: Qu
     if not fresh:
         return 0  # the same events again (alone, or inside another batch)
     _learn_contacts(session, cipher, fresh)
+    _learn_experts(session, cipher, fresh)
     directories = _directories(session, cipher, fresh)
     notices, routes = [], []
     for n, (envelope, data) in enumerate(fresh):

@@ -46,6 +46,7 @@ NO_ADDRESS = {EMAIL: "没有电子邮箱地址", SMS: "没有可接收短信的�
 # two different fixes for an operator: configure the gateway, or register the template
 NO_SMS_GATEWAY = "未配置短信网关"
 NO_SMS_TEMPLATE = "该事件没有登记短信模板"
+NO_CONSENT = "专家未同意被联系"
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,24 @@ class EnterpriseAddress:
 
 
 @dataclass(frozen=True)
+class ExpertAddress:
+    """An expert as the talent service announced them; phone and e-mail only with their
+    consent to be contacted."""
+
+    name: str
+    consent: bool = False
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class Directory:
-    """What the use case looked up for one event: the offices and the enterprise's
-    contact known before it (from an earlier filing)."""
+    """What the use case looked up for one event: the offices, the enterprise's
+    contact known before it (from an earlier filing) and the expert it names."""
 
     offices: tuple[Office, ...] = ()
     enterprise: EnterpriseAddress | None = None
+    expert: ExpertAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,7 @@ class Recipient:
     channels: tuple[str, ...]
     phone: str | None = None
     email: str | None = None
+    no_address: str | None = None  # why e-mail and SMS have no address, when not simply missing
 
 
 @dataclass(frozen=True)
@@ -123,9 +137,14 @@ def recipients(event_type: str, data: dict, directory: Directory) -> list[Recipi
             found.append(Recipient(f"enterprise:{data['uscc']}", ENTERPRISE, name, county, channels,
                                    phone=address.phone, email=address.email))
         elif audience == EXPERT and data.get("expert_id"):
-            # the talent service keeps experts' contacts (with their consent); until it
-            # hands them over the e-mail and SMS are recorded as skipped
-            found.append(Recipient(f"expert:{data['expert_id']}", EXPERT, "市级质量专家", None, channels))
+            # the talent service announces an expert's contact only with their consent;
+            # without it (or before it is heard of) e-mail and SMS are skipped
+            known = directory.expert
+            usable = known is not None and known.consent
+            found.append(Recipient(f"expert:{data['expert_id']}", EXPERT, known.name if known else "市级质量专家",
+                                   None, channels, phone=known.phone if usable else None,
+                                   email=known.email if usable else None,
+                                   no_address=NO_CONSENT if known is not None and not usable else None))
         elif audience in (COUNTY, CITY):
             for office in directory.offices:
                 if office.level != audience or (audience == COUNTY and office.county != county):
@@ -156,10 +175,11 @@ def routes(recipient: Recipient, *, sms_templates: frozenset[str] | set[str] | N
             out.append(Route(INBOX, recipient.key))
         elif channel == EMAIL:
             email = (recipient.email or "").strip()
-            out.append(Route(EMAIL, email) if _EMAIL.match(email) else Route(EMAIL, None, NO_ADDRESS[EMAIL]))
+            out.append(Route(EMAIL, email) if _EMAIL.match(email)
+                       else Route(EMAIL, None, recipient.no_address or NO_ADDRESS[EMAIL]))
         elif channel == SMS:
             if not is_mobile(recipient.phone):
-                out.append(Route(SMS, None, NO_ADDRESS[SMS]))
+                out.append(Route(SMS, None, recipient.no_address or NO_ADDRESS[SMS]))
             elif sms_templates is None:
                 out.append(Route(SMS, None, NO_SMS_GATEWAY))
             elif event_type not in sms_templates:

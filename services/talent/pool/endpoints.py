@@ -132,13 +132,13 @@ class PoolEndpoints:
     @http("POST", "/api/v1/experts/<uuid:expert_id>/consent")
     @requires(*CITY_WIDE)
     @api_doc("登记专家是否同意被联系", request=ConsentIn, response=ExpertDetailOut,
-             tags=[TAG_EXPERTS], description="记录登记人和时间。")
+             tags=[TAG_EXPERTS], description="记录登记人和时间，并通知市级通知服务（同意时附联系方式，撤回时令其停止使用）。")
     def pool_expert_consent(self, request, expert_id):
         data = load_json(request, ConsentIn, max_bytes=BODY_MAX_BYTES)
         with self.db.unit_of_work() as uow:
             return json_response(ExpertDetailOut().dump(experts.record_consent(
                 uow, request.principal, str(expert_id), data["consent_to_contact"],
-                self.pool.expertise)))
+                self.pool.expertise, self.pool.cipher)))
 
     @http("POST", "/api/v1/experts/<uuid:expert_id>/suspend")
     @requires(*CITY_WIDE)

@@ -20,6 +20,7 @@ from shared import clock
 from shared.auth import Principal, county_scope
 from shared.contracts import county_name
 from shared.errors import Conflict, NotFound
+from shared.messaging import events
 from shared.paging import page_of
 from shared.personal_data import IdCipher, mask_email, mask_phone
 from services.talent.domain import pool as rules
@@ -143,6 +144,21 @@ def clear_recommendation(session, rec: PoolRecommendation, now: datetime) -> int
 RECOMMENDATION_STATUS_NAMES = {"withdrawn": "撤回", "closed": "关闭", "replaced": "办结（已更换）"}
 
 
+def announce_contact(uow, expert: Expert, action: ExpertAction, event_type: str, cipher: IdCipher) -> None:
+    """Tell the notification service (docs/events.md) who the expert is and how to reach
+    them, in the transaction of the change: the contact only while the expert consents
+    to be contacted, so a withdrawn consent reaches it as "forget the contact". The
+    action's id orders one expert's announcements."""
+    consented = rules.contactable(expert.consent_to_contact, expert.status)
+    data = {"expert_id": expert.id, "revision": action.id, "name": expert.name, "county": expert.county,
+            "status": expert.status, "consent_to_contact": consented, "phone": None, "email": None}
+    if consented:
+        data["phone"] = cipher.decrypt(expert.phone_encrypted) if expert.phone_encrypted else None
+        data["email"] = cipher.decrypt(expert.email_encrypted) if expert.email_encrypted else None
+    events.publish(uow, event_type, expert.id, data, source="talent", occurred_at=action.at,
+                   event_id=f"event:expert:{expert.id}:{action.id}")
+
+
 # -- officers' use cases ------------------------------------------------------------------
 
 def designate(uow, principal: Principal, data: dict, *, cipher: IdCipher, expertise: Catalogue) -> dict:
@@ -177,13 +193,15 @@ def designate(uow, principal: Principal, data: dict, *, cipher: IdCipher, expert
         suspensions=json.dumps(reasons, ensure_ascii=False),
         designated_at=now, designated_by=principal.subject, updated_at=now)
     session.add(expert)
-    session.add(ExpertAction(expert_id=expert.id, at=now, action="designated", actor=principal.subject,
-                             note="同意联系" if expert.consent_to_contact else "未同意联系"))
+    designated = ExpertAction(expert_id=expert.id, at=now, action="designated", actor=principal.subject,
+                              note="同意联系" if expert.consent_to_contact else "未同意联系")
+    session.add(designated)
     for reason in reasons:
         session.add(ExpertAction(expert_id=expert.id, at=now, action="suspended", code=reason["code"],
                                  ref=reason["ref"], actor=REGISTER))
     session.flush()
     history.record(session, expert, now)
+    announce_contact(uow, expert, designated, "talent.expert.designated", cipher)
     out = expert_dict(session, expert, expertise, detail=True)
     uow.commit()
     log.info("expert %s designated from member %s by %s", expert.id, member.id, principal.subject)
@@ -260,17 +278,19 @@ def reinstate(uow, principal: Principal, expert_id: str, reason: str, expertise:
 
 
 def record_consent(uow, principal: Principal, expert_id: str, consent: bool,
-                   expertise: Catalogue) -> dict:
+                   expertise: Catalogue, cipher: IdCipher) -> dict:
     """The expert's answer to being contacted, with who recorded it and when."""
     session, now = uow.session, clock.now_utc()
     expert = _readable(session, principal, expert_id, lock=True)
     expert.consent_to_contact = consent
     expert.consent_recorded_at, expert.consent_recorded_by = now, principal.subject
     expert.updated_at = now
-    session.add(ExpertAction(expert_id=expert.id, at=now, action="consent", actor=principal.subject,
-                             note="同意联系" if consent else "不同意联系"))
+    action = ExpertAction(expert_id=expert.id, at=now, action="consent", actor=principal.subject,
+                          note="同意联系" if consent else "不同意联系")
+    session.add(action)
     session.flush()
     history.record(session, expert, now)  # a draw needs the consent standing at its time
+    announce_contact(uow, expert, action, "talent.expert.updated", cipher)
     out = expert_dict(session, expert, expertise, detail=True)
     uow.commit()
     return out
