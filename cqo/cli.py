@@ -35,6 +35,7 @@ COMMANDS = {
     "report": "cqo.cli_report:report_app",
     "draw": "cqo.cli_draw:draw_app",
     "notify": "cqo.cli_notify:notify_app",
+    "contacts": "cqo.cli_contacts:contacts_app",
     "demo": "cqo.cli_demo:demo",
 }
 

@@ -3,6 +3,8 @@ read, the counts and the summary. Each import's schema adds its own fields and t
 shape of its rejected rows."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from marshmallow import Schema, fields
 
 
@@ -21,3 +23,29 @@ class ImportCountsOut(Schema):
     rejected = fields.Integer()
     rejected_rows_truncated = fields.Boolean(metadata={"description": "被拒绝的行太多，只列出了前面的"})
     summary = fields.String()
+
+
+@dataclass
+class ImportCounts:
+    """The counts of a row-by-row import and their Chinese summary (as ImportCountsOut
+    shows them)."""
+
+    total_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def summary(self) -> str:
+        text = (f"共读取{self.total_rows}行：接受{self.accepted}行（新增{self.inserted}、更新{self.updated}、"
+                f"未变化{self.unchanged}），拒绝{self.rejected}行")
+        return text + ("，被拒绝的行未写入，其余行已导入" if self.rejected else "")
+
+    def to_dict(self) -> dict:
+        return {"total_rows": self.total_rows, "accepted": self.accepted, "inserted": self.inserted,
+                "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
+                "summary": self.summary()}

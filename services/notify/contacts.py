@@ -15,7 +15,7 @@ EDITORS = OFFICERS
 
 
 def view(row: OfficeContact) -> dict:
-    return {"id": row.id, "level": row.level, "county": row.county, "name": row.name,
+    return {"id": row.id, "level": row.level, "county": row.county, "name": row.name, "person": row.person,
             "phone_masked": mask_phone(row.phone) or None, "email_masked": mask_email(row.email) or None,
             "updated_at": clock.aware(row.updated_at)}
 
@@ -39,7 +39,7 @@ def listing(uow: UnitOfWork, principal: Principal, query: dict) -> dict:
 def create(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
     _may_edit(principal, data["level"], data.get("county"))
     row = OfficeContact(level=data["level"], county=data.get("county"), name=data["name"],
-                        phone=data.get("phone"), email=data.get("email"),
+                        person=data.get("person"), phone=data.get("phone"), email=data.get("email"),
                         updated_by=principal.subject, updated_at=clock.now_utc())
     uow.session.add(row)
     uow.flush()
@@ -59,7 +59,7 @@ def replace(uow: UnitOfWork, principal: Principal, contact_id: int, data: dict) 
     _may_edit(principal, row.level, row.county)
     _may_edit(principal, data["level"], data.get("county"))
     row.level, row.county, row.name = data["level"], data.get("county"), data["name"]
-    row.phone, row.email = data.get("phone"), data.get("email")
+    row.person, row.phone, row.email = data.get("person"), data.get("phone"), data.get("email")
     row.updated_by, row.updated_at = principal.subject, clock.now_utc()
     uow.commit()
     return view(row)

@@ -91,6 +91,7 @@ class OfficeContact(NotifyBase):
     level: Mapped[str] = mapped_column(String(8))  # city | county
     county: Mapped[str | None] = mapped_column(String(6), nullable=True, index=True)
     name: Mapped[str] = mapped_column(String(100))
+    person: Mapped[str | None] = mapped_column(String(50), nullable=True)  # 联系人
     phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
     email: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_by: Mapped[str] = mapped_column(String(200))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
+from shared.file_import import ImportCountsOut
 from shared.paging import PageOut, page_query
 from shared.schema_fields import COUNTY, text
 from services.notify.domain.recipients import CHANNELS
@@ -39,6 +40,8 @@ class ContactIn(Schema):
                           metadata={"description": "city 市局，county 县级市场监管部门"})
     county = fields.String(load_default=None, allow_none=True, validate=COUNTY)
     name = text(100, "名称")
+    person = text(50, "联系人", required=False, load_default=None, allow_none=True,
+                  metadata={"description": "联系人姓名"})
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
         r"^(\+86)?1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}(-\d{1,6})?$", error="电话号码格式不正确"))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=200),
@@ -59,6 +62,7 @@ class ContactOut(Schema):
     level = fields.String()
     county = fields.String(allow_none=True)
     name = fields.String()
+    person = fields.String(allow_none=True)
     phone_masked = fields.String(allow_none=True)
     email_masked = fields.String(allow_none=True)
     updated_at = fields.DateTime()
@@ -66,6 +70,24 @@ class ContactOut(Schema):
 
 class ContactListOut(Schema):
     items = fields.List(fields.Nested(ContactOut))
+
+
+class ContactImportQuery(Schema):
+    filename = fields.String(validate=validate.Length(max=300),
+                             metadata={"description": "原始文件名（请求体直接上传文件时）"})
+
+
+class ContactRejectedRowOut(Schema):
+    line = fields.Integer(metadata={"description": "行号（与在 Excel 中打开时的行号一致）"})
+    name = fields.String()
+    county = fields.String(allow_none=True)
+    phone_masked = fields.String(allow_none=True)
+    email_masked = fields.String(allow_none=True)
+    reasons = fields.List(fields.String())
+
+
+class ContactImportOut(ImportCountsOut):
+    rejected_rows = fields.List(fields.Nested(ContactRejectedRowOut))
 
 
 class ContactQuery(Schema):

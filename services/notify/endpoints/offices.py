@@ -3,13 +3,15 @@ from __future__ import annotations
 from werkzeug.wrappers import Response
 
 from shared.auth import requires
-from shared.http import http, json_response, load_json, load_query
-from shared.openapi import api_doc
-from services.notify import contacts
-from services.notify.schemas import ContactIn, ContactListOut, ContactOut, ContactQuery
+from shared.http import http, json_response, load_json, load_query, read_upload
+from shared.openapi import api_doc, upload_body
+from services.notify import contacts, contacts_import
+from services.notify.schemas import (ContactImportOut, ContactImportQuery, ContactIn, ContactListOut, ContactOut,
+                                     ContactQuery)
 
 TAG = "通知联系人"
 BODY_MAX_BYTES = 16 * 1024
+IMPORT_MAX_BYTES = 4 * 1024 * 1024  # a contact list: some hundred rows
 
 
 class ContactEndpoints:
@@ -32,6 +34,23 @@ class ContactEndpoints:
         with self.db.unit_of_work() as uow:
             body = contacts.create(uow, request.principal, data)
         return json_response(ContactOut().dump(body), status=201)
+
+    @http("POST", "/api/v1/contacts/import")
+    @requires(*contacts.EDITORS)
+    @api_doc("导入通知联系人（CSV 或 XLSX）", query=ContactImportQuery, response=ContactImportOut, tags=[TAG],
+             errors=[400, 403, 413, 415], request=upload_body("通知联系人名单（CSV 或 XLSX）"),
+             description=("列名用中文：单位级别（市局/县级）、县区代码、名称、联系人、手机、邮箱。每行单独校验："
+                          "无效行连同行号和原因一并返回（电话、邮箱遮蔽），不影响其他行；按（单位级别，县区代码，"
+                          "名称，联系人）识别联系人，重复导入同一文件不产生变化，手机或邮箱有改动的行被更新。"
+                          "县级监管人员只能导入本县（市、区）的联系人。"))
+    def contacts_import(self, request):
+        params = load_query(request, ContactImportQuery)
+        content, filename, _ = read_upload(request, IMPORT_MAX_BYTES, what="通知联系人名单",
+                                           missing_code="CONTACTS_FILE_MISSING")
+        with self.db.unit_of_work() as uow:
+            report = contacts_import.import_contacts(uow, request.principal, content,
+                                                     source=params.get("filename") or filename)
+        return json_response(ContactImportOut().dump(report))
 
     @http("PUT", "/api/v1/contacts/<int:contact_id>")
     @requires(*contacts.EDITORS)

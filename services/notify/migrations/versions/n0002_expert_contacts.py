@@ -1,4 +1,5 @@
-"""notify: experts' contacts as the talent service announces them (only with consent)
+"""notify: experts' contacts as the talent service announces them (only with consent);
+the person to ask for at an office (联系人), for `cqo contacts import`
 
 Revision ID: n0002_expert_contacts
 Revises: n0001_notify
@@ -16,6 +17,8 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("office_contacts") as table:
+        table.add_column(sa.Column("person", sa.String(50)))
     op.create_table(
         "expert_contacts",
         sa.Column("expert_id", sa.String(36), primary_key=True),
@@ -32,3 +35,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("expert_contacts")
+    with op.batch_alter_table("office_contacts") as table:
+        table.drop_column("person")
