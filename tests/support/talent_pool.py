@@ -28,7 +28,8 @@ def add_expert(session, n: int, *, county: str = "130921", employer: str | None 
         name=f"专家{n:03d}", county=county, employer_uscc=employer or uscc_for(county, 5000 + n),
         employer_name=f"企业{n}", expertise=json.dumps(sorted(expertise)),
         term_start=term[0], term_end=term[1], phone_masked=PHONE_MASKED,
-        phone_encrypted="enc", email_masked=EMAIL_MASKED, email_encrypted="enc",
+        # no ciphertext: a consent recorded later announces the contact, and "enc" would not decrypt
+        phone_encrypted=None, email_masked=EMAIL_MASKED, email_encrypted=None,
         consent_to_contact=consent, status=status,
         suspensions=json.dumps([{"code": "appointment_ended"}] if status == "suspended" else []),
         designated_at=at, designated_by="test", updated_at=at)
