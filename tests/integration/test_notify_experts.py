@@ -165,3 +165,33 @@ def test_talent_tells_notify_and_the_expert_reads_only_their_own_inbox(talent, n
     assert refusing.status_code == 201, refusing.text
     wait_for(lambda: _learned(notify_db_config, refusing.json()["id"]) == (False, False, False), 30,
              "notify hears of the expert without contact")
+
+
+def test_experts_designated_before_are_announced_once(talent):
+    """The first start that knows how announces the experts designated before (with
+    their contact only when they consented), once."""
+    from sqlalchemy import delete, text
+
+    from services.talent.pool.contacts_backfill import NAME, announce_all
+    from services.talent.pool.models import PoolBackfill
+    from shared.keys import Keys
+    from tests.support.talent_pool import add_expert
+
+    _, db, config = talent
+    cipher = Keys(dict(config)).id_cipher()
+    with db.unit_of_work() as uow:
+        assert uow.session.get(PoolBackfill, NAME).completed_at is not None  # done at this start: none then
+        yes, no = add_expert(uow.session, 1), add_expert(uow.session, 2, consent=False)
+        for expert in (yes, no):
+            expert.phone_encrypted, expert.email_encrypted = cipher.encrypt_text(PHONE), cipher.encrypt_text(EMAIL)
+        uow.session.execute(delete(PoolBackfill).where(PoolBackfill.name == NAME))
+        uow.commit()
+        ids = (yes.id, no.id)
+    assert announce_all(db, cipher) == 2
+    assert announce_all(db, cipher) == 0
+    with db.unit_of_work() as uow:
+        (payload,) = uow.session.execute(text(
+            "SELECT payload FROM outbox_messages WHERE routing_key = 'talent.expert.updated'")).scalars()
+    told = {e["data"]["expert_id"]: e["data"] for e in json.loads(payload)["events"]}
+    assert (told[ids[0]]["phone"], told[ids[0]]["email"], told[ids[0]]["consent_to_contact"]) == (PHONE, EMAIL, True)
+    assert (told[ids[1]]["phone"], told[ids[1]]["email"], told[ids[1]]["consent_to_contact"]) == (None, None, False)

@@ -20,6 +20,7 @@ from shared.messaging.inbox import Inbox
 from shared.openapi import api_doc
 from services.talent.pool import experts, members
 from services.talent.pool.backfill import AppointmentsBackfill
+from services.talent.pool.contacts_backfill import ExpertContactsBackfill
 from services.talent.pool.expertise import catalogue
 from services.talent.pool.schemas import (ConflictIn, ConflictOut, ConsentIn, ContactOut,
                                           ExpertDetailOut, ExpertIn, ExpertiseOut, ExpertPageOut,
@@ -44,6 +45,7 @@ class PoolEndpoints:
 
     pool = FromConfig(PoolContext)  # keys and the list of expertise
     pool_backfill = AppointmentsBackfill("db")
+    expert_contacts_backfill = ExpertContactsBackfill("db")
 
     # -- the register's events ----------------------------------------------------------
     @consume(topology.events_queue(EVENTS_CONSUMER))

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from shared import clock
 from shared.auth import Principal, county_scope
 from shared.contracts import county_name
+from shared.contracts import events as contract
 from shared.errors import Conflict, NotFound
 from shared.messaging import events
 from shared.paging import page_of
@@ -144,19 +145,24 @@ def clear_recommendation(session, rec: PoolRecommendation, now: datetime) -> int
 RECOMMENDATION_STATUS_NAMES = {"withdrawn": "撤回", "closed": "关闭", "replaced": "办结（已更换）"}
 
 
-def announce_contact(uow, expert: Expert, action: ExpertAction, event_type: str, cipher: IdCipher) -> None:
-    """Tell the notification service (docs/events.md) who the expert is and how to reach
-    them, in the transaction of the change: the contact only while the expert consents
-    to be contacted, so a withdrawn consent reaches it as "forget the contact". The
-    action's id orders one expert's announcements."""
+def contact_event(expert: Expert, revision: int, at: datetime, event_type: str, cipher: IdCipher) -> dict:
+    """Who the expert is and how to reach them, for the notification service
+    (docs/events.md): the contact only while the expert consents to be contacted, so a
+    withdrawn consent reaches it as "forget the contact". `revision` (an ExpertAction
+    id) orders one expert's announcements."""
     consented = rules.contactable(expert.consent_to_contact, expert.status)
-    data = {"expert_id": expert.id, "revision": action.id, "name": expert.name, "county": expert.county,
+    data = {"expert_id": expert.id, "revision": revision, "name": expert.name, "county": expert.county,
             "status": expert.status, "consent_to_contact": consented, "phone": None, "email": None}
     if consented:
         data["phone"] = cipher.decrypt(expert.phone_encrypted) if expert.phone_encrypted else None
         data["email"] = cipher.decrypt(expert.email_encrypted) if expert.email_encrypted else None
-    events.publish(uow, event_type, expert.id, data, source="talent", occurred_at=action.at,
-                   event_id=f"event:expert:{expert.id}:{action.id}")
+    return contract.build(event_type, expert.id, data, source="talent", occurred_at=at,
+                          event_id=f"event:expert:{expert.id}:{revision}")
+
+
+def announce_contact(uow, expert: Expert, action: ExpertAction, event_type: str, cipher: IdCipher) -> None:
+    """`contact_event` through the outbox, in the transaction of the change."""
+    events.publish_built(uow, [contact_event(expert, action.id, action.at, event_type, cipher)])
 
 
 # -- officers' use cases ------------------------------------------------------------------
