@@ -116,9 +116,11 @@ def test_every_service_answers_as_its_openapi_document_says(deploy, database, tm
     tokens = {"enterprise": auth("enterprise", uscc=uscc),
               "county_officer": auth("county_officer", county=COUNTY),
               "city_officer": auth("city_officer"), "admin": auth("admin")}
+    # an expert reads only notify's inbox: fuzzed there alone (elsewhere every answer is a 403)
+    expert = auth("expert", expert_id="0b7f2c1e-4d3a-4f6b-9c8d-1a2b3c4d5e6f")
     runs = []
     for spec in deployment.stack.specs:
-        for role, header in tokens.items():
+        for role, header in [*tokens.items(), *([("expert", expert)] if spec.name == "notify" else [])]:
             token = header["Authorization"].removeprefix("Bearer ")
             runs.append(_schemathesis(spec.name, spec.base_url, role, token, tmp_path))
     table = "\n".join(run.summary for run in runs)
