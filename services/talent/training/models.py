@@ -40,7 +40,9 @@ class Attendance(TalentBase):
     course_id: Mapped[int] = mapped_column(ForeignKey("training_courses.id"))
     person_name: Mapped[str] = mapped_column(String(100))
     id_type: Mapped[str] = mapped_column(String(32))
-    id_hmac: Mapped[str] = mapped_column(String(64), index=True)
+    # looked up within a course only (uq_training_attendance_person); on PostgreSQL this
+    # and certificate_no compare byte-wise (COLLATE "C", migration t0103): equality only
+    id_hmac: Mapped[str] = mapped_column(String(64))
     id_encrypted: Mapped[str] = mapped_column(Text)
     id_masked: Mapped[str] = mapped_column(String(32))
     uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
