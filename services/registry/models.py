@@ -296,6 +296,10 @@ class TrainingCertificate(RegistryBase):
     revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # newest event
     last_event_id: Mapped[str] = mapped_column(String(200))
+    # the newest issue event applied: an older issue arriving after a revocation still
+    # sets the result when it is newer than this (domain/certificates.py)
+    issue_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    issue_event_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

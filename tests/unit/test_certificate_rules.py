@@ -131,6 +131,16 @@ def test_the_newest_event_wins_and_repeats_change_nothing():
     assert model.apply(reissued, model.REVOKED, T0 + timedelta(hours=1), "e2", REVOKED) == reissued
 
 
+def test_a_correction_to_failed_taken_after_its_revocation_still_sets_the_result():
+    passed = model.apply(None, model.ISSUED, T0, "e1", ISSUED)
+    # talent announces the failed result, then the revocation; the registry takes them reversed
+    revoked = model.apply(passed, model.REVOKED, T0 + timedelta(hours=2), "e3", REVOKED)
+    failed = model.apply(revoked, model.ISSUED, T0 + timedelta(hours=1), "e2", {**ISSUED, "passed": False})
+    assert failed.passed is False and failed.revoked_on == date(2026, 12, 2) and failed.last_event_id == "e3"
+    # the first issue again (a resend) is older than the failed one: changes nothing
+    assert model.apply(failed, model.ISSUED, T0, "e1", ISSUED) == failed
+
+
 def test_a_revocation_superseded_by_a_newer_issue_is_not_in_force():
     revoked = model.apply(None, model.REVOKED, T0 + timedelta(hours=1), "e2", REVOKED)
     assert model.revoked_in_force(revoked)

@@ -2,10 +2,12 @@
 `talent.certificate.issued|revoked` events (docs/events.md).
 
 Events may arrive twice or out of order. The newest event by its time wins; an older
-one only fills in what the certificate does not know yet (a revocation that arrived
-before the issue lacks the course and the result), so a certificate revoked before it
-was (belatedly) heard of as issued stays revoked, and one issued again after its
-revocation (a corrected attendance) is in force again.
+one only fills in what the certificate does not know yet: an issue older than a
+revocation still counts for the course and the result when it is the newest issue heard
+of (a correction to failed is announced, then revoked, in two messages that may be taken
+in either order). So a certificate revoked before it was (belatedly) heard of as issued
+stays revoked, and one issued again after its revocation (a corrected attendance) is in
+force again.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ class CertificateState:
     revoked_reason: str | None
     event_at: datetime   # time of the newest event applied
     last_event_id: str
+    issue_event_at: datetime | None = None  # the newest issue applied (None: only revoked)
+    issue_event_id: str | None = None
 
 
 def apply(state: CertificateState | None, event_type: str, occurred_at: datetime,
@@ -36,7 +40,8 @@ def apply(state: CertificateState | None, event_type: str, occurred_at: datetime
     newer = state is None or (occurred_at, event_id) > (state.event_at, state.last_event_id)
     if event_type == ISSUED:
         issued = {"course_kind": data["course_kind"], "passed": data["passed"],
-                  "issued_on": data.get("issued_on")}
+                  "issued_on": data.get("issued_on"), "issue_event_at": occurred_at,
+                  "issue_event_id": event_id}
         if state is None:
             return CertificateState(data["certificate_no"], data["id_hmac"], revoked_on=None,
                                     revoked_reason=None, event_at=occurred_at,
@@ -44,8 +49,9 @@ def apply(state: CertificateState | None, event_type: str, occurred_at: datetime
         if newer:
             return replace(state, id_hmac=data["id_hmac"], revoked_on=None, revoked_reason=None,
                            event_at=occurred_at, last_event_id=event_id, **issued)
-        # older than what is known: fill in only what a revocation could not tell
-        if state.course_kind is None:
+        # older than a revocation: its course and result count if no newer issue did
+        if state.issue_event_at is None or \
+                (occurred_at, event_id) > (state.issue_event_at, state.issue_event_id):
             return replace(state, **issued)
         return state
     if event_type == REVOKED:
