@@ -221,7 +221,9 @@ class ExpertContact(_Data):
 # -- a county's filing service ------------------------------------------------------------
 
 class FilingReturned(_Data):
-    """The county returned a filing to its enterprise for correction (pre-review)."""
+    """The county returned a filing to its enterprise for correction (pre-review, art.
+    12). The fields after `comment` came later and are optional to readers: the kind,
+    the day, and the enterprise's contact as the filing gave it (as `FilingDecided`)."""
 
     filing_id = fields.String(required=True)
     version = fields.Integer(required=True)
@@ -229,6 +231,20 @@ class FilingReturned(_Data):
     uscc = fields.String(required=True, **USCC)
     enterprise_name = fields.String(required=True)
     comment = fields.String(load_default=None, allow_none=True)
+    kind = fields.String(load_default=None, allow_none=True)
+    returned_on = fields.Date(load_default=None, allow_none=True)
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
+
+
+def filing_contact(document: Any) -> dict:
+    """The enterprise's contact on a filing document (its CQO's name, phone and e-mail;
+    nothing else of the person) as the `contact_*` fields of an event."""
+    cqo = document.get("cqo") if isinstance(document, dict) else None
+    cqo = cqo if isinstance(cqo, dict) else {}
+    return {f"contact_{k}": cqo.get(k) if isinstance(cqo.get(k), str) else None
+            for k in ("name", "phone", "email")}
 
 
 # type → (subject kind, data schema)
@@ -441,5 +457,5 @@ def build_many(event_type: str, items: Iterable[tuple[Any, Mapping[str, Any], st
     return built
 
 
-__all__ = ["TYPES", "EventSchema", "EventRefused", "build", "build_many", "load", "routing_key",
+__all__ = ["TYPES", "EventSchema", "EventRefused", "build", "build_many", "filing_contact", "load", "routing_key",
            "holds_id_number", "refuse_id_numbers", "ValidationError"]

@@ -25,7 +25,6 @@ from services.notify.notices.render import render
 
 log = logging.getLogger(__name__)
 PENDING, SENT, SKIPPED = "pending", "sent", "skipped"
-DECIDED = "register.filing.decided"
 EXPERT_EVENTS = ("talent.expert.designated", "talent.expert.updated")
 
 
@@ -48,11 +47,12 @@ def first_time(session, received: list[tuple[dict, dict]], now: datetime) -> lis
 
 
 def _learn_contacts(session, cipher: IdCipher, fresh: list[tuple[dict, dict]]) -> None:
-    """The newest filing's contact per enterprise, kept for the events that carry none:
+    """The newest filing's contact per enterprise (decided by the city or returned by
+    the county), kept for the events that carry none:
     one upsert, and an older decision arriving late does not overwrite a newer one."""
     newest: dict[str, dict] = {}
     for envelope, data in fresh:
-        contact = rules.event_contact(data) if envelope["type"] == DECIDED else None
+        contact = rules.event_contact(data) if envelope["type"] in rules.CONTACT_EVENTS else None
         if contact is None or not data.get("uscc"):
             continue
         at = envelope["occurred_at"]

@@ -28,6 +28,8 @@ PLAN: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "register.appointment.ended": (),
     "talent.draw.invited": ((EXPERT, (INBOX, EMAIL, SMS)),),
     "talent.draw.published": ((CITY, (EMAIL,)),),
+    # the county itself returned it: only the enterprise needs telling
+    "filing.returned": ((ENTERPRISE, (INBOX, EMAIL, SMS)),),
 }
 TEMPLATES = {
     "register.filing.decided": "filing_decided",
@@ -36,7 +38,10 @@ TEMPLATES = {
     "register.appointment.lapsed": "appointment_lapsed",
     "talent.draw.invited": "draw_invited",
     "talent.draw.published": "draw_published",
+    "filing.returned": "filing_returned",
 }
+# events that carry the enterprise's contact as its filing gave it (kept for the others)
+CONTACT_EVENTS = ("register.filing.decided", "filing.returned")
 
 # mainland mobile numbers only: a landline cannot take an SMS
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -118,8 +123,8 @@ class Plan:
 
 
 def event_contact(data: dict) -> EnterpriseAddress | None:
-    """The enterprise's contact carried by the event itself (filing decisions carry
-    the filing's), or None."""
+    """The enterprise's contact carried by the event itself (filing decisions and
+    returns carry the filing's), or None."""
     if not any(data.get(k) for k in ("contact_name", "contact_phone", "contact_email")):
         return None
     return EnterpriseAddress(contact_name=data.get("contact_name"), phone=data.get("contact_phone"),

@@ -138,6 +138,14 @@ def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tupl
         subject = f"专家组已公布：{data['purpose']}"
         step = "供知悉。"
         sms = {"purpose": data["purpose"]}
+    elif event_type == "filing.returned":
+        f.update(kind_label=FILING_KINDS.get(data.get("kind"), ""),
+                 filing_no=f"{data['filing_id']}（第{data['version']}版）",
+                 returned_on=_day(data.get("returned_on") or envelope["occurred_at"]),
+                 comment=data.get("comment") or "（未填写）")
+        subject = f"首席质量官备案被退回补正：{f['enterprise_name']}"
+        step = "请按退回意见修改后，在系统中对该备案提交更正（作为新版本重新报送县级市场监管部门预审）。"
+        sms = {"name": f["enterprise_name"], "date": f["returned_on"]}
     else:
         raise KeyError(event_type)
     return subject, f, step, {k: str(v)[:SMS_PARAM_MAX] for k, v in sms.items()}

@@ -1,0 +1,63 @@
+"""The notices of the events added at their sources for the notify service (issue 11):
+a filing returned by the county; who hears of each, and what the notice says."""
+from datetime import date, datetime, timezone
+
+from services.notify.domain import recipients as rules
+from services.notify.notices.render import render
+from shared.contracts import events
+from tests.support.factories import uscc_for
+
+USCC = uscc_for("130921", 1)
+CITY = rules.Office(1, "city", None, "市局质量发展科", email="city@scjg.example.cn")
+COUNTY = rules.Office(2, "county", "130921", "沧县市场监管局", phone="13900000001", email="cx@scjg.example.cn")
+OTHER = rules.Office(3, "county", "130922", "青县市场监管局", email="qx@scjg.example.cn")
+DIRECTORY = rules.Directory(offices=(CITY, COUNTY, OTHER))
+NOON = datetime(2026, 12, 3, 4, 0, tzinfo=timezone.utc)
+RETURNED = {"filing_id": "5f1c", "version": 1, "county": "130921", "uscc": USCC,
+            "enterprise_name": "<沧州>钢管&公司", "comment": "任命书文号与附件不一致，请核对", "kind": "establishment",
+            "returned_on": date(2026, 12, 3), "contact_name": "王联络", "contact_phone": "13800138000",
+            "contact_email": "wang@qiye.example.cn"}
+
+
+def routes_of(plans):
+    return {(p.recipient.key, r.channel): (r.address, r.skip_reason) for p in plans for r in p.routes}
+
+
+def envelope(event_type, data, subject="x"):
+    built = events.build(event_type, subject, data, source="test", occurred_at=NOON)
+    return events.load(built)
+
+
+def test_a_returned_filing_goes_to_its_enterprise_only_on_every_channel():
+    env, data = envelope("filing.returned", RETURNED)
+    got = routes_of(rules.plan(env["type"], data, DIRECTORY, frozenset({"filing.returned"})))
+    assert got == {(f"enterprise:{USCC}", "inbox"): (f"enterprise:{USCC}", None),
+                   (f"enterprise:{USCC}", "email"): ("wang@qiye.example.cn", None),
+                   (f"enterprise:{USCC}", "sms"): ("13800138000", None)}  # the county returned it itself
+
+
+def test_a_returned_filing_notice_cites_the_pre_review_and_says_what_to_do():
+    env, data = envelope("filing.returned", RETURNED)
+    r = render(env["type"], env, data, "enterprise", "x")
+    assert r.subject == "首席质量官备案被退回补正：<沧州>钢管&公司"
+    assert "岗位设立备案（备案编号 5f1c（第1版））" in r.text and "2026年12月3日" in r.text
+    assert "沧县市场监管部门" in r.text and "第十二条" in r.text
+    assert "退回意见：任命书文号与附件不一致，请核对" in r.text and "下一步：请按退回意见修改后" in r.text
+    assert "&lt;沧州&gt;钢管&amp;公司" in r.html and "<沧州>" not in r.html
+    assert r.sms_params == {"name": "<沧州>钢管&公司", "date": "2026年12月3日"}
+
+
+def test_an_older_returned_event_without_the_new_fields_still_makes_a_notice():
+    old = {k: RETURNED[k] for k in ("filing_id", "version", "county", "uscc", "enterprise_name")}
+    env, data = envelope("filing.returned", old)
+    r = render(env["type"], env, data, "enterprise", "x")
+    assert "退回意见：（未填写）" in r.text and "2026年12月3日" in r.text
+    directory = rules.Directory(offices=DIRECTORY.offices, enterprise=rules.EnterpriseAddress(email="k@q.example.cn"))
+    assert routes_of(rules.plan(env["type"], data, directory, None))[(f"enterprise:{USCC}", "email")] == (
+        "k@q.example.cn", None)  # the contact known from an earlier filing
+
+
+def test_filing_contact_takes_only_name_phone_and_email():
+    assert events.filing_contact({"cqo": {"name": "张", "phone": "138", "email": None, "id_number": "x"}}) == {
+        "contact_name": "张", "contact_phone": "138", "contact_email": None}
+    assert events.filing_contact(None) == {"contact_name": None, "contact_phone": None, "contact_email": None}
