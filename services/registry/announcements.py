@@ -1,5 +1,7 @@
 """What the register announces on `cqo.events` (docs/events.md): appointments accepted,
-ended and lapsed, filings decided, replacement recommendations issued and closed.
+ended and lapsed, filings decided, replacement recommendations issued and closed, the
+yearly campaign opened and closing (to the offices, and to each roster enterprise
+without an active CQO).
 
 Intake gathers its announcements while a message's filings are applied and queues them
 when they are written (`LockedRegister.flush`), because only then do new appointments
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from shared.db import UnitOfWork
 from shared.contracts import events
-from shared.messaging.events import publish, publish_built
+from shared.messaging.events import publish, publish_built, publish_many
 from services.registry.models import parsed
 
 SOURCE = "registry"
@@ -19,6 +21,7 @@ LAPSED = "register.appointment.lapsed"
 DECIDED = "register.filing.decided"
 RECOMMENDATION_ISSUED = "register.recommendation.issued"
 RECOMMENDATION_CLOSED = "register.recommendation.closed"
+CAMPAIGN_DUE = "register.campaign.due"
 
 
 def _appointment_facts(a, county: str) -> dict:
@@ -92,3 +95,20 @@ def recommendation_closed(uow: UnitOfWork, rec, id_hmac: str, now) -> dict:
         "recommendation_id": rec.id, "uscc": rec.uscc, "county": rec.county,
         "appointment_id": rec.appointment_id, "id_hmac": id_hmac, "status": rec.status},
         source=SOURCE, occurred_at=now, event_id=f"event:recommendation:{rec.id}:closed")
+
+
+def campaign(uow: UnitOfWork, stage: str, campaign, enterprises: list[dict], now, *,
+             days_left: int | None = None) -> None:
+    """`register.campaign.<stage>` (opened | closing) for the offices, and one
+    `register.campaign.due` per roster enterprise without an active CQO (`enterprises`:
+    the roster rows, contact included), batched: a roster holds thousands."""
+    facts = {"year": campaign.year, "title": campaign.title, "notice_number": campaign.notice_number,
+             "opens_on": campaign.opens_on, "closes_on": campaign.closes_on, "days_left": days_left}
+    publish(uow, f"register.campaign.{stage}", campaign.year, {**facts, "enterprises": len(enterprises)},
+            source=SOURCE, occurred_at=now, event_id=f"event:campaign:{campaign.year}:{stage}")
+    publish_many(uow, CAMPAIGN_DUE, [(
+        f"{campaign.year}/{e['uscc']}",
+        {**facts, "stage": stage, "uscc": e["uscc"], "county": e["county"], "enterprise_name": e["name"],
+         "contact_name": e.get("contact_person"), "contact_phone": e.get("phone"), "contact_email": e.get("email")},
+        f"event:campaign:{campaign.year}:{stage}:{e['uscc']}") for e in enterprises],
+        source=SOURCE, occurred_at=now)

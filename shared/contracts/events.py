@@ -144,6 +144,39 @@ class RecommendationClosed(_Data):
     status = fields.String(required=True, validate=validate.OneOf(["withdrawn", "closed", "replaced"]))
 
 
+class _CampaignFacts(_Data):
+    """What every campaign event says of the yearly campaign (集中备案, art. 13)."""
+
+    year = fields.Integer(required=True)
+    title = fields.String(required=True)
+    notice_number = fields.String(required=True)
+    opens_on = fields.Date(required=True)
+    closes_on = fields.Date(required=True)
+
+
+class CampaignAnnounced(_CampaignFacts):
+    """The campaign opened (`register.campaign.opened`), or closes within 7 days
+    (`register.campaign.closing`, once, with `days_left`); `enterprises`: how many roster
+    enterprises without an active CQO were told (one `register.campaign.due` each)."""
+
+    enterprises = fields.Integer(required=True)
+    days_left = fields.Integer(load_default=None, allow_none=True)
+
+
+class CampaignDue(_CampaignFacts):
+    """One roster enterprise without an active CQO, told of the campaign (`stage`:
+    opened | closing), with its contact from the roster when it has one."""
+
+    stage = fields.String(required=True, validate=validate.OneOf(["opened", "closing"]))
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    enterprise_name = fields.String(required=True)
+    days_left = fields.Integer(load_default=None, allow_none=True)
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
+
+
 # -- the talent service ---------------------------------------------------------------------
 
 # the kinds of course (arts. 6, 15 教育培训), a certificate's `course_kind`: only 任职培训
@@ -255,6 +288,9 @@ TYPES: dict[str, tuple[str, type[Schema]]] = {
     "register.filing.decided": ("filing", FilingDecided),
     "register.recommendation.issued": ("recommendation", RecommendationIssued),
     "register.recommendation.closed": ("recommendation", RecommendationClosed),
+    "register.campaign.opened": ("campaign", CampaignAnnounced),
+    "register.campaign.closing": ("campaign", CampaignAnnounced),
+    "register.campaign.due": ("campaign_enterprise", CampaignDue),
     "talent.certificate.issued": ("certificate", CertificateIssued),
     "talent.certificate.revoked": ("certificate", CertificateRevoked),
     "talent.draw.invited": ("draw", DrawInvited),

@@ -74,7 +74,7 @@ EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "registry.events": ("talent.certificate.*",),
     "notify.events": ("register.filing.decided", "register.recommendation.*",
                       "register.appointment.*", "talent.draw.*", "talent.expert.*",
-                      "filing.*.returned"),
+                      "register.campaign.*", "filing.*.returned"),
 }
 
 

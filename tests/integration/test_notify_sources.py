@@ -3,11 +3,20 @@ services and broker: each source writes its event through its outbox with the ch
 and notify makes the expected notices of it. Both database backends."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from shared.clock import today
+from services.registry.campaigns import lifecycle
+from services.registry.models import RosterEntry
 from tests.integration import filing_support as fs
 from tests.integration.conftest import _own_database
+from tests.integration.oversight_support import establish
+from tests.integration.reporting_support import CAMPAIGN_YEAR, campaign_body
+from tests.integration.registry_support import token
 from tests.integration.test_notify_service import call, notify  # noqa: F401 - the fixture
+from tests.support.factories import uscc_for
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,3 +47,59 @@ def test_a_filing_returned_by_the_county_reaches_its_enterprise(notify, amqp_uri
                    10, "the delivery log")
     assert {(i["channel"], i["status"]) for i in log["items"]} == {
         ("inbox", "sent"), ("email", "sent"), ("sms", "skipped")}  # no SMS gateway in this test
+
+
+def _post(base, path, body):
+    import requests
+    return requests.post(base + path, json=body, headers={"Authorization": token("city_officer")}, timeout=15)
+
+
+def _mails(sink, word):
+    return [m for m in sink.messages() if word in m["Subject"]]
+
+
+def test_a_campaign_reaches_every_county_and_the_roster_enterprises_without_a_cqo(notify, registry):  # noqa: F811
+    base, sink = notify
+    county_side, registry_base, registry_db = registry
+    for county, name, mail in (("130921", "沧县市场监管局", "cangxian@scjg.example.cn"),
+                               ("130922", "青县市场监管局", "qingxian@scjg.example.cn")):
+        assert call("POST", base + "/contacts", json={"level": "county", "county": county, "name": name,
+                                                      "email": mail}).status_code == 201
+    reached, unreachable, covered = (uscc_for("130921", n) for n in (11, 12, 13))
+    establish(county_side, n=13, appointed_on=today() - timedelta(days=30))  # covered: told nothing
+    with registry_db.unit_of_work() as uow:
+        uow.session.add_all([
+            RosterEntry(year=CAMPAIGN_YEAR, uscc=reached, name="沧州已联系制造有限公司", county="130921",
+                        category="industrial_above_scale", contact_person="赵联系", phone="13800138011",
+                        email="zhao@qiye.example.cn"),
+            RosterEntry(year=CAMPAIGN_YEAR, uscc=unreachable, name="沧州无联系方式有限公司", county="130921",
+                        category="industrial_above_scale"),
+            RosterEntry(year=CAMPAIGN_YEAR, uscc=covered, name="沧州已备案有限公司", county="130921",
+                        category="industrial_above_scale")])
+        uow.commit()
+    assert _post(registry_base, "/api/v1/campaigns", campaign_body()).status_code == 201
+    opened = wait_for(lambda: len(m := _mails(sink, "集中备案已开始")) >= 3 and m, 30, "the campaign e-mails")
+    assert sorted(m["To"] for m in opened) == sorted(
+        ["cangxian@scjg.example.cn", "qingxian@scjg.example.cn", "zhao@qiye.example.cn"])
+    office = next(m for m in opened if m["To"] == "cangxian@scjg.example.cn")
+    text = office.get_body(("plain",)).get_content()
+    assert "第十三条" in text and "尚无在任首席质量官的企业2家" in text
+    enterprise = next(m for m in opened if m["To"] == "zhao@qiye.example.cn")
+    assert enterprise["Subject"] == f"{CAMPAIGN_YEAR}年度首席质量官集中备案已开始：沧州已联系制造有限公司"
+    # the enterprise without an address has its inbox; its e-mail is skipped, not failed
+    inbox = call("GET", base + "/inbox", role="enterprise", uscc=unreachable).json()
+    assert inbox["total"] == 1 and "集中备案已开始" in inbox["items"][0]["subject"]
+    told = call("GET", base + "/inbox", role="enterprise", uscc=covered).json()["items"]
+    assert not [i for i in told if "集中备案" in i["subject"]]  # its CQO is active: not told
+    log = call("GET", base + "/deliveries?county=130921&channel=email").json()["items"]
+    assert any(i["status"] == "skipped" and i["last_error"] == "没有电子邮箱地址" for i in log), log
+
+    # seven days before the close, once however often the check runs
+    closes_on = today() + timedelta(days=60)
+    assert lifecycle.check_closing(registry_db, as_of=closes_on - timedelta(days=8)) is None
+    assert lifecycle.check_closing(registry_db, as_of=closes_on - timedelta(days=7)) == CAMPAIGN_YEAR
+    assert lifecycle.check_closing(registry_db, as_of=closes_on - timedelta(days=6)) is None
+    closing = wait_for(lambda: len(m := _mails(sink, "即将截止")) >= 3 and m, 30, "the closing e-mails")
+    enterprise = next(m for m in closing if m["To"] == "zhao@qiye.example.cn")
+    assert "还有7天" in enterprise.get_body(("plain",)).get_content()
+    assert len(_mails(sink, "集中备案")) == 6

@@ -36,6 +36,7 @@ def test_registry_queues():
                                         ("cqo.events", "register.appointment.*"),
                                         ("cqo.events", "talent.draw.*"),
                                         ("cqo.events", "talent.expert.*"),
+                                        ("cqo.events", "register.campaign.*"),
                                         ("cqo.events", "filing.*.returned")}
 
 

@@ -1,5 +1,6 @@
 """The notices of the events added at their sources for the notify service (issue 11):
-a filing returned by the county; who hears of each, and what the notice says."""
+a filing returned by the county, the campaign opened and closing; who hears of each,
+and what the notice says."""
 from datetime import date, datetime, timezone
 
 from services.notify.domain import recipients as rules
@@ -61,3 +62,38 @@ def test_filing_contact_takes_only_name_phone_and_email():
     assert events.filing_contact({"cqo": {"name": "张", "phone": "138", "email": None, "id_number": "x"}}) == {
         "contact_name": "张", "contact_phone": "138", "contact_email": None}
     assert events.filing_contact(None) == {"contact_name": None, "contact_phone": None, "contact_email": None}
+
+
+CAMPAIGN = {"year": 2027, "title": "关于开展2027年度首席质量官集中备案的通知", "notice_number": "沧市监〔2027〕1号",
+            "opens_on": date(2027, 3, 1), "closes_on": date(2027, 4, 30)}
+
+
+def test_a_campaign_goes_to_every_county_office_by_mail_and_not_the_city():
+    for stage in ("opened", "closing"):
+        env, data = envelope(f"register.campaign.{stage}", {**CAMPAIGN, "enterprises": 12, "days_left": 7})
+        plans = rules.plan(env["type"], data, DIRECTORY, frozenset())
+        assert routes_of(plans) == {("office:2", "email"): ("cx@scjg.example.cn", None),
+                                    ("office:3", "email"): ("qx@scjg.example.cn", None)}
+        assert {(p.recipient.audience, p.recipient.county) for p in plans} == {("county", "130921"),
+                                                                                 ("county", "130922")}
+        assert rules.needs_every_county(env["type"])
+    assert not rules.needs_every_county("register.campaign.due")
+
+
+def test_a_campaign_notice_for_offices_and_for_an_enterprise_says_when_and_what_to_do():
+    env, data = envelope("register.campaign.closing", {**CAMPAIGN, "enterprises": 12, "days_left": 7})
+    r = render(env["type"], env, data, "county", "沧县市场监管局")
+    assert r.subject == "2027年度首席质量官集中备案即将截止"
+    assert "2027年3月1日至2027年4月30日（依据：第十三条），将于2027年4月30日截止，还有7天" in r.text
+    assert "企业12家" in r.text and "下一步：请督促本辖区尚未备案的企业在2027年4月30日（还有7天）前报送" in r.text
+    due = {**CAMPAIGN, "stage": "opened", "uscc": USCC, "county": "130921", "enterprise_name": "沧州<钢管>公司",
+           "contact_name": "王联络", "contact_phone": "13800138000", "contact_email": None}
+    env, data = envelope("register.campaign.due", due)
+    r = render(env["type"], env, data, "enterprise", "x")
+    assert r.subject == "2027年度首席质量官集中备案已开始：沧州<钢管>公司"
+    assert "没有在任的已备案首席质量官" in r.text and "截止" not in r.text.split("下一步")[0]
+    assert "下一步：请在2027年4月30日前任命首席质量官" in r.text and "沧州&lt;钢管&gt;公司" in r.html
+    got = routes_of(rules.plan(env["type"], data, DIRECTORY, frozenset({"register.campaign.due"})))
+    assert got == {(f"enterprise:{USCC}", "inbox"): (f"enterprise:{USCC}", None),
+                   (f"enterprise:{USCC}", "email"): (None, "没有电子邮箱地址"),  # the roster has none
+                   (f"enterprise:{USCC}", "sms"): ("13800138000", None)}

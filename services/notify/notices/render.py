@@ -138,6 +138,23 @@ def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tupl
         subject = f"专家组已公布：{data['purpose']}"
         step = "供知悉。"
         sms = {"purpose": data["purpose"]}
+    elif event_type in ("register.campaign.opened", "register.campaign.closing", "register.campaign.due"):
+        closing = event_type.endswith(".closing") or data.get("stage") == "closing"
+        f.update(opens_on=_day(data["opens_on"]), closes_on=_day(data["closes_on"]), closing=closing,
+                 days_left=data.get("days_left"), enterprises=data.get("enterprises"))
+        left = f"（还有{data['days_left']}天）" if data.get("days_left") is not None else ""
+        if audience == ENTERPRISE:
+            subject = (f"{data['year']}年度首席质量官集中备案即将截止：{f['enterprise_name']}" if closing
+                       else f"{data['year']}年度首席质量官集中备案已开始：{f['enterprise_name']}")
+            step = (f"请在{f['closes_on']}{left}前任命首席质量官，并通过所在县（市、区）市场监管部门办理"
+                    "岗位设立备案；已任命的，请尽快报送。")
+        else:
+            subject = (f"{data['year']}年度首席质量官集中备案即将截止" if closing
+                       else f"{data['year']}年度首席质量官集中备案已开始")
+            step = (f"请督促本辖区尚未备案的企业在{f['closes_on']}{left}前报送，并在截止前完成预审和集中报送。"
+                    if closing else "请组织本辖区企业按时备案，及时预审并集中报送。")
+        sms = {"name": f["enterprise_name"] if audience == ENTERPRISE else str(data["year"]),
+               "date": f["closes_on"]}
     elif event_type == "filing.returned":
         f.update(kind_label=FILING_KINDS.get(data.get("kind"), ""),
                  filing_no=f"{data['filing_id']}（第{data['version']}版）",
