@@ -1,5 +1,5 @@
 """What the register announces on `cqo.events` (docs/events.md): appointments accepted,
-ended and lapsed, filings decided, replacement recommendations issued and closed, the
+ended and lapsed, filings decided (and a change accepted late), replacement recommendations issued and closed, the
 yearly campaign opened and closing (to the offices, and to each roster enterprise
 without an active CQO).
 
@@ -19,6 +19,7 @@ ACCEPTED = "register.appointment.accepted"
 ENDED = "register.appointment.ended"
 LAPSED = "register.appointment.lapsed"
 DECIDED = "register.filing.decided"
+LATE = "register.filing.late"
 RECOMMENDATION_ISSUED = "register.recommendation.issued"
 RECOMMENDATION_CLOSED = "register.recommendation.closed"
 CAMPAIGN_DUE = "register.campaign.due"
@@ -54,6 +55,15 @@ def filing_decided(row, *, enterprise_name: str | None, contact: dict | None = N
             "late": row.late, "days_late": row.days_late, "appointment_id": row.appointment_id}
 
 
+def filing_late(row, *, enterprise_name: str | None, contact: dict | None = None) -> dict:
+    contact = contact or {}
+    return {"filing_id": row.filing_id, "version": row.version, "county": row.county, "uscc": row.uscc,
+            "enterprise_name": enterprise_name, "kind": row.kind, "deadline": row.deadline,
+            "submitted_on": row.submitted_to_county_on, "days_late": row.days_late,
+            "contact_name": contact.get("name"), "contact_phone": contact.get("phone"),
+            "contact_email": contact.get("email")}
+
+
 def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None:
     """Queue one event per announcement, after the decisions the caller queued (so the
     counties' answers are not held behind them); `announced` holds (type, row, facts)
@@ -64,6 +74,9 @@ def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None
             subject, data, key = row.id, appointment_accepted(row, **facts), f"appointment:{row.id}:accepted"
         elif event_type == ENDED:
             subject, data, key = row.id, appointment_ended(row, **facts), f"appointment:{row.id}:ended"
+        elif event_type == LATE:
+            subject = f"{row.filing_id}/v{row.version}"
+            data, key = filing_late(row, **facts), f"filing:{row.filing_id}:v{row.version}:late"
         else:
             subject = f"{row.filing_id}/v{row.version}"
             data, key = filing_decided(row, **facts), f"filing:{row.filing_id}:v{row.version}:decided"

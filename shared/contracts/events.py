@@ -116,6 +116,24 @@ class FilingDecided(_Data):
     contact_email = fields.String(load_default=None, allow_none=True)
 
 
+class FilingLate(_Data):
+    """An accepted change (or end) was reported after its one-month deadline (art. 14):
+    recorded against the enterprise; told beside the decision (`register.filing.late`)."""
+
+    filing_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    county = fields.String(required=True, **COUNTY)
+    uscc = fields.String(required=True, **USCC)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    kind = fields.String(required=True)
+    deadline = fields.Date(required=True)
+    submitted_on = fields.Date(required=True)
+    days_late = fields.Integer(required=True)
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
+
+
 class RecommendationIssued(_Data):
     """A replacement recommendation (建议撤换, art. 10) was issued."""
 
@@ -286,6 +304,7 @@ TYPES: dict[str, tuple[str, type[Schema]]] = {
     "register.appointment.ended": ("appointment", AppointmentEnded),
     "register.appointment.lapsed": ("appointment", AppointmentLapsed),
     "register.filing.decided": ("filing", FilingDecided),
+    "register.filing.late": ("filing", FilingLate),
     "register.recommendation.issued": ("recommendation", RecommendationIssued),
     "register.recommendation.closed": ("recommendation", RecommendationClosed),
     "register.campaign.opened": ("campaign", CampaignAnnounced),

@@ -72,7 +72,7 @@ def notices_queue(county: str) -> Queue:
 EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "talent.events": ("register.appointment.*", "register.recommendation.*"),
     "registry.events": ("talent.certificate.*",),
-    "notify.events": ("register.filing.decided", "register.recommendation.*",
+    "notify.events": ("register.filing.decided", "register.filing.late", "register.recommendation.*",
                       "register.appointment.*", "talent.draw.*", "talent.expert.*",
                       "register.campaign.*", "filing.*.returned"),
 }

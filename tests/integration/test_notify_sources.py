@@ -103,3 +103,25 @@ def test_a_campaign_reaches_every_county_and_the_roster_enterprises_without_a_cq
     enterprise = next(m for m in closing if m["To"] == "zhao@qiye.example.cn")
     assert "还有7天" in enterprise.get_body(("plain",)).get_content()
     assert len(_mails(sink, "集中备案")) == 6
+
+
+def test_a_change_reported_late_is_told_to_the_enterprise_and_its_county(notify, registry):  # noqa: F811
+    base, sink = notify
+    county_side, _, _ = registry
+    assert call("POST", base + "/contacts", json={"level": "county", "county": "130921", "name": "沧县市场监管局",
+                                                  "email": "cangxian@scjg.example.cn"}).status_code == 201
+    establish(county_side, n=21, appointed_on=today() - timedelta(days=200))
+    effective = today() - timedelta(days=100)
+    change = county_side.filing("130921", n=21, kind="change", person=88, effective_on=effective,
+                                appointed_on=effective, submitted=today() - timedelta(days=10),
+                                cqo_overrides={"name": "新质量官"})
+    county_side.publish(change)
+    assert county_side.decision_of(change)["outcome"] == "accepted"
+    late = wait_for(lambda: len(m := _mails(sink, "逾期报告已记录")) >= 2 and m, 30, "the late e-mails")
+    assert sorted(m["To"] for m in late) == sorted(["cangxian@scjg.example.cn", change["cqo"]["email"]])
+    text = next(m for m in late if m["To"] == change["cqo"]["email"]).get_body(("plain",)).get_content()
+    assert f"备案编号 {change['filing_id']}（第1版）" in text and "第十四条" in text and "已记录逾期" in text
+    inbox = call("GET", base + "/inbox", role="enterprise", uscc=change["enterprise"]["uscc"]).json()
+    assert sum("逾期报告已记录" in i["subject"] for i in inbox["items"]) == 1
+    # the on-time establishment made no such notice
+    assert len(_mails(sink, "逾期")) == 2

@@ -32,6 +32,7 @@ def test_registry_queues():
                                         ("cqo.events", "register.recommendation.*")}
     assert _bindings(registry_events) == {("cqo.events", "talent.certificate.*")}
     assert _bindings(notify_events) == {("cqo.events", "register.filing.decided"),
+                                        ("cqo.events", "register.filing.late"),
                                         ("cqo.events", "register.recommendation.*"),
                                         ("cqo.events", "register.appointment.*"),
                                         ("cqo.events", "talent.draw.*"),

@@ -1,5 +1,6 @@
 """The notices of the events added at their sources for the notify service (issue 11):
-a filing returned by the county, the campaign opened and closing; who hears of each,
+a filing returned by the county, the campaign opened and closing, a change reported
+late; who hears of each,
 and what the notice says."""
 from datetime import date, datetime, timezone
 
@@ -97,3 +98,23 @@ def test_a_campaign_notice_for_offices_and_for_an_enterprise_says_when_and_what_
     assert got == {(f"enterprise:{USCC}", "inbox"): (f"enterprise:{USCC}", None),
                    (f"enterprise:{USCC}", "email"): (None, "没有电子邮箱地址"),  # the roster has none
                    (f"enterprise:{USCC}", "sms"): ("13800138000", None)}
+
+
+LATE = {"filing_id": "5f1c", "version": 1, "county": "130921", "uscc": USCC, "enterprise_name": "沧州钢管有限公司",
+        "kind": "change", "deadline": date(2026, 4, 1), "submitted_on": date(2026, 4, 11), "days_late": 10,
+        "contact_name": "王联络", "contact_phone": "13800138000", "contact_email": "wang@qiye.example.cn"}
+
+
+def test_a_late_change_goes_to_the_enterprise_without_sms_and_to_its_county():
+    env, data = envelope("register.filing.late", LATE)
+    got = routes_of(rules.plan(env["type"], data, DIRECTORY, frozenset({"register.filing.late"})))
+    assert got == {(f"enterprise:{USCC}", "inbox"): (f"enterprise:{USCC}", None),
+                   (f"enterprise:{USCC}", "email"): ("wang@qiye.example.cn", None),
+                   ("office:2", "email"): ("cx@scjg.example.cn", None)}  # the decision's SMS told it already
+    r = render(env["type"], env, data, "enterprise", "x")
+    assert r.subject == "首席质量官变更逾期报告已记录：沧州钢管有限公司"
+    assert "一个月内向县级市场监管部门报告（依据：第十四条）" in r.text
+    assert "报告期限为2026年4月1日" in r.text and "日期为2026年4月11日，逾期10天" in r.text
+    assert "下一步：今后首席质量官发生变更的" in r.text
+    county = render(env["type"], env, data, "county", "沧县市场监管局")
+    assert county.text.startswith("沧县市场监管局：") and "计入年度考核" in county.text

@@ -20,6 +20,8 @@ EVERY_COUNTY = "every_county"  # the offices of all counties (a city-wide event)
 # event type -> [(audience, channels)]
 PLAN: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "register.filing.decided": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,))),
+    # beside the decision (which the enterprise has by SMS already): the late record
+    "register.filing.late": ((ENTERPRISE, (INBOX, EMAIL)), (COUNTY, (EMAIL,))),
     "register.recommendation.issued": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL, SMS)),
                                        (CITY, (EMAIL,))),
     "register.recommendation.closed": ((ENTERPRISE, (INBOX, EMAIL)), (COUNTY, (EMAIL,))),
@@ -45,13 +47,14 @@ TEMPLATES = {
     "talent.draw.invited": "draw_invited",
     "talent.draw.published": "draw_published",
     "filing.returned": "filing_returned",
+    "register.filing.late": "filing_late",
     "register.campaign.opened": "campaign_offices",
     "register.campaign.closing": "campaign_offices",
     "register.campaign.due": "campaign_due",
 }
 # events that carry the enterprise's contact as its filing gave it (kept for the others;
 # a campaign's carries the roster's, used for that notice only)
-CONTACT_EVENTS = ("register.filing.decided", "filing.returned")
+CONTACT_EVENTS = ("register.filing.decided", "register.filing.late", "filing.returned")
 
 # mainland mobile numbers only: a landline cannot take an SMS
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")

@@ -155,6 +155,14 @@ def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tupl
                     if closing else "请组织本辖区企业按时备案，及时预审并集中报送。")
         sms = {"name": f["enterprise_name"] if audience == ENTERPRISE else str(data["year"]),
                "date": f["closes_on"]}
+    elif event_type == "register.filing.late":
+        f.update(kind_label=FILING_KINDS.get(data["kind"], data["kind"]),
+                 filing_no=f"{data['filing_id']}（第{data['version']}版）",
+                 deadline=_day(data["deadline"]), submitted_on=_day(data["submitted_on"]))
+        subject = f"首席质量官{f['kind_label']}逾期报告已记录：{f['enterprise_name']}"
+        step = ("今后首席质量官发生变更的，请自变更之日起一个月内向县级市场监管部门报告。" if not office
+                else "逾期情况已记录，计入年度考核；请提醒企业今后按期报告。")
+        sms = {"name": f["enterprise_name"], "days": str(data["days_late"])}
     elif event_type == "filing.returned":
         f.update(kind_label=FILING_KINDS.get(data.get("kind"), ""),
                  filing_no=f"{data['filing_id']}（第{data['version']}版）",

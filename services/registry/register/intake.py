@@ -371,9 +371,10 @@ def _settle(register: LockedRegister, row: Row, decision: Decision, now,
     register.ledger_changed(row)
     if decision.outcome != WAITING:
         enterprise = register.enterprises.get(row.uscc)
-        register.announce(announcements.DECIDED, row,
-                          enterprise_name=enterprise.name if enterprise is not None else None,
-                          contact=contact)
+        name = enterprise.name if enterprise is not None else None
+        register.announce(announcements.DECIDED, row, enterprise_name=name, contact=contact)
+        if decision.outcome == ACCEPTED and row.late:  # art. 14: the late report is recorded
+            register.announce(announcements.LATE, row, enterprise_name=name, contact=contact)
     if decision.outcome == ACCEPTED:
         register.accepted(row.uscc, row.submitted_to_county_on)
     elif decision.outcome == REJECTED and row.kind == "establishment":
