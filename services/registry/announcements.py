@@ -1,5 +1,5 @@
 """What the register announces on `cqo.events` (docs/events.md): appointments accepted,
-ended and lapsed, filings decided (and a change accepted late), replacement recommendations issued and closed, the
+ended, lapsed and with their term ending soon, filings decided (and a change accepted late), replacement recommendations issued and closed, the
 yearly campaign opened and closing (to the offices, and to each roster enterprise
 without an active CQO).
 
@@ -18,6 +18,7 @@ SOURCE = "registry"
 ACCEPTED = "register.appointment.accepted"
 ENDED = "register.appointment.ended"
 LAPSED = "register.appointment.lapsed"
+EXPIRING = "register.appointment.expiring"
 DECIDED = "register.filing.decided"
 LATE = "register.filing.late"
 RECOMMENDATION_ISSUED = "register.recommendation.issued"
@@ -85,12 +86,22 @@ def publish_all(session, announced: list[tuple[str, object, dict]], now) -> None
     publish_built(UnitOfWork(session), built)
 
 
-def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now) -> dict:
+def appointment_lapsed(uow: UnitOfWork, appointment, *, county: str, lapsed_on, now,
+                       enterprise_name: str | None = None) -> dict:
     a = appointment
     return publish(uow, LAPSED, a.id, {
-        **_appointment_facts(a, county), "term_end": a.term_end, "lapsed_on": lapsed_on},
-        source=SOURCE, occurred_at=now,
+        **_appointment_facts(a, county), "term_end": a.term_end, "lapsed_on": lapsed_on,
+        "enterprise_name": enterprise_name}, source=SOURCE, occurred_at=now,
         event_id=f"event:appointment:{a.id}:lapsed")
+
+
+def appointment_expiring(uow: UnitOfWork, appointment, *, county: str, enterprise_name: str,
+                         days: int, days_left: int, now) -> dict:
+    a = appointment
+    return publish(uow, EXPIRING, a.id, {
+        **_appointment_facts(a, county), "enterprise_name": enterprise_name, "appointed_on": a.appointed_on,
+        "term_end": a.term_end, "days": days, "days_left": days_left}, source=SOURCE, occurred_at=now,
+        event_id=f"event:appointment:{a.id}:expiring:{days}")
 
 
 def recommendation_issued(uow: UnitOfWork, rec, appointment, now) -> dict:

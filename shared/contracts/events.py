@@ -89,10 +89,23 @@ class AppointmentEnded(_AppointmentFacts):
 
 
 class AppointmentLapsed(_AppointmentFacts):
-    """A term ran out without a renewal (art. 5): recorded the day after `term_end`."""
+    """A term ran out without a renewal (art. 5): recorded the day after `term_end`.
+    `enterprise_name` came later and is optional to readers."""
 
     term_end = fields.Date(required=True)
     lapsed_on = fields.Date(required=True)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+
+
+class AppointmentExpiring(_AppointmentFacts):
+    """A term ends within `days` (a reminder threshold, TERM_REMINDER_DAYS: 90 and 30 by
+    default) and no renewal is filed: once per appointment and threshold (art. 5)."""
+
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    appointed_on = fields.Date(required=True)
+    term_end = fields.Date(required=True)
+    days = fields.Integer(required=True)
+    days_left = fields.Integer(required=True)
 
 
 class FilingDecided(_Data):
@@ -303,6 +316,7 @@ TYPES: dict[str, tuple[str, type[Schema]]] = {
     "register.appointment.accepted": ("appointment", AppointmentAccepted),
     "register.appointment.ended": ("appointment", AppointmentEnded),
     "register.appointment.lapsed": ("appointment", AppointmentLapsed),
+    "register.appointment.expiring": ("appointment", AppointmentExpiring),
     "register.filing.decided": ("filing", FilingDecided),
     "register.filing.late": ("filing", FilingLate),
     "register.recommendation.issued": ("recommendation", RecommendationIssued),

@@ -9,7 +9,8 @@ import pytest
 
 from shared.clock import today
 from services.registry.campaigns import lifecycle
-from services.registry.models import RosterEntry
+from services.registry.models import Appointment, RosterEntry
+from services.registry.oversight import terms
 from tests.integration import filing_support as fs
 from tests.integration.conftest import _own_database
 from tests.integration.oversight_support import establish
@@ -125,3 +126,30 @@ def test_a_change_reported_late_is_told_to_the_enterprise_and_its_county(notify,
     assert sum("逾期报告已记录" in i["subject"] for i in inbox["items"]) == 1
     # the on-time establishment made no such notice
     assert len(_mails(sink, "逾期")) == 2
+
+
+def test_a_term_ending_in_90_and_30_days_and_lapsed_is_told_once_each(notify, registry):  # noqa: F811
+    base, sink = notify
+    county_side, _, registry_db = registry
+    for level, county, name, mail in (("county", "130921", "沧县市场监管局", "cangxian@scjg.example.cn"),
+                                      ("city", None, "市局质量发展科", "city@scjg.example.cn")):
+        assert call("POST", base + "/contacts", json={"level": level, "county": county, "name": name,
+                                                      "email": mail}).status_code == 201
+    filing = establish(county_side, n=31, appointed_on=today() - timedelta(days=30))
+    with registry_db.unit_of_work() as uow:
+        term_end = uow.session.query(Appointment).filter_by(uscc=filing["enterprise"]["uscc"]).one().term_end
+    for days_before in (85, 84, 29, 28):  # each threshold once, however often the check runs
+        terms.check_terms(registry_db, as_of=term_end - timedelta(days=days_before))
+    terms.check_terms(registry_db, as_of=term_end + timedelta(days=1))
+    mine = filing["cqo"]["email"]
+    wait_for(lambda: len([m for m in sink.messages() if "任期" in m["Subject"]]) >= 7, 30, "the term e-mails")
+    told = sorted((m["To"], m["Subject"].split("：")[0]) for m in sink.messages() if "任期" in m["Subject"])
+    assert told == sorted([
+        (mine, "首席质量官任期将于85天后届满"), ("cangxian@scjg.example.cn", "首席质量官任期将于85天后届满"),
+        (mine, "首席质量官任期将于29天后届满"), ("cangxian@scjg.example.cn", "首席质量官任期将于29天后届满"),
+        (mine, "首席质量官任期已届满"), ("cangxian@scjg.example.cn", "首席质量官任期已届满"),
+        ("city@scjg.example.cn", "首席质量官任期已届满")])
+    lapsed = next(m for m in sink.messages() if m["To"] == mine and "已届满" in m["Subject"])
+    assert filing["enterprise"]["name"] in lapsed["Subject"]  # the event names the enterprise now
+    inbox = call("GET", base + "/inbox", role="enterprise", uscc=filing["enterprise"]["uscc"]).json()
+    assert sum("任期" in i["subject"] for i in inbox["items"]) == 3

@@ -1,6 +1,6 @@
 """The notices of the events added at their sources for the notify service (issue 11):
 a filing returned by the county, the campaign opened and closing, a change reported
-late; who hears of each,
+late, a term ending; who hears of each,
 and what the notice says."""
 from datetime import date, datetime, timezone
 
@@ -118,3 +118,24 @@ def test_a_late_change_goes_to_the_enterprise_without_sms_and_to_its_county():
     assert "下一步：今后首席质量官发生变更的" in r.text
     county = render(env["type"], env, data, "county", "沧县市场监管局")
     assert county.text.startswith("沧县市场监管局：") and "计入年度考核" in county.text
+
+
+EXPIRING = {"appointment_id": 7, "uscc": USCC, "county": "130921", "cqo_name": "李质量", "id_hmac": "a" * 64,
+            "id_masked": "1309**********1234", "enterprise_name": "沧州钢管有限公司", "appointed_on": date(2024, 3, 1),
+            "term_end": date(2027, 2, 28), "days": 90, "days_left": 87}
+
+
+def test_a_term_ending_goes_to_the_enterprise_on_every_channel_and_to_its_county():
+    env, data = envelope("register.appointment.expiring", EXPIRING)
+    directory = rules.Directory(offices=DIRECTORY.offices, enterprise=rules.EnterpriseAddress(
+        "王联络", "13800138000", "wang@qiye.example.cn"))
+    got = routes_of(rules.plan(env["type"], data, directory, frozenset({"register.appointment.expiring"})))
+    assert got == {(f"enterprise:{USCC}", "inbox"): (f"enterprise:{USCC}", None),
+                   (f"enterprise:{USCC}", "email"): ("wang@qiye.example.cn", None),
+                   (f"enterprise:{USCC}", "sms"): ("13800138000", None),
+                   ("office:2", "email"): ("cx@scjg.example.cn", None)}
+    r = render(env["type"], env, data, "enterprise", "x")
+    assert r.subject == "首席质量官任期将于87天后届满：沧州钢管有限公司"
+    assert "李质量（2024年3月1日任命）任期将于2027年2月28日届满，还有87天" in r.text and "第五条" in r.text
+    assert "下一步：请在2027年2月28日前办理续任备案" in r.text and "1234" not in r.text  # no ID mask either
+    assert r.sms_params == {"name": "沧州钢管有限公司", "date": "2027年2月28日"}

@@ -127,6 +127,12 @@ def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tupl
         step = ("请尽快办理续任或变更备案（第十四条）。" if not office
                 else "请督促企业办理续任或变更备案。")
         sms = {"name": f["enterprise_name"], "date": f["term_end"]}
+    elif event_type == "register.appointment.expiring":
+        f.update(term_end=_day(data["term_end"]), appointed_on=_day(data["appointed_on"]))
+        subject = f"首席质量官任期将于{data['days_left']}天后届满：{f['enterprise_name']}"
+        step = (f"请在{f['term_end']}前办理续任备案，或任命新的首席质量官并办理变更备案（第十四条）。" if not office
+                else "请提醒企业在任期届满前办理续任或变更备案。")
+        sms = {"name": f["enterprise_name"], "date": f["term_end"]}
     elif event_type == "talent.draw.invited":
         f.update(role_label=ROLE_LABELS.get(data["role"], data["role"]))
         subject = f"专家抽取邀请：{data['purpose']}"
