@@ -1,5 +1,5 @@
 """What the register announces on `cqo.events` (docs/events.md): appointments accepted,
-ended, lapsed and with their term ending soon, filings decided (and a change accepted late), replacement recommendations issued and closed, the
+ended, lapsed and with their term ending soon, filings decided (and a change accepted late), replacement recommendations issued, closed and left unanswered, the
 yearly campaign opened and closing (to the offices, and to each roster enterprise
 without an active CQO).
 
@@ -23,6 +23,7 @@ DECIDED = "register.filing.decided"
 LATE = "register.filing.late"
 RECOMMENDATION_ISSUED = "register.recommendation.issued"
 RECOMMENDATION_CLOSED = "register.recommendation.closed"
+RECOMMENDATION_UNANSWERED = "register.recommendation.unanswered"
 CAMPAIGN_DUE = "register.campaign.due"
 
 
@@ -112,6 +113,16 @@ def recommendation_issued(uow: UnitOfWork, rec, appointment, now) -> dict:
         "issuer_county": rec.issuer_county, "reason": rec.reason, "issued_on": rec.issued_on,
         "respond_by": rec.respond_by}, source=SOURCE, occurred_at=now,
         event_id=f"event:recommendation:{rec.id}:issued")
+
+
+def recommendation_unanswered(uow: UnitOfWork, rec, id_hmac: str, *, enterprise_name: str | None,
+                              days_overdue: int, now) -> dict:
+    return publish(uow, RECOMMENDATION_UNANSWERED, rec.id, {
+        "recommendation_id": rec.id, "uscc": rec.uscc, "county": rec.county, "appointment_id": rec.appointment_id,
+        "enterprise_name": enterprise_name, "cqo_name": rec.cqo_name, "id_hmac": id_hmac,
+        "issuer_role": rec.issuer_role, "issuer_county": rec.issuer_county, "reason": rec.reason,
+        "issued_on": rec.issued_on, "respond_by": rec.respond_by, "days_overdue": days_overdue},
+        source=SOURCE, occurred_at=now, event_id=f"event:recommendation:{rec.id}:unanswered")
 
 
 def recommendation_closed(uow: UnitOfWork, rec, id_hmac: str, now) -> dict:

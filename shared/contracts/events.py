@@ -163,6 +163,25 @@ class RecommendationIssued(_Data):
     respond_by = fields.Date(required=True)
 
 
+class RecommendationUnanswered(_Data):
+    """A recommendation's response period ended with no answer (未响应, art. 10): once,
+    found by the oversight timer the day after `respond_by`."""
+
+    recommendation_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    appointment_id = fields.Integer(required=True)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    cqo_name = fields.String(required=True)
+    id_hmac = _hmac()
+    issuer_role = fields.String(required=True)
+    issuer_county = fields.String(load_default=None, allow_none=True)
+    reason = fields.String(required=True)
+    issued_on = fields.Date(required=True)
+    respond_by = fields.Date(required=True)
+    days_overdue = fields.Integer(required=True)
+
+
 class RecommendationClosed(_Data):
     """A recommendation ended: withdrawn, closed by its issuer, or a change replaced the
     CQO (`status`: withdrawn | closed | replaced)."""
@@ -321,6 +340,7 @@ TYPES: dict[str, tuple[str, type[Schema]]] = {
     "register.filing.late": ("filing", FilingLate),
     "register.recommendation.issued": ("recommendation", RecommendationIssued),
     "register.recommendation.closed": ("recommendation", RecommendationClosed),
+    "register.recommendation.unanswered": ("recommendation", RecommendationUnanswered),
     "register.campaign.opened": ("campaign", CampaignAnnounced),
     "register.campaign.closing": ("campaign", CampaignAnnounced),
     "register.campaign.due": ("campaign_enterprise", CampaignDue),

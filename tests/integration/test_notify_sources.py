@@ -3,14 +3,14 @@ services and broker: each source writes its event through its outbox with the ch
 and notify makes the expected notices of it. Both database backends."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from shared.clock import today
 from services.registry.campaigns import lifecycle
 from services.registry.models import Appointment, RosterEntry
-from services.registry.oversight import terms
+from services.registry.oversight import recommendations, terms
 from tests.integration import filing_support as fs
 from tests.integration.conftest import _own_database
 from tests.integration.oversight_support import establish
@@ -153,3 +153,27 @@ def test_a_term_ending_in_90_and_30_days_and_lapsed_is_told_once_each(notify, re
     assert filing["enterprise"]["name"] in lapsed["Subject"]  # the event names the enterprise now
     inbox = call("GET", base + "/inbox", role="enterprise", uscc=filing["enterprise"]["uscc"]).json()
     assert sum("任期" in i["subject"] for i in inbox["items"]) == 3
+
+
+def test_a_recommendation_unanswered_at_its_deadline_is_told_once(notify, registry):  # noqa: F811
+    base, sink = notify
+    county_side, registry_base, registry_db = registry
+    for level, county, name, mail in (("county", "130921", "沧县市场监管局", "cangxian@scjg.example.cn"),
+                                      ("city", None, "市局质量发展科", "city@scjg.example.cn")):
+        assert call("POST", base + "/contacts", json={"level": level, "county": county, "name": name,
+                                                      "email": mail}).status_code == 201
+    filing = establish(county_side, n=41, appointed_on=today() - timedelta(days=30))
+    rec = _post(registry_base, "/api/v1/recommendations", {
+        "uscc": filing["enterprise"]["uscc"], "incident": "批次性产品质量安全事件", "incident_on": today().isoformat(),
+        "reason": "首席质量官未履行质量安全一票否决职责"}).json()
+    respond_by = date.fromisoformat(rec["respond_by"])
+    assert recommendations.check_unanswered(registry_db, as_of=respond_by) == 0  # still in time
+    assert recommendations.check_unanswered(registry_db, as_of=respond_by + timedelta(days=2)) == 1
+    assert recommendations.check_unanswered(registry_db, as_of=respond_by + timedelta(days=3)) == 0  # once
+    late = wait_for(lambda: len(m := _mails(sink, "逾期未答复")) >= 3 and m, 30, "the unanswered e-mails")
+    assert sorted(m["To"] for m in late) == sorted(
+        [filing["cqo"]["email"], "cangxian@scjg.example.cn", "city@scjg.example.cn"])
+    text = next(m for m in late if m["To"] == filing["cqo"]["email"]).get_body(("plain",)).get_content()
+    assert "已逾期2天" in text and "第十条" in text and "首席质量官未履行质量安全一票否决职责" in text
+    inbox = call("GET", base + "/inbox", role="enterprise", uscc=filing["enterprise"]["uscc"]).json()
+    assert sum("逾期未答复" in i["subject"] for i in inbox["items"]) == 1

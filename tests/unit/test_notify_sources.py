@@ -1,6 +1,6 @@
 """The notices of the events added at their sources for the notify service (issue 11):
 a filing returned by the county, the campaign opened and closing, a change reported
-late, a term ending; who hears of each,
+late, a term ending, a recommendation left unanswered; who hears of each,
 and what the notice says."""
 from datetime import date, datetime, timezone
 
@@ -139,3 +139,28 @@ def test_a_term_ending_goes_to_the_enterprise_on_every_channel_and_to_its_county
     assert "李质量（2024年3月1日任命）任期将于2027年2月28日届满，还有87天" in r.text and "第五条" in r.text
     assert "下一步：请在2027年2月28日前办理续任备案" in r.text and "1234" not in r.text  # no ID mask either
     assert r.sms_params == {"name": "沧州钢管有限公司", "date": "2027年2月28日"}
+
+
+UNANSWERED = {"recommendation_id": 4, "uscc": USCC, "county": "130921", "appointment_id": 7, "cqo_name": "李质量",
+              "id_hmac": "a" * 64, "enterprise_name": "沧州<钢管>公司", "issuer_role": "county_officer",
+              "issuer_county": "130921", "reason": "未履行质量安全一票否决职责", "issued_on": date(2026, 10, 9),
+              "respond_by": date(2026, 11, 9), "days_overdue": 3}
+
+
+def test_an_unanswered_recommendation_goes_to_the_enterprise_its_county_and_the_city():
+    env, data = envelope("register.recommendation.unanswered", UNANSWERED)
+    directory = rules.Directory(offices=DIRECTORY.offices, enterprise=rules.EnterpriseAddress(
+        "王联络", "13800138000", "wang@qiye.example.cn"))
+    got = routes_of(rules.plan(env["type"], data, directory, frozenset()))
+    assert got == {(f"enterprise:{USCC}", "inbox"): (f"enterprise:{USCC}", None),
+                   (f"enterprise:{USCC}", "email"): ("wang@qiye.example.cn", None),
+                   (f"enterprise:{USCC}", "sms"): (None, "该事件没有登记短信模板"),
+                   ("office:2", "email"): ("cx@scjg.example.cn", None),
+                   ("office:1", "email"): ("city@scjg.example.cn", None)}
+    r = render(env["type"], env, data, "enterprise", "x")
+    assert r.subject == "撤换首席质量官建议逾期未答复：沧州<钢管>公司"
+    assert "沧县市场监管部门于2026年10月9日" in r.text and "（依据：第十条）" in r.text
+    assert "答复期限为2026年11月9日，至今未收到答复，已逾期3天" in r.text and "下一步：请尽快答复" in r.text
+    assert "&lt;钢管&gt;" in r.html
+    city = render(env["type"], env, data, "city", "市局质量发展科")
+    assert "由提出单位决定" in city.text

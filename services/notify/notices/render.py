@@ -86,6 +86,11 @@ def _greeting(audience: str, recipient_name: str, facts: dict) -> str:
     return recipient_name or ("市市场监督管理局" if audience == CITY else "县级市场监管部门")
 
 
+def _issuer(data: dict) -> str:
+    return "市市场监督管理局" if data["issuer_role"] != "county_officer" else \
+        (_county(data.get("issuer_county")) + "市场监管部门")
+
+
 def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tuple[str, dict, str, dict]:
     """(subject, template facts, what to do next, SMS parameters) of one event for one audience."""
     f = dict(data)
@@ -108,9 +113,14 @@ def facts_of(event_type: str, envelope: dict, data: dict, audience: str) -> tupl
         else:
             step = "该备案已撤回；如仍需备案，请重新提交。" if not office else "供知悉。"
         sms = {"name": f["enterprise_name"], "kind": f["kind_label"], "result": f["outcome_label"]}
+    elif event_type == "register.recommendation.unanswered":
+        f.update(issuer_label=_issuer(data), issued_on=_day(data["issued_on"]), respond_by=_day(data["respond_by"]))
+        subject = f"撤换首席质量官建议逾期未答复：{f['enterprise_name']}"
+        step = ("请尽快答复并说明情况，或办理首席质量官变更备案。" if not office
+                else "请跟进企业的答复；是否撤回或结案，由提出单位决定。")
+        sms = {"name": f["enterprise_name"], "date": f["respond_by"]}
     elif event_type == "register.recommendation.issued":
-        issuer = "市市场监督管理局" if data["issuer_role"] != "county_officer" else \
-            (_county(data.get("issuer_county")) + "市场监管部门")
+        issuer = _issuer(data)
         f.update(issuer_label=issuer, issued_on=_day(data["issued_on"]), respond_by=_day(data["respond_by"]))
         subject = f"撤换首席质量官建议：{f['enterprise_name']}"
         step = (f"请于{f['respond_by']}前答复，或办理首席质量官变更备案。" if not office

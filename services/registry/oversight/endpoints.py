@@ -56,10 +56,14 @@ class OversightEndpoints:
             terms.check_terms(self.db, thresholds=self.oversight.reminder_days)
         except Exception:  # noqa: BLE001 - the next tick tries again; never kill the timer
             log.exception("term check failed")
-        try:  # the same daily-grain timer tells the campaign's close (notify's reminder)
-            lifecycle.check_closing(self.db)
-        except Exception:  # noqa: BLE001 - the next tick tries again; never kill the timer
-            log.exception("campaign closing check failed")
+        # the same daily-grain timer tells the campaign's close and the recommendations
+        # left unanswered (notify's notices), each on its own
+        for name, check in (("campaign closing", lifecycle.check_closing),
+                            ("unanswered recommendations", recommendations.check_unanswered)):
+            try:
+                check(self.db)
+            except Exception:  # noqa: BLE001 - the next tick tries again; never kill the timer
+                log.exception("%s check failed", name)
 
     @http("POST", "/api/v1/terms/check")
     @requires(*CITY_WIDE)
