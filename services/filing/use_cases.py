@@ -23,7 +23,7 @@ from shared.contracts import (FILING_KINDS, FILINGS_EXCHANGE, WITHDRAWAL_TYPE, f
 from shared.errors import Conflict, Forbidden, ValidationFailed
 from shared.messaging.outbox import Outbox
 
-from services.filing import access, domain, identity, wire
+from services.filing import access, announcements, domain, identity, wire
 from services.filing.base import CountyUseCases, in_chunks, load_filing, open_campaign
 from services.filing.models import Batch, Filing, FilingVersion, Review
 from services.filing.schemas import BatchOut
@@ -179,7 +179,8 @@ class FilingApp(CountyUseCases):
     def review(self, principal: Principal, filing_id: str, decision: str,
                comment: str | None) -> dict:
         """POST /filings/{id}/review (art. 12). Approving a proactive filing forwards it in
-        the same transaction (art. 14): the outbox row commits with the status."""
+        the same transaction (art. 14): the outbox row commits with the status; returning
+        one announces `filing.<county>.returned` the same way."""
         access.require_officer(principal, self.settings)
         now, day = self.now(), self.clock()
         with self.db.unit_of_work() as uow:
@@ -197,6 +198,9 @@ class FilingApp(CountyUseCases):
                                version.wire, headers={"x-cqo-type": "filing"},
                                message_id=domain.filing_message_id(filing.id, filing.version))
                     filing.forwarded_at = now
+            else:  # the enterprise hears of it from the city's notify service
+                announcements.filing_returned(uow, filing, s.get(FilingVersion, (filing.id, filing.version)),
+                                              comment=comment, day=day, now=now)
             filing.status, filing.updated_at = status, now
             uow.commit()
             log.info("filing %s reviewed: %s -> %s", filing_id, decision, status)

@@ -134,6 +134,8 @@ class Campaign(RegistryBase):
     opened_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the "closing in 7 days" reminder, once (r0009_campaign_closing)
+    closing_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 # -- campaign progress and the annual assessment (issue 4: progress.py, assessment.py) ----
@@ -253,6 +255,8 @@ class Recommendation(RegistryBase):
     concluded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     conclusion: Mapped[str | None] = mapped_column(Text, nullable=True)
     closed_by_filing_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # `register.recommendation.unanswered`, once (r0010_recommendation_unanswered)
+    unanswered_announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

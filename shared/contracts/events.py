@@ -89,10 +89,23 @@ class AppointmentEnded(_AppointmentFacts):
 
 
 class AppointmentLapsed(_AppointmentFacts):
-    """A term ran out without a renewal (art. 5): recorded the day after `term_end`."""
+    """A term ran out without a renewal (art. 5): recorded the day after `term_end`.
+    `enterprise_name` came later and is optional to readers."""
 
     term_end = fields.Date(required=True)
     lapsed_on = fields.Date(required=True)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+
+
+class AppointmentExpiring(_AppointmentFacts):
+    """A term ends within `days` (a reminder threshold, TERM_REMINDER_DAYS: 90 and 30 by
+    default) and no renewal is filed: once per appointment and threshold (art. 5)."""
+
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    appointed_on = fields.Date(required=True)
+    term_end = fields.Date(required=True)
+    days = fields.Integer(required=True)
+    days_left = fields.Integer(required=True)
 
 
 class FilingDecided(_Data):
@@ -116,6 +129,24 @@ class FilingDecided(_Data):
     contact_email = fields.String(load_default=None, allow_none=True)
 
 
+class FilingLate(_Data):
+    """An accepted change (or end) was reported after its one-month deadline (art. 14):
+    recorded against the enterprise; told beside the decision (`register.filing.late`)."""
+
+    filing_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    county = fields.String(required=True, **COUNTY)
+    uscc = fields.String(required=True, **USCC)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    kind = fields.String(required=True)
+    deadline = fields.Date(required=True)
+    submitted_on = fields.Date(required=True)
+    days_late = fields.Integer(required=True)
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
+
+
 class RecommendationIssued(_Data):
     """A replacement recommendation (建议撤换, art. 10) was issued."""
 
@@ -132,6 +163,25 @@ class RecommendationIssued(_Data):
     respond_by = fields.Date(required=True)
 
 
+class RecommendationUnanswered(_Data):
+    """A recommendation's response period ended with no answer (未响应, art. 10): once,
+    found by the oversight timer the day after `respond_by`."""
+
+    recommendation_id = fields.Integer(required=True)
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    appointment_id = fields.Integer(required=True)
+    enterprise_name = fields.String(load_default=None, allow_none=True)
+    cqo_name = fields.String(required=True)
+    id_hmac = _hmac()
+    issuer_role = fields.String(required=True)
+    issuer_county = fields.String(load_default=None, allow_none=True)
+    reason = fields.String(required=True)
+    issued_on = fields.Date(required=True)
+    respond_by = fields.Date(required=True)
+    days_overdue = fields.Integer(required=True)
+
+
 class RecommendationClosed(_Data):
     """A recommendation ended: withdrawn, closed by its issuer, or a change replaced the
     CQO (`status`: withdrawn | closed | replaced)."""
@@ -142,6 +192,39 @@ class RecommendationClosed(_Data):
     appointment_id = fields.Integer(required=True)
     id_hmac = _hmac()
     status = fields.String(required=True, validate=validate.OneOf(["withdrawn", "closed", "replaced"]))
+
+
+class _CampaignFacts(_Data):
+    """What every campaign event says of the yearly campaign (集中备案, art. 13)."""
+
+    year = fields.Integer(required=True)
+    title = fields.String(required=True)
+    notice_number = fields.String(required=True)
+    opens_on = fields.Date(required=True)
+    closes_on = fields.Date(required=True)
+
+
+class CampaignAnnounced(_CampaignFacts):
+    """The campaign opened (`register.campaign.opened`), or closes within 7 days
+    (`register.campaign.closing`, once, with `days_left`); `enterprises`: how many roster
+    enterprises without an active CQO were told (one `register.campaign.due` each)."""
+
+    enterprises = fields.Integer(required=True)
+    days_left = fields.Integer(load_default=None, allow_none=True)
+
+
+class CampaignDue(_CampaignFacts):
+    """One roster enterprise without an active CQO, told of the campaign (`stage`:
+    opened | closing), with its contact from the roster when it has one."""
+
+    stage = fields.String(required=True, validate=validate.OneOf(["opened", "closing"]))
+    uscc = fields.String(required=True, **USCC)
+    county = fields.String(required=True, **COUNTY)
+    enterprise_name = fields.String(required=True)
+    days_left = fields.Integer(load_default=None, allow_none=True)
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
 
 
 # -- the talent service ---------------------------------------------------------------------
@@ -221,7 +304,9 @@ class ExpertContact(_Data):
 # -- a county's filing service ------------------------------------------------------------
 
 class FilingReturned(_Data):
-    """The county returned a filing to its enterprise for correction (pre-review)."""
+    """The county returned a filing to its enterprise for correction (pre-review, art.
+    12). The fields after `comment` came later and are optional to readers: the kind,
+    the day, and the enterprise's contact as the filing gave it (as `FilingDecided`)."""
 
     filing_id = fields.String(required=True)
     version = fields.Integer(required=True)
@@ -229,6 +314,20 @@ class FilingReturned(_Data):
     uscc = fields.String(required=True, **USCC)
     enterprise_name = fields.String(required=True)
     comment = fields.String(load_default=None, allow_none=True)
+    kind = fields.String(load_default=None, allow_none=True)
+    returned_on = fields.Date(load_default=None, allow_none=True)
+    contact_name = fields.String(load_default=None, allow_none=True)
+    contact_phone = fields.String(load_default=None, allow_none=True)
+    contact_email = fields.String(load_default=None, allow_none=True)
+
+
+def filing_contact(document: Any) -> dict:
+    """The enterprise's contact on a filing document (its CQO's name, phone and e-mail;
+    nothing else of the person) as the `contact_*` fields of an event."""
+    cqo = document.get("cqo") if isinstance(document, dict) else None
+    cqo = cqo if isinstance(cqo, dict) else {}
+    return {f"contact_{k}": cqo.get(k) if isinstance(cqo.get(k), str) else None
+            for k in ("name", "phone", "email")}
 
 
 # type → (subject kind, data schema)
@@ -236,9 +335,15 @@ TYPES: dict[str, tuple[str, type[Schema]]] = {
     "register.appointment.accepted": ("appointment", AppointmentAccepted),
     "register.appointment.ended": ("appointment", AppointmentEnded),
     "register.appointment.lapsed": ("appointment", AppointmentLapsed),
+    "register.appointment.expiring": ("appointment", AppointmentExpiring),
     "register.filing.decided": ("filing", FilingDecided),
+    "register.filing.late": ("filing", FilingLate),
     "register.recommendation.issued": ("recommendation", RecommendationIssued),
     "register.recommendation.closed": ("recommendation", RecommendationClosed),
+    "register.recommendation.unanswered": ("recommendation", RecommendationUnanswered),
+    "register.campaign.opened": ("campaign", CampaignAnnounced),
+    "register.campaign.closing": ("campaign", CampaignAnnounced),
+    "register.campaign.due": ("campaign_enterprise", CampaignDue),
     "talent.certificate.issued": ("certificate", CertificateIssued),
     "talent.certificate.revoked": ("certificate", CertificateRevoked),
     "talent.draw.invited": ("draw", DrawInvited),
@@ -441,5 +546,5 @@ def build_many(event_type: str, items: Iterable[tuple[Any, Mapping[str, Any], st
     return built
 
 
-__all__ = ["TYPES", "EventSchema", "EventRefused", "build", "build_many", "load", "routing_key",
+__all__ = ["TYPES", "EventSchema", "EventRefused", "build", "build_many", "filing_contact", "load", "routing_key",
            "holds_id_number", "refuse_id_numbers", "ValidationError"]

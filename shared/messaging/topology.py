@@ -72,8 +72,9 @@ def notices_queue(county: str) -> Queue:
 EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "talent.events": ("register.appointment.*", "register.recommendation.*"),
     "registry.events": ("talent.certificate.*",),
-    "notify.events": ("register.filing.decided", "register.recommendation.*",
-                      "register.appointment.*", "talent.draw.*", "talent.expert.*"),
+    "notify.events": ("register.filing.decided", "register.filing.late", "register.recommendation.*",
+                      "register.appointment.*", "talent.draw.*", "talent.expert.*",
+                      "register.campaign.*", "filing.*.returned"),
 }
 
 
@@ -160,13 +161,16 @@ def apply_policies(management_url: str, vhost: str,
 
 def shovel_queues(county: str) -> dict[str, list[Queue]]:
     """Durable staging queues the shovels drain: filings on the county broker,
-    decisions and notices for this county on the city broker. Declare them with
-    `declare()` on the respective side before creating the shovels, so nothing
-    published while a shovel is down is lost."""
+    decisions and notices for this county on the city broker; the county's domain
+    events (`filing.<county>.*` on `cqo.events`) on the county broker too, for the
+    city's subscribers. Declare them with `declare()` on the respective side before
+    creating the shovels, so nothing published while a shovel is down is lost."""
     county = _check_county(county)
     return {
         "county": [quorum_queue(f"shovel.{county}.filings",
-                                [(FILINGS, f"filing.{county}.*")], dead_letter=False)],
+                                [(FILINGS, f"filing.{county}.*")], dead_letter=False),
+                   quorum_queue(f"shovel.{county}.events",
+                                [(EVENTS, f"filing.{county}.*")], dead_letter=False)],
         "city": [
             quorum_queue(f"shovel.{county}.decisions",
                          [(DECISIONS, f"decision.{county}")], dead_letter=False),
@@ -200,6 +204,8 @@ def shovel_definitions(county: str, county_amqp_uri: str, city_amqp_uri: str, *,
     routes = [
         (f"cqo-filings-{county}", county_amqp_uri, f"shovel.{county}.filings",
          city_amqp_uri, FILINGS.name),
+        (f"cqo-events-{county}", county_amqp_uri, f"shovel.{county}.events",
+         city_amqp_uri, EVENTS.name),
         (f"cqo-decisions-{county}", city_amqp_uri, f"shovel.{county}.decisions",
          county_amqp_uri, DECISIONS.name),
         (f"cqo-notices-{county}", city_amqp_uri, f"shovel.{county}.notices",

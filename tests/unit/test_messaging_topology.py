@@ -32,10 +32,13 @@ def test_registry_queues():
                                         ("cqo.events", "register.recommendation.*")}
     assert _bindings(registry_events) == {("cqo.events", "talent.certificate.*")}
     assert _bindings(notify_events) == {("cqo.events", "register.filing.decided"),
+                                        ("cqo.events", "register.filing.late"),
                                         ("cqo.events", "register.recommendation.*"),
                                         ("cqo.events", "register.appointment.*"),
                                         ("cqo.events", "talent.draw.*"),
-                                        ("cqo.events", "talent.expert.*")}
+                                        ("cqo.events", "talent.expert.*"),
+                                        ("cqo.events", "register.campaign.*"),
+                                        ("cqo.events", "filing.*.returned")}
 
 
 def test_the_city_declares_the_queues_of_counties_on_its_broker():
@@ -86,7 +89,8 @@ def test_limits_live_in_policies_not_in_declarations():
 def test_shovel_definitions_for_a_county():
     county_uri, city_uri = "amqp://c:p@county:5672/c130921", "amqp://r:p@city:5672/city"
     shovels = {s["name"]: s for s in topology.shovel_definitions("130921", county_uri, city_uri)}
-    assert set(shovels) == {"cqo-filings-130921", "cqo-decisions-130921", "cqo-notices-130921"}
+    assert set(shovels) == {"cqo-filings-130921", "cqo-events-130921", "cqo-decisions-130921",
+                            "cqo-notices-130921"}
     for s in shovels.values():
         assert s["component"] == "shovel"
         v = s["value"]
@@ -103,8 +107,13 @@ def test_shovel_definitions_for_a_county():
     assert (notices["src-uri"], notices["dest-exchange"]) == (city_uri, "cqo.notices")
     # each shovel drains a durable staging queue that topology declares on its side
     staging = topology.shovel_queues("130921")
-    assert [q.name for q in staging["county"]] == [up["src-queue"]]
+    events_up = shovels["cqo-events-130921"]["value"]
+    assert (events_up["src-queue"], events_up["dest-uri"], events_up["dest-exchange"]) == (
+        "shovel.130921.events", city_uri, "cqo.events")
+    assert [q.name for q in staging["county"]] == [up["src-queue"], events_up["src-queue"]]
     assert {q.name for q in staging["city"]} == {down["src-queue"], notices["src-queue"]}
     assert _bindings(staging["county"][0]) == {("cqo.filings", "filing.130921.*")}
+    # the county's domain events reach the city's subscribers (notify) the same way
+    assert _bindings(staging["county"][1]) == {("cqo.events", "filing.130921.*")}
     assert _bindings(staging["city"][1]) == {("cqo.notices", "notice.130921"),
                                              ("cqo.notices", "notice.all")}

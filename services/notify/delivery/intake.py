@@ -25,7 +25,6 @@ from services.notify.notices.render import render
 
 log = logging.getLogger(__name__)
 PENDING, SENT, SKIPPED = "pending", "sent", "skipped"
-DECIDED = "register.filing.decided"
 EXPERT_EVENTS = ("talent.expert.designated", "talent.expert.updated")
 
 
@@ -48,11 +47,12 @@ def first_time(session, received: list[tuple[dict, dict]], now: datetime) -> lis
 
 
 def _learn_contacts(session, cipher: IdCipher, fresh: list[tuple[dict, dict]]) -> None:
-    """The newest filing's contact per enterprise, kept for the events that carry none:
+    """The newest filing's contact per enterprise (decided by the city or returned by
+    the county), kept for the events that carry none:
     one upsert, and an older decision arriving late does not overwrite a newer one."""
     newest: dict[str, dict] = {}
     for envelope, data in fresh:
-        contact = rules.event_contact(data) if envelope["type"] == DECIDED else None
+        contact = rules.event_contact(data) if envelope["type"] in rules.CONTACT_EVENTS else None
         if contact is None or not data.get("uscc"):
             continue
         at = envelope["occurred_at"]
@@ -112,14 +112,16 @@ def _learn_experts(session, cipher: IdCipher, fresh: list[tuple[dict, dict]]) ->
 
 
 def _directories(session, cipher: IdCipher, fresh) -> dict[int, rules.Directory]:
-    """Per event (by position): the offices of its county and the city, and its
-    enterprise's known contact when the event carries none; two queries in all."""
+    """Per event (by position): the offices of its county (of every county for a
+    city-wide event) and the city, and its enterprise's known contact when the event
+    carries none; two queries in all."""
     counties = {d.get("county") for _, d in fresh if d.get("county")}
+    every = {n for n, (e, _) in enumerate(fresh) if rules.needs_every_county(e["type"])}
+    county_offices = (OfficeContact.level == "county") if every else \
+        ((OfficeContact.level == "county") & OfficeContact.county.in_(counties))
     offices = [rules.Office(o.id, o.level, o.county, o.name, o.phone, o.email)
                for o in session.scalars(select(OfficeContact).where(or_(
-                   OfficeContact.level == "city",
-                   (OfficeContact.level == "county") & OfficeContact.county.in_(counties)))
-                   .order_by(OfficeContact.id))]
+                   OfficeContact.level == "city", county_offices)).order_by(OfficeContact.id))]
     wanted = {d["uscc"] for _, d in fresh if d.get("uscc") and rules.event_contact(d) is None}
     known = {}
     if wanted:
@@ -139,7 +141,7 @@ def _directories(session, cipher: IdCipher, fresh) -> dict[int, rules.Directory]
                 email=cipher.decrypt(row.email_encrypted) if consent and row.email_encrypted else None)
     out = {}
     for n, (_, data) in enumerate(fresh):
-        mine = tuple(o for o in offices if o.level == "city" or o.county == data.get("county"))
+        mine = tuple(o for o in offices if o.level == "city" or n in every or o.county == data.get("county"))
         out[n] = rules.Directory(offices=mine, enterprise=known.get(data.get("uscc")),
                                  expert=experts.get(data.get("expert_id")))
     return out

@@ -15,28 +15,51 @@ from dataclasses import dataclass, field
 INBOX, EMAIL, SMS = "inbox", "email", "sms"
 CHANNELS = (INBOX, EMAIL, SMS)
 ENTERPRISE, COUNTY, CITY, EXPERT = "enterprise", "county", "city", "expert"
+EVERY_COUNTY = "every_county"  # the offices of all counties (a city-wide event); heard as COUNTY
 
 # event type -> [(audience, channels)]
 PLAN: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "register.filing.decided": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,))),
+    # beside the decision (which the enterprise has by SMS already): the late record
+    "register.filing.late": ((ENTERPRISE, (INBOX, EMAIL)), (COUNTY, (EMAIL,))),
     "register.recommendation.issued": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL, SMS)),
                                        (CITY, (EMAIL,))),
     "register.recommendation.closed": ((ENTERPRISE, (INBOX, EMAIL)), (COUNTY, (EMAIL,))),
+    "register.recommendation.unanswered": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,)),
+                                           (CITY, (EMAIL,))),
     "register.appointment.lapsed": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,)),
                                     (CITY, (EMAIL,))),
+    "register.appointment.expiring": ((ENTERPRISE, (INBOX, EMAIL, SMS)), (COUNTY, (EMAIL,))),
     "register.appointment.accepted": (),
     "register.appointment.ended": (),
     "talent.draw.invited": ((EXPERT, (INBOX, EMAIL, SMS)),),
     "talent.draw.published": ((CITY, (EMAIL,)),),
+    # the campaign: every county office runs it; each roster enterprise without an
+    # active CQO hears of it by its own event (register.campaign.due)
+    "register.campaign.opened": ((EVERY_COUNTY, (EMAIL,)),),
+    "register.campaign.closing": ((EVERY_COUNTY, (EMAIL,)),),
+    "register.campaign.due": ((ENTERPRISE, (INBOX, EMAIL, SMS)),),
+    # the county itself returned it: only the enterprise needs telling
+    "filing.returned": ((ENTERPRISE, (INBOX, EMAIL, SMS)),),
 }
 TEMPLATES = {
     "register.filing.decided": "filing_decided",
     "register.recommendation.issued": "recommendation_issued",
     "register.recommendation.closed": "recommendation_closed",
+    "register.recommendation.unanswered": "recommendation_unanswered",
     "register.appointment.lapsed": "appointment_lapsed",
+    "register.appointment.expiring": "appointment_expiring",
     "talent.draw.invited": "draw_invited",
     "talent.draw.published": "draw_published",
+    "filing.returned": "filing_returned",
+    "register.filing.late": "filing_late",
+    "register.campaign.opened": "campaign_offices",
+    "register.campaign.closing": "campaign_offices",
+    "register.campaign.due": "campaign_due",
 }
+# events that carry the enterprise's contact as its filing gave it (kept for the others;
+# a campaign's carries the roster's, used for that notice only)
+CONTACT_EVENTS = ("register.filing.decided", "register.filing.late", "filing.returned")
 
 # mainland mobile numbers only: a landline cannot take an SMS
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -118,8 +141,8 @@ class Plan:
 
 
 def event_contact(data: dict) -> EnterpriseAddress | None:
-    """The enterprise's contact carried by the event itself (filing decisions carry
-    the filing's), or None."""
+    """The enterprise's contact carried by the event itself (filing decisions and
+    returns carry the filing's), or None."""
     if not any(data.get(k) for k in ("contact_name", "contact_phone", "contact_email")):
         return None
     return EnterpriseAddress(contact_name=data.get("contact_name"), phone=data.get("contact_phone"),
@@ -145,12 +168,13 @@ def recipients(event_type: str, data: dict, directory: Directory) -> list[Recipi
                                    None, channels, phone=known.phone if usable else None,
                                    email=known.email if usable else None,
                                    no_address=NO_CONSENT if known is not None and not usable else None))
-        elif audience in (COUNTY, CITY):
+        elif audience in (COUNTY, CITY, EVERY_COUNTY):
+            level = CITY if audience == CITY else COUNTY
             for office in directory.offices:
-                if office.level != audience or (audience == COUNTY and office.county != county):
+                if office.level != level or (audience == COUNTY and office.county != county):
                     continue
-                found.append(Recipient(f"office:{office.id}", audience, office.name,
-                                       office.county if audience == COUNTY else county, channels,
+                found.append(Recipient(f"office:{office.id}", level, office.name,
+                                       office.county if level == COUNTY else county, channels,
                                        phone=office.phone, email=office.email))
     return found
 
@@ -192,3 +216,7 @@ def routes(recipient: Recipient, *, sms_templates: frozenset[str] | set[str] | N
 def plan(event_type: str, data: dict, directory: Directory, sms_templates) -> list[Plan]:
     return [Plan(r, tuple(routes(r, sms_templates=sms_templates, event_type=event_type)))
             for r in recipients(event_type, data, directory)]
+
+
+def needs_every_county(event_type: str) -> bool:
+    return any(audience == EVERY_COUNTY for audience, _ in PLAN.get(event_type, ()))

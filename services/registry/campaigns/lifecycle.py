@@ -1,19 +1,28 @@
 """Use cases: the yearly filing campaign (art. 13). Opening and closing are announced
-to every county on `cqo.notices` through the outbox, in the same transaction."""
+to every county on `cqo.notices` through the outbox, in the same transaction; opening,
+and the campaign closing within `CLOSING_DAYS` (once, from the oversight timer), are
+also announced on `cqo.events` for the notify service: to the offices, and to each
+roster enterprise of the campaign's year without an active CQO that day (the registry
+knows them; notify, told one event per enterprise, needs no call back)."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
 
 from shared import clock
 from shared.auth import Principal
-from shared.db import UnitOfWork
+from shared.db import Database, UnitOfWork
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.messaging import topology
 from shared.messaging.outbox import Outbox
+from services.registry import announcements
 from services.registry.models import Campaign
+from services.registry.roster.coverage import iter_uncovered
 from services.registry.campaigns.schemas import CampaignOut
 
 _out = CampaignOut()
+CLOSING_DAYS = 7  # the "closing soon" reminder, this many days before `closes_on`
 
 
 def _notice(uow: UnitOfWork, kind: str, campaign: Campaign) -> None:
@@ -37,6 +46,7 @@ def open_campaign(uow: UnitOfWork, principal: Principal, data: dict) -> dict:
     session.add(campaign)
     session.flush()
     _notice(uow, "opened", campaign)
+    _announce(uow, "opened", campaign, clock.today(), campaign.created_at)
     uow.commit()
     return _out.dump(campaign)
 
@@ -51,6 +61,35 @@ def close_campaign(uow: UnitOfWork, principal: Principal, year: int) -> dict:
     _notice(uow, "closed", campaign)
     uow.commit()
     return _out.dump(campaign)
+
+
+def _announce(uow: UnitOfWork, stage: str, campaign: Campaign, as_of: date, now: datetime,
+              days_left: int | None = None) -> None:
+    # read whole before writing: the rows stream on the connection the outbox writes on
+    enterprises = list(iter_uncovered(uow, campaign.year, as_of))
+    announcements.campaign(uow, stage, campaign, enterprises, now, days_left=days_left)
+
+
+def check_closing(db: Database, as_of: date | None = None, now: datetime | None = None) -> int | None:
+    """Announce, once, that the open campaign closes within CLOSING_DAYS of `as_of`
+    (default today); the campaign's year if it did. Idempotent (a conditional update):
+    safe from a timer in several registry processes."""
+    as_of, now = as_of or clock.today(), now or clock.now_utc()
+    with db.unit_of_work() as uow:
+        session = uow.session
+        campaign = session.scalars(select(Campaign).where(
+            Campaign.status == "open", Campaign.closing_announced_at.is_(None),
+            Campaign.closes_on >= as_of, Campaign.closes_on <= as_of + timedelta(days=CLOSING_DAYS))).first()
+        if campaign is None:
+            return None
+        marked = session.execute(update(Campaign).where(
+            Campaign.year == campaign.year, Campaign.status == "open", Campaign.closing_announced_at.is_(None))
+            .values(closing_announced_at=now).execution_options(synchronize_session=False)).rowcount
+        if marked != 1:
+            return None  # another process announced it, or it closed meanwhile
+        _announce(uow, "closing", campaign, as_of, now, days_left=(campaign.closes_on - as_of).days)
+        uow.commit()
+        return campaign.year
 
 
 def list_campaigns(uow: UnitOfWork) -> list[dict]:

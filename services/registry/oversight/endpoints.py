@@ -12,6 +12,7 @@ from shared.auth import CITY_WIDE, OFFICERS, ROLES, requires
 from shared.dependencies import FromConfig
 from shared.http import http, json_response, load_json, load_query
 from shared.openapi import api_doc
+from services.registry.campaigns import lifecycle
 from services.registry.oversight import overdue, recommendations, terms
 from services.registry.oversight.schemas import (AnswerIn, ConcludeIn, OverdueOut, OverdueQuery,
                                                  RecommendationIn, RecommendationOut,
@@ -55,6 +56,14 @@ class OversightEndpoints:
             terms.check_terms(self.db, thresholds=self.oversight.reminder_days)
         except Exception:  # noqa: BLE001 - the next tick tries again; never kill the timer
             log.exception("term check failed")
+        # the same daily-grain timer tells the campaign's close and the recommendations
+        # left unanswered (notify's notices), each on its own
+        for name, check in (("campaign closing", lifecycle.check_closing),
+                            ("unanswered recommendations", recommendations.check_unanswered)):
+            try:
+                check(self.db)
+            except Exception:  # noqa: BLE001 - the next tick tries again; never kill the timer
+                log.exception("%s check failed", name)
 
     @http("POST", "/api/v1/terms/check")
     @requires(*CITY_WIDE)

@@ -8,7 +8,8 @@ enterprise answers with its own token; only the issuer withdraws or closes it (t
 issuing county's officers for a county's, city officers for the city's; an admin may,
 as the operator's override, audited as one); an accepted change filing closes it as
 已更换 (intake calls `close_for_filing` in its own transaction). A pending recommendation past its response
-period shows as 未响应 — computed as of a day, never stored.
+period shows as 未响应 — computed as of a day, never stored; the oversight timer announces
+it once (`check_unanswered`: `register.recommendation.unanswered` for the notify service).
 
 Every step is one transaction: the recommendation, its event history, the register's
 audit trail and the outbox notice commit together.
@@ -19,12 +20,12 @@ import json
 import logging
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from shared import clock
 from shared.auth import OFFICERS, Principal
 from shared.contracts import county_name
-from shared.db import UnitOfWork
+from shared.db import Database, UnitOfWork
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.validators.uscc import validate_uscc
 from services.registry.domain import oversight as rules
@@ -340,6 +341,40 @@ def close_for_filing(uow: UnitOfWork, appointment: Appointment, data: dict, now:
             "message": f"关于撤换{enterprise_name}首席质量官{rec.cqo_name}的建议（编号 {rec.id}）：{text}。"},
             message_id=f"recommendation:{rec.id}:{action}")
     return len(open_ones)
+
+
+# -- unanswered at the deadline (the oversight timer) ----------------------------------------
+
+def check_unanswered(db: Database, as_of: date | None = None, now: datetime | None = None) -> int:
+    """Announce each pending recommendation whose response period ended before `as_of`
+    (default today) unanswered, once (a conditional update on
+    `unanswered_announced_at`, each in its own short transaction); how many."""
+    as_of, now = as_of or clock.today(), now or clock.now_utc()
+    with db.unit_of_work() as uow:
+        due = list(uow.session.scalars(select(Recommendation.id).where(
+            Recommendation.status == rules.PENDING, Recommendation.respond_by < as_of,
+            Recommendation.unanswered_announced_at.is_(None)).order_by(Recommendation.id)))
+    told = 0
+    for rec_id in due:
+        with db.unit_of_work() as uow:
+            session = uow.session
+            marked = session.execute(update(Recommendation).where(
+                Recommendation.id == rec_id, Recommendation.status == rules.PENDING,
+                Recommendation.respond_by < as_of, Recommendation.unanswered_announced_at.is_(None))
+                .values(unanswered_announced_at=now).execution_options(synchronize_session=False)).rowcount
+            if marked != 1:
+                continue  # answered or concluded meanwhile, or another process told it
+            rec = session.get(Recommendation, rec_id)
+            enterprise = session.get(Enterprise, rec.uscc)
+            appointment = session.get(Appointment, rec.appointment_id)
+            announcements.recommendation_unanswered(
+                uow, rec, appointment.id_hmac, enterprise_name=enterprise.name if enterprise else None,
+                days_overdue=(as_of - rec.respond_by).days, now=now)
+            uow.commit()
+            told += 1
+    if told:
+        log.info("%d recommendation(s) unanswered as of %s announced", told, as_of)
+    return told
 
 
 # -- as of a day (overdue list, assessment report) ---------------------------------------------

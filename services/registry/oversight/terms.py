@@ -11,7 +11,8 @@ idempotent, so running it often, or in two registry processes at once, is harmle
   appointment and threshold (`term_reminders` primary key, insert-if-absent).
 
 Notices go through the outbox on `cqo.notices` to the enterprise's county
-(`notice.<county>`), in the same transaction as the change they announce. Each
+(`notice.<county>`), and events on `cqo.events` (`register.appointment.lapsed`,
+`.expiring`) for the notify service, in the same transaction as the change they announce. Each
 enterprise is handled in its own short transaction with its row locked first, in the
 same order intake locks (enterprise, then its appointments): the check never holds a
 lock intake waits for longer than one enterprise takes, and cannot deadlock with it.
@@ -166,7 +167,7 @@ def mark_lapsed(uow: UnitOfWork, appointment_id: int, uscc: str, as_of: date,
                     "请尽快办理续任备案，或任命新的首席质量官并办理变更备案。"),
     }, message_id=f"term:{appointment_id}:lapsed")
     announcements.appointment_lapsed(uow, appointment, county=enterprise.county,
-                                     lapsed_on=lapsed, now=now)
+                                     lapsed_on=lapsed, now=now, enterprise_name=enterprise.name)
     return True
 
 
@@ -197,6 +198,8 @@ def raise_reminder(uow: UnitOfWork, appointment_id: int, uscc: str, days: int, a
                     f"{_fmt(appointment.term_end)}届满（还有{left}天）。首席质量官任期一般为三年"
                     "（第五条），请在届满前办理续任备案，或任命新的首席质量官并办理变更备案。"),
     }, message_id=message_id)
+    announcements.appointment_expiring(uow, appointment, county=enterprise.county, enterprise_name=enterprise.name,
+                                       days=days, days_left=left, now=now)
     return True
 
 

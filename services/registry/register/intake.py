@@ -21,7 +21,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from shared import clock
-from shared.contracts import FilingMessageSchema, WithdrawalRequestSchema, decision_routing_key
+from shared.contracts import FilingMessageSchema, WithdrawalRequestSchema, decision_routing_key, events
 from shared.db import UnitOfWork
 from shared.domain.qualification import NOTE, RuleSet
 from shared.errors import CqoError
@@ -342,10 +342,9 @@ def _record(register: LockedRegister, item: Item, decision: Decision, now,
 def _contact_of(source) -> dict | None:
     """The enterprise's contact on a filing (its CQO's name, phone, e-mail; nothing
     else of the person), told with the decision to the notification service."""
-    cqo = source.get("cqo") if isinstance(source, dict) else None
-    if not isinstance(cqo, dict):
+    if not (isinstance(source, dict) and isinstance(source.get("cqo"), dict)):
         return None
-    return {k: cqo.get(k) if isinstance(cqo.get(k), str) else None for k in ("name", "phone", "email")}
+    return {k.removeprefix("contact_"): v for k, v in events.filing_contact(source).items()}
 
 
 def _settle(register: LockedRegister, row: Row, decision: Decision, now,
@@ -372,9 +371,10 @@ def _settle(register: LockedRegister, row: Row, decision: Decision, now,
     register.ledger_changed(row)
     if decision.outcome != WAITING:
         enterprise = register.enterprises.get(row.uscc)
-        register.announce(announcements.DECIDED, row,
-                          enterprise_name=enterprise.name if enterprise is not None else None,
-                          contact=contact)
+        name = enterprise.name if enterprise is not None else None
+        register.announce(announcements.DECIDED, row, enterprise_name=name, contact=contact)
+        if decision.outcome == ACCEPTED and row.late:  # art. 14: the late report is recorded
+            register.announce(announcements.LATE, row, enterprise_name=name, contact=contact)
     if decision.outcome == ACCEPTED:
         register.accepted(row.uscc, row.submitted_to_county_on)
     elif decision.outcome == REJECTED and row.kind == "establishment":

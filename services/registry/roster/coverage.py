@@ -299,7 +299,9 @@ def iter_uncovered(db_or_uow, year: int, as_of: date, *, county: str | None = No
         as_of=as_of, year=year,
         county=county, category=category, covered_state=1 if lapsed_counts else 2)
     with _connection(db_or_uow) as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(statement, params)
+        # options of this statement only: on the connection they would stay set (SQLAlchemy
+        # 2 changes a Connection in place) and make a caller's later writes use a cursor
+        result = conn.execute(statement, params, execution_options={"stream_results": True, "yield_per": batch})
         for number, row in enumerate(result.mappings(), start=1):
             if number % batch == 0:
                 time.sleep(0)  # under eventlet: a long export lets the other workers run

@@ -1,15 +1,15 @@
 """the newest issue heard of per certificate, so that an issue taken after a newer
 revocation still sets the result (services/registry/domain/certificates.py)
 
-Revision ID: r0009_certificate_issue_order
-Revises: r0008_appointment_certificates
+Revision ID: r0011_certificate_issue_order
+Revises: r0010_recommendation_unanswered
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "r0009_certificate_issue_order"
-down_revision = "r0008_appointment_certificates"
+revision = "r0011_certificate_issue_order"
+down_revision = "r0010_recommendation_unanswered"
 branch_labels = None
 depends_on = None
 
