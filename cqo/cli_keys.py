@@ -21,7 +21,7 @@ from typing import List, Optional
 
 import typer
 
-DEFAULT_INSTANCES = ("registry", "talent", "filing_130921", "filing_130922")
+DEFAULT_INSTANCES = ("registry", "talent", "notify", "filing_130921", "filing_130922")
 
 keys_app = typer.Typer(help="部署密钥文件（compose secrets）。", no_args_is_help=True)
 
