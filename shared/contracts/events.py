@@ -163,22 +163,11 @@ class RecommendationIssued(_Data):
     respond_by = fields.Date(required=True)
 
 
-class RecommendationUnanswered(_Data):
+class RecommendationUnanswered(RecommendationIssued):
     """A recommendation's response period ended with no answer (未响应, art. 10): once,
-    found by the oversight timer the day after `respond_by`."""
+    found by the oversight timer the day after `respond_by`. The issue's facts, and:"""
 
-    recommendation_id = fields.Integer(required=True)
-    uscc = fields.String(required=True, **USCC)
-    county = fields.String(required=True, **COUNTY)
-    appointment_id = fields.Integer(required=True)
     enterprise_name = fields.String(load_default=None, allow_none=True)
-    cqo_name = fields.String(required=True)
-    id_hmac = _hmac()
-    issuer_role = fields.String(required=True)
-    issuer_county = fields.String(load_default=None, allow_none=True)
-    reason = fields.String(required=True)
-    issued_on = fields.Date(required=True)
-    respond_by = fields.Date(required=True)
     days_overdue = fields.Integer(required=True)
 
 
