@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,9 +120,34 @@ class _UtcSQLiteDateTime(sqlite.DATETIME):
         return result
 
 
+# One write lock per SQLite file and process, taken before BEGIN IMMEDIATE. Under
+# eventlet it is a green lock: a second writer waits in the hub, so the first one can go
+# on and commit. Without it, the second writer waits in SQLite's busy handler, which
+# sleeps in C and blocks the whole hub (every greenthread, the first writer too) until
+# busy_timeout gives up: a stalled service for 30 s, then "database is locked".
+# Across processes (the CLI beside a service) busy_timeout still does the waiting.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+_HELD = "cqo_sqlite_write_lock"
+
+
+def _write_lock(database: str | None) -> threading.Lock:
+    if database in (None, "", ":memory:"):
+        return threading.Lock()  # each connection has its own in-memory database
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(str(Path(database).resolve()), threading.Lock())
+
+
+def _release_write_lock(info: dict) -> None:
+    lock = info.pop(_HELD, None)
+    if lock is not None:
+        lock.release()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # per engine (the dialect instance), before any statement is compiled
     engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: _UtcSQLiteDateTime}
+    write_lock = _write_lock(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):
@@ -142,7 +168,26 @@ def _configure_sqlite(engine: Engine) -> None:
                 conn.engine.dialect.isolation_level == "AUTOCOMMIT":
             return  # Database.read(): plain reads, no transaction
         # IMMEDIATE takes the write lock up front: two writers never deadlock on upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if _HELD not in conn.info:
+            if not write_lock.acquire(timeout=30):
+                raise TimeoutError("SQLite write lock not acquired in 30 s")
+            conn.info[_HELD] = write_lock
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release_write_lock(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(conn):
+        # fired just before SQLAlchemy sends COMMIT/ROLLBACK: a green lock's release only
+        # schedules the next writer, which runs after this greenthread's COMMIT
+        _release_write_lock(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        _release_write_lock(record.info)  # a connection returned mid-transaction
 
 
 def _create_schema(engine: Engine, schema: str) -> None:

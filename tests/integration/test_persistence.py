@@ -102,3 +102,45 @@ def test_insert_rows_keeps_every_type_and_returns_the_new_keys(database):
                                                           row["note"])
         assert got.at.replace(tzinfo=got.at.tzinfo or timezone.utc) == at
     assert stored["k0"].note == rows[0]["note"]  # the conflicting row changed nothing
+
+
+def test_a_second_writer_waits_for_the_first_without_stalling_the_service(database):
+    """Two greenthreads write; the first yields to the hub (as it does on network I/O)
+    while it holds its transaction. The second must wait in the hub, not in SQLite's busy
+    handler: that one sleeps in C, so the first could never run to commit and the whole
+    service would stall until busy_timeout (30 s) gave up with "database is locked"."""
+    import time
+
+    import eventlet
+
+    upgrade(database)
+    insert = text("INSERT INTO inbox_messages (consumer, message_id, received_at) "
+                  "VALUES (:c, :m, CURRENT_TIMESTAMP)")
+    order = []
+
+    def first():
+        with database.unit_of_work() as uow:
+            uow.session.execute(insert, {"c": "t", "m": "first"})
+            order.append("first holds")
+            eventlet.sleep(0.3)
+            uow.commit()
+        order.append("first committed")
+
+    def second():
+        with database.unit_of_work() as uow:
+            uow.session.execute(insert, {"c": "t", "m": "second"})
+            uow.commit()
+        order.append("second committed")
+
+    started = time.monotonic()
+    writers = [eventlet.spawn(first)]
+    eventlet.sleep(0.05)
+    writers.append(eventlet.spawn(second))
+    for writer in writers:
+        writer.wait()
+    assert time.monotonic() - started < 5
+    if not database.is_postgres:  # PostgreSQL's row locks let the two run side by side
+        assert order == ["first holds", "first committed", "second committed"]
+    with database.unit_of_work() as uow:
+        ids = uow.session.execute(text("SELECT message_id FROM inbox_messages ORDER BY message_id")).scalars().all()
+    assert ids == ["first", "second"]
