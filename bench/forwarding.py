@@ -164,6 +164,29 @@ def bare_kombu(amqp_uri: str, payloads: list[bytes]) -> float:
     return len(payloads) / elapsed
 
 
+def submit_and_wait(county_db: Database, county_url: str, secret: str, filings: int,
+                    timeout: float = 600) -> tuple[float, float, int]:
+    """POST /batches at the county, then until every filing has its decision there:
+    (seconds in all, seconds of the POST, filings decided)."""
+    import requests
+
+    token = issue_token(secret, "county_officer", county=COUNTY, ttl=timedelta(hours=1))
+    started = time.perf_counter()
+    response = requests.post(f"{county_url}/api/v1/batches", json={},
+                             headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    response.raise_for_status()
+    submitted_in = time.perf_counter() - started
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("等待市局决定回传县局…", total=filings)
+        deadline = time.monotonic() + timeout
+        count = 0
+        while count < filings and time.monotonic() < deadline:
+            time.sleep(0.1)
+            count = decided(county_db)
+            progress.update(task, completed=count)
+    return time.perf_counter() - started, submitted_in, count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--filings", type=int, default=10_000)
@@ -192,24 +215,9 @@ def main() -> None:
         try:
             wait_http(f"http://127.0.0.1:{registry_port}/api/v1/health", process=registry)
             wait_http(f"http://127.0.0.1:{county_port}/api/v1/health", process=county)
-            import requests
-
-            token = issue_token(SECRET, "county_officer", county=COUNTY, ttl=timedelta(hours=1))
             cpu_before = cpu_seconds(registry), cpu_seconds(county)
-            started = time.perf_counter()
-            response = requests.post(f"http://127.0.0.1:{county_port}/api/v1/batches", json={},
-                                     headers={"Authorization": f"Bearer {token}"}, timeout=120)
-            response.raise_for_status()
-            submitted_in = time.perf_counter() - started
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("等待市局决定回传县局…", total=args.filings)
-                deadline = time.monotonic() + 600
-                count = 0
-                while count < args.filings and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                    count = decided(county_db)
-                    progress.update(task, completed=count)
-            elapsed = time.perf_counter() - started
+            elapsed, submitted_in, count = submit_and_wait(
+                county_db, f"http://127.0.0.1:{county_port}", SECRET, args.filings)
             cpu = (cpu_seconds(registry) - cpu_before[0], cpu_seconds(county) - cpu_before[1])
             if count < args.filings:
                 raise SystemExit(f"超时：{count}/{args.filings} 条备案收到决定，详见 {tmp} 中的日志")

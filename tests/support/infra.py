@@ -1,8 +1,8 @@
 """Where the tests (and benchmarks) find a broker and a database, and how they isolate.
 
-A Docker engine that answers a one-second ping gives throw-away containers
-(testcontainers); otherwise the services named by AMQP_URI / DATABASE_URL are used,
-defaulting to the local ones. Each run gets its own RabbitMQ vhost and its own
+The services named by AMQP_URI / DATABASE_URL, defaulting to the local ones. The tests
+marked `containers` take throw-away containers instead (tests/support/containers.py):
+the path is chosen per test, never for the whole run. Each run gets its own RabbitMQ vhost and its own
 PostgreSQL schema, so two runs (or a run beside the demo) never share a message or a row.
 """
 from __future__ import annotations
@@ -18,19 +18,6 @@ import requests
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def docker_available(timeout: float = 1.0) -> bool:
-    if os.environ.get("CQO_NO_DOCKER"):
-        return False
-    try:
-        import docker
-
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-        return True
-    except Exception:
-        return False
 
 
 @dataclass
@@ -94,14 +81,6 @@ class Broker:
 
 @contextmanager
 def broker() -> Iterator[Broker]:
-    if docker_available():
-        from testcontainers.rabbitmq import RabbitMqContainer
-
-        with RabbitMqContainer("rabbitmq:3.10-management") as rabbit:
-            host, port = rabbit.get_container_host_ip(), rabbit.get_exposed_port(5672)
-            mport = rabbit.get_exposed_port(15672)
-            yield Broker(f"amqp://guest:guest@{host}:{port}/", f"http://guest:guest@{host}:{mport}")
-        return
     uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
     parts = urlsplit(uri)
     mgmt = os.environ.get(
@@ -112,12 +91,6 @@ def broker() -> Iterator[Broker]:
 
 @contextmanager
 def postgres() -> Iterator[str]:
-    if docker_available():
-        from testcontainers.postgres import PostgresContainer
-
-        with PostgresContainer("postgres:15", driver="psycopg2") as pg:
-            yield pg.get_connection_url()
-        return
     yield os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
 
 

@@ -25,7 +25,7 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("script", ["bench.roster", "bench.lookup", "bench.forwarding"])
 def test_without_the_management_plugin_one_line_and_exit_2(script):
-    env = {**os.environ, "CQO_NO_DOCKER": "1",
+    env = {**os.environ,
            "RABBITMQ_MANAGEMENT_URL": f"http://guest:secret-pw@127.0.0.1:{closed_port()}"}
     result = subprocess.run([sys.executable, "-m", script], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)

@@ -1,0 +1,162 @@
+"""The container path of the tests: a broker and a database started by testcontainers
+from the locally built images (`make images`), through a Docker API (podman's here).
+
+Only the tests marked `containers` take this path; every other test keeps the local
+services (tests/support/infra.py). Without an engine or without the images the marked
+tests are skipped with the reason; CQO_REQUIRE_CONTAINERS=1 (or --require-containers)
+turns that skip into a failure, for CI. Settings of /work/shared/CONTAINERS.md:
+the reaper image cannot be pulled (TESTCONTAINERS_RYUK_DISABLED: we remove what we
+start), and a `/.dockerenv` on these machines makes testcontainers believe it runs in a
+container (TESTCONTAINERS_CONNECTION_MODE=docker_host).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from tests.support.infra import Broker
+
+PODMAN_SOCKET = Path("/run/podman/podman.sock")
+IMAGES = {"rabbitmq": "localhost/cqo-rabbitmq:latest",
+          "postgres": "localhost/cqo-postgres:latest",
+          "app": "localhost/cqo-app:latest"}
+# what a started container answers with: the images' defaults as the official ones
+BROKER_USER, BROKER_PASSWORD = "cqo", "cqo-test"
+DB_USER, DB_PASSWORD, DB_NAME = "cqo", "cqo-test", "test"
+
+
+@dataclass
+class Engine:
+    """The outcome of looking for an engine, once per session."""
+
+    ok: bool
+    reason: str = ""
+    docker_host: str = ""
+    started_service: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def _settings() -> None:
+    # read by testcontainers when it is imported: set before that
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+
+
+def _start_podman_service(log_dir: Path) -> subprocess.Popen | None:
+    """podman's Docker API on PODMAN_SOCKET, when podman is installed and nobody serves
+    it yet (`.ci/run` starts it; a developer may not have)."""
+    if shutil.which("podman") is None:
+        return None
+    PODMAN_SOCKET.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / "podman-service.log", "ab")
+    proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{PODMAN_SOCKET}"],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not PODMAN_SOCKET.exists():
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.1)
+    return proc
+
+
+def find_engine(log_dir: Path) -> Engine:
+    """An engine that answers a ping and holds the images, or the reason why not."""
+    _settings()
+    started = None
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        if not PODMAN_SOCKET.exists():
+            try:
+                started = _start_podman_service(log_dir)
+            except OSError as exc:
+                return Engine(False, f"could not start podman's API service: {exc}")
+        if PODMAN_SOCKET.exists():
+            host = f"unix://{PODMAN_SOCKET}"
+        elif Path("/var/run/docker.sock").exists():
+            host = "unix:///var/run/docker.sock"
+        else:
+            return Engine(False, "no container engine: podman is not installed (or its API "
+                                 "service did not start) and DOCKER_HOST is not set "
+                                 "(.ci/run installs podman; see README 'Tests')")
+        os.environ["DOCKER_HOST"] = host
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        _stop(started)
+        return Engine(False, f"the container engine at {host} does not answer: "
+                             f"{type(exc).__name__}: {exc}")
+    missing = []
+    for image in (IMAGES["rabbitmq"], IMAGES["postgres"]):
+        try:
+            client.images.get(image)
+        except Exception:  # noqa: BLE001 - not found, or an answer we cannot use
+            missing.append(image)
+    client.close()
+    if missing:
+        _stop(started)
+        return Engine(False, f"image(s) {', '.join(missing)} missing at {host}: run `make images`")
+    return Engine(True, docker_host=host, started_service=started)
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def stop_engine(engine: Engine) -> None:
+    """Stops podman's API service if this session started it."""
+    _stop(engine.started_service)
+
+
+@contextmanager
+def broker() -> Iterator[Broker]:
+    """A throw-away localhost/cqo-rabbitmq (management API published too)."""
+    from testcontainers.community.rabbitmq import RabbitMqContainer
+
+    container = RabbitMqContainer(IMAGES["rabbitmq"], username=BROKER_USER,
+                                  password=BROKER_PASSWORD).with_exposed_ports(15672)
+    with container as rabbit:
+        host = rabbit.get_container_host_ip()
+        port, mport = rabbit.get_exposed_port(5672), rabbit.get_exposed_port(15672)
+        found = Broker(f"amqp://{BROKER_USER}:{BROKER_PASSWORD}@{host}:{port}/",
+                       f"http://{BROKER_USER}:{BROKER_PASSWORD}@{host}:{mport}")
+        _wait_management(found)
+        yield found
+
+
+def _wait_management(found: Broker, timeout: float = 60) -> None:
+    """AMQP answers a little before the management API does."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found._api("GET", "/overview")
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throw-away localhost/cqo-postgres; its URL (psycopg2)."""
+    from testcontainers.community.postgres import PostgresContainer
+
+    with PostgresContainer(IMAGES["postgres"], username=DB_USER, password=DB_PASSWORD,
+                           dbname=DB_NAME, driver=None) as pg:
+        yield pg.get_connection_url()
