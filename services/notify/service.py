@@ -19,8 +19,8 @@ from shared.dependencies import DatabaseProvider, TopologyDeclarer
 from shared.http import HttpBase
 from shared.keys import Keys
 from shared.messaging import topology
-from shared.messaging.consumer import consume
-from shared.messaging.dead import dead_letter_on_error
+from shared.messaging.consumer import consume_batch
+from shared.messaging.dead import dead_letter_batch_on_error
 from services.notify.delivery import intake
 from services.notify.delivery.dispatch import Dispatcher
 from services.notify.endpoints.inbox import InboxEndpoints
@@ -30,6 +30,7 @@ from services.notify.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 EVENTS_CONSUMER = "notify.events"
+EVENTS_BATCH = 100  # messages applied in one transaction at most
 log = logging.getLogger(__name__)
 
 
@@ -68,10 +69,13 @@ class NotifyService(InboxEndpoints, ContactEndpoints, DeliveryLogEndpoints, Http
     declare_topology = TopologyDeclarer(lambda config: [topology.dead_queue(), *topology.event_queues()])
     notify = NotifyContextProvider()
 
-    @consume(topology.events_queue(EVENTS_CONSUMER))
-    @dead_letter_on_error(EVENTS_CONSUMER)
-    def receive_events(self, body, message):
-        received = events.load_all(body)  # a body off the contract is dead-lettered
+    # the messages that arrived together, in one transaction: a source's outbox sends
+    # most events one message each, and a commit per event bounded the intake
+    @consume_batch(topology.events_queue(EVENTS_CONSUMER), max_batch=EVENTS_BATCH)
+    @dead_letter_batch_on_error(EVENTS_CONSUMER)
+    def receive_events(self, messages):
+        # a body off the contract fails the batch; alone, it is dead-lettered
+        received = [pair for body, _ in messages for pair in events.load_all(body)]
         ctx = self.notify
         with self.db.unit_of_work() as uow:
             intake.receive(uow, cipher=ctx.cipher, sms_templates=ctx.sms_templates,

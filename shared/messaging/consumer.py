@@ -231,3 +231,74 @@ class MessageConsumer(Consumer):
 
 
 consume = MessageConsumer.decorator
+
+
+class BatchMessageConsumer(MessageConsumer):
+    """Hands the handler the deliveries that arrived together, up to `max_batch`, so
+    that it applies them in one transaction: a consumer of many small messages is
+    otherwise bound by one commit per message (docs/architecture.md, "Batched
+    consumers"). One batch at a time; the next gathers what arrived meanwhile.
+
+    The handler `(self, deliveries: list[Delivery])` returns the deliveries to requeue
+    (or None: ack all). Each is acked or requeued only after the handler returned; if
+    it raises, all are requeued (never lost; the inbox absorbs the redelivery).
+    `dead.dead_letter_batch_on_error` gives the handler its per-message fallback."""
+
+    def __init__(self, queue, max_batch: int = 100, prefetch=None, **kwargs):
+        self.max_batch = max_batch
+        # room for the batch being applied and the next one arriving meanwhile
+        super().__init__(queue, prefetch=prefetch or 2 * max_batch, **kwargs)
+
+    def setup(self):
+        super().setup()
+        self._pending: list[Delivery] = []
+        self._draining = False
+
+    def handle_message(self, body, message, decode_error=None):
+        config = self.container.config
+        self._pending.append(make_delivery(
+            message, self.queue.name, amqp_uri=config[AMQP_URI_CONFIG_KEY],
+            amqp_ssl=config.get(AMQP_SSL_CONFIG_KEY), publisher=self.queue_consumer.publisher,
+            decode_error=decode_error))
+        if not self._draining:
+            self._draining = True
+            self.container.spawn_managed_thread(self._drain, identifier=f"{self.queue.name}.batches")
+
+    def _drain(self):
+        from eventlet.event import Event  # consumers run under eventlet; keep import light
+
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+                done = Event()
+                try:
+                    self.container.spawn_worker(self, (batch,), {}, context_data={},
+                                                handle_result=partial(self._settle, batch, done))
+                except ContainerBeingKilled:
+                    for delivery in batch + self._pending:
+                        self.queue_consumer.requeue_message(delivery.message)
+                    self._pending = []
+                    return
+                done.wait()
+        finally:
+            self._draining = False
+
+    def _settle(self, batch, done, worker_ctx, result, exc_info):
+        try:
+            if exc_info is not None:
+                log.error("batch handler on %s raised %s; %d message(s) requeued", self.queue.name,
+                          exc_info[0].__name__, len(batch))
+                requeue = {id(d) for d in batch}
+            else:
+                requeue = {id(d) for d in result or ()}
+            for delivery in batch:
+                if id(delivery) in requeue:
+                    self.queue_consumer.requeue_message(delivery.message)
+                else:
+                    self.queue_consumer.ack_message(delivery.message)
+        finally:
+            done.send()
+        return result, exc_info
+
+
+consume_batch = BatchMessageConsumer.decorator

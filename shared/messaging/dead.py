@@ -236,6 +236,45 @@ def dead_letter_on_error(consumer_name: str, *, database="db", requeue_delay: fl
     return decorate
 
 
+def dead_letter_batch_on_error(consumer_name: str, *, database="db", requeue_delay: float = 1.0,
+                               max_transient_retries: int = 5):
+    """Decorate a `consume_batch` handler `(self, pairs: list[(body, Delivery)])` that
+    applies all its messages in one transaction. If it raises, or for a message that
+    cannot be decoded, each message is applied on its own under `dead_letter_on_error`:
+    one bad message is dead-lettered alone and the others still go through. Returns
+    the deliveries to requeue (a transient failure, or dead-lettering that failed)."""
+    single = dead_letter_on_error(consumer_name, database=database, requeue_delay=requeue_delay,
+                                  max_transient_retries=max_transient_retries)
+
+    def decorate(fn):
+        one = single(lambda self, body, message: fn(self, [(body, message)]))
+
+        @functools.wraps(fn)
+        def wrapper(self, deliveries: list[Delivery]):
+            decoded = [d for d in deliveries if d.decode_error is None]
+            alone = [d for d in deliveries if d.decode_error is not None]
+            if len(decoded) > 1:
+                try:
+                    fn(self, [(d.body, d) for d in decoded])
+                except Exception as error:  # noqa: BLE001 - retried message by message
+                    log.warning("batch of %d on %s failed (%s: %s); applying them one by one",
+                                len(decoded), consumer_name, type(error).__name__, error)
+                    alone = deliveries
+            else:
+                alone = deliveries
+            requeue = []
+            for delivery in alone:
+                try:
+                    one(self, delivery.body, delivery)
+                except RequeueMessage:
+                    requeue.append(delivery)
+            return requeue
+
+        return wrapper
+
+    return decorate
+
+
 # -- operator -----------------------------------------------------------------------
 
 def _as_dict(row: DeadLetter) -> dict:

@@ -22,8 +22,8 @@ from shared.dependencies import DatabaseProvider
 from shared.errors import ValidationFailed
 from shared.messaging import topology
 from tests.support import polling
-from shared.messaging.consumer import consume, raw_body
-from shared.messaging.dead import dead_letter_on_error, list_dead_letters, replay
+from shared.messaging.consumer import consume, consume_batch, raw_body
+from shared.messaging.dead import dead_letter_batch_on_error, dead_letter_on_error, list_dead_letters, replay
 from shared.messaging.inbox import Inbox
 from shared.messaging.models import DeadLetter, OutboxMessage
 from shared.messaging.outbox import Outbox, OutboxRelay, OutboxRelayProvider
@@ -497,3 +497,70 @@ def test_a_queue_with_its_own_prefetch_has_only_that_many_in_flight(amqp_uri, co
         assert peak == {"slow": 1, "wide": 4}
         release.set()
         wait_for(lambda: in_flight == {"slow": 0, "wide": 0}, what="all handled")
+
+
+def test_a_batch_consumer_applies_what_arrived_together_and_sets_bad_messages_aside(
+        db, county, amqp_uri, service_config):
+    """Messages waiting in the queue are applied many per transaction; a malformed one
+    and one the handler refuses are dead-lettered alone, the duplicate applied once, and
+    every other message applied exactly once; nothing stays unacknowledged."""
+    queue = topology.decisions_queue(county)
+    watch = Queue(f"test.deadwatch.{county}", exchange=topology.DEAD, durable=False, auto_delete=False)
+    declare(amqp_uri, [queue, watch])
+    rk = f"decision.{county}"
+    sizes = []
+
+    class BatchProbe:
+        name = "batchprobe_" + secrets.token_hex(4)
+        db = DatabaseProvider(None, "unused.db")
+
+        @consume_batch(queue, max_batch=40)
+        @dead_letter_batch_on_error("probe.batch", requeue_delay=0.05)
+        def handle(self, messages):
+            sizes.append(len(messages))
+            with self.db.unit_of_work() as uow:
+                for body, message in messages:
+                    if body.get("poison"):
+                        raise ValidationFailed("故意失败的消息", code="PROBE_POISON")
+                    if Inbox.first_time(uow, "probe.batch", message.message_id):
+                        uow.session.execute(effects.insert().values(message_id=message.message_id,
+                                                                    n=body["n"]))
+                uow.commit()
+
+    ids = [str(uuid.uuid4()) for _ in range(100)]
+    bad = {"json": str(uuid.uuid4()), "poison": str(uuid.uuid4())}
+    try:
+        with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+            producer = conn.Producer()
+            for n, message_id in enumerate(ids):
+                producer.publish(json.dumps({"n": n}).encode(), exchange="cqo.decisions", routing_key=rk,
+                                 message_id=message_id, content_type="application/json",
+                                 content_encoding="utf-8", delivery_mode=2)
+                if n == 30:
+                    producer.publish(b"{not json", exchange="cqo.decisions", routing_key=rk,
+                                     message_id=bad["json"], content_type="application/json",
+                                     content_encoding="utf-8", delivery_mode=2)
+                    producer.publish(b'{"poison": true}', exchange="cqo.decisions", routing_key=rk,
+                                     message_id=bad["poison"], content_type="application/json",
+                                     content_encoding="utf-8", delivery_mode=2)
+                if n == 60:  # the same message again (a relay retry)
+                    producer.publish(json.dumps({"n": n}).encode(), exchange="cqo.decisions",
+                                     routing_key=rk, message_id=message_id, content_type="application/json",
+                                     content_encoding="utf-8", delivery_mode=2)
+        with running(BatchProbe, service_config):
+            dead = drain_queue(amqp_uri, watch, expect=2)
+            wait_for(lambda: len(effect_rows(db)) == len(ids), what="every good message applied")
+        # the consumer is gone: a message it had not acknowledged would be ready again
+        assert _ready(amqp_uri, queue) == 0
+        assert sorted(effect_rows(db), key=lambda r: r[1]) == [(m, n) for n, m in enumerate(ids)]
+        assert {m.properties["message_id"]: m.headers["x-error-code"] for m in dead} == {
+            bad["json"]: "MALFORMED_MESSAGE", bad["poison"]: "PROBE_POISON"}
+        assert max(sizes) > 1 and max(sizes) <= 40, sizes  # batched, never beyond max_batch
+    finally:
+        with Connection(amqp_uri) as conn:
+            watch(conn.channel()).delete()
+
+
+def _ready(amqp_uri, queue: Queue) -> int:
+    with Connection(amqp_uri) as conn:
+        return conn.channel().queue_declare(queue.name, passive=True)[1]
