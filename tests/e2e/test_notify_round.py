@@ -81,6 +81,7 @@ class Round:
     offices: dict = field(default_factory=dict)   # level -> contact id
     inbox: dict = field(default_factory=dict)     # GET /inbox as the enterprise
     log: list = field(default_factory=list)       # GET /deliveries as the city
+    county_notices: dict = field(default_factory=dict)  # GET /notices at the county, as its officer
 
     @property
     def county_url(self) -> str:
@@ -160,6 +161,8 @@ def play(r: Round) -> Round:
         resp = audit.request("GET", f"{r.d.notify_url}/notices/{notice_id}/deliveries", headers=city())
         _expect(audit, resp, 200, "GET /notices/{id}/deliveries")
     _expect(audit, audit.request("GET", r.d.notify_url + "/contacts", headers=city()), 200, "GET /contacts")
+    resp = audit.request("GET", r.county_url + "/notices", headers=officer(COUNTY))
+    r.county_notices = _expect(audit, resp, 200, "GET /notices at the county")
     return r
 
 
@@ -304,6 +307,16 @@ def test_each_party_has_exactly_its_notices(notify_round):
     mine = {str(m["Subject"]): _text(m) for m in mails if m["To"] in (first_mail, new_mail)}
     for item in inbox["items"]:  # the same text as the e-mail's plain part
         assert item["body"].strip() == mine[item["subject"]].strip() and item["read_at"] is None
+
+    # what notify heard: the appointment events too, which tell no one (the decision did)
+    heard = sorted(t for (t,) in r.d.rows(r.d.db("notify"), "SELECT event_type FROM notify_consumed_events"))
+    assert heard == ["filing.returned", "register.appointment.accepted", "register.appointment.accepted",
+                     "register.appointment.ended", "register.filing.decided", "register.filing.decided",
+                     "register.filing.late"], heard
+
+    # the city's notices the county officer reads at the county service (cqo.notices):
+    # none in this round (campaigns, recommendations and terms make them)
+    assert r.county_notices["total"] == 0, r.county_notices
 
     # the delivery log: exactly the expected deliveries, all sent, none to the city office
     office = {f"office:{r.offices['county']}": "county", f"office:{r.offices['city']}": "city",
