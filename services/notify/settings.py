@@ -5,8 +5,9 @@ SMTP: SMTP_HOST (empty: e-mail off, deliveries stay pending), SMTP_PORT, SMTP_SE
 (none | starttls | tls), SMTP_USER / SMTP_PASSWORD (a value or @/path), SMTP_FROM,
 SMTP_TIMEOUT_S. SMS: SMS_GATEWAY_URL (empty: SMS off), SMS_APP_KEY (sent as a bearer
 token), SMS_SIGN_NAME, SMS_TEMPLATES (event type -> registered template code: JSON,
-@file or a mapping in config.yaml), SMS_TIMEOUT_S, SMS_QUIET_HOURS (default
-22:00-08:00, Asia/Shanghai; `off` for none). Retries: RETRY_BASE_S, RETRY_MAX_S,
+@file or a mapping in config.yaml; empty: config.yaml's SMS_DEFAULT_TEMPLATES; a key that
+is no event type stops the start), SMS_TIMEOUT_S, SMS_QUIET_HOURS (default 22:00-08:00,
+Asia/Shanghai; `off` for none). Retries: RETRY_BASE_S, RETRY_MAX_S,
 RETRY_MAX_ATTEMPTS. The timer: DELIVERY_INTERVAL_S, DELIVERY_BATCH, DELIVERY_CONNECTIONS
 (SMTP connections, each reused, and gateway sessions used at once; default 4).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from shared.config import invalid_setting, structured
+from shared.contracts import events
 from services.notify.domain.schedule import Backoff, QuietHours, parse_window
 
 SECURITIES = ("none", "starttls", "tls")
@@ -87,13 +89,19 @@ class Settings:
             raw = raw or {}
             if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
                 raise ValueError("应为“事件类型: 模板编号”的映射", "expected a mapping of event type to template code")
+            # a mistyped type (or a routing key such as filing.130921.returned) would
+            # skip its SMS in silence
+            unknown = sorted(str(k) for k in raw if k not in events.TYPES)
+            if unknown:
+                raise ValueError(f"未定义的事件类型：{'、'.join(unknown)}", f"unknown event types: {', '.join(unknown)}")
             return {str(k): v for k, v in raw.items()}
 
         sms = SmsSettings(
             url=str(config.get("SMS_GATEWAY_URL") or "").strip() or None,
             app_key=_secret(config.get("SMS_APP_KEY")),
             sign_name=str(config.get("SMS_SIGN_NAME") or "沧州市场监管"),
-            templates=structured(config, "SMS_TEMPLATES", templates, default={}),
+            templates=structured(config, "SMS_TEMPLATES", templates,
+                                 default=structured(config, "SMS_DEFAULT_TEMPLATES", templates, default={})),
             timeout_s=_number(config, "SMS_TIMEOUT_S", 10, 0.1, 120))
         quiet = config.get("SMS_QUIET_HOURS")
         quiet = "off" if quiet is False else quiet  # YAML reads a plain `off` as false

@@ -12,7 +12,7 @@ import os
 import random
 import socket
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -141,6 +141,10 @@ class Deployment:
     def county_url(self, county: str) -> str:
         return self.stack.spec(f"filing_{county}").base_url + "/api/v1"
 
+    @property
+    def notify_url(self) -> str:  # with services=(..., "notify")
+        return self.stack.spec("notify").base_url + "/api/v1"
+
     # lifecycle
     def start(self) -> "Deployment":
         self.stack.start(wait=90)
@@ -182,6 +186,10 @@ class Deployment:
 
     def county_db(self, county: str) -> Database:
         return self.db(f"filing_{county}")
+
+    def outbox_backlog(self, name: str) -> int:
+        """Messages process `name` has written to its outbox and not yet published."""
+        return self.scalar(self.db(name), "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL")
 
     @staticmethod
     def scalar(db: Database, sql: str, **params):
@@ -269,24 +277,31 @@ class Deployment:
 
 # -- filings ---------------------------------------------------------------------------------
 
-def filing_form(county: str, n: int, *, kind: str = "establishment") -> dict:
-    """A complete, qualified intake form (POST /filings) for the n-th enterprise."""
-    appointed = today() - timedelta(days=20)
-    return {
+def filing_form(county: str, n: int, *, kind: str = "establishment", person: int | None = None,
+                appointed_on: date | None = None, effective_on: date | None = None) -> dict:
+    """A complete, qualified intake form (POST /filings) for the n-th enterprise; its CQO
+    is the `person`-th (default: the n-th), appointed 20 days ago unless `appointed_on`;
+    a change or end takes `effective_on`."""
+    appointed = appointed_on or today() - timedelta(days=20)
+    person = n if person is None else person
+    form = {
         "kind": kind,
         "enterprise": {"uscc": uscc_for(county, n), "name": f"沧州故障测试企业{n:05d}有限公司",
                        "county": county, "category": "industrial_above_scale"},
-        "cqo": {"name": f"质量官{n}", "id_type": "resident_id",
-                "id_number": resident_id_for(n, county), "phone": "13800138000",
-                "email": f"cqo{n}@example.cn", "position": "副总经理", "is_decision_level": True,
+        "cqo": {"name": f"质量官{person}", "id_type": "resident_id",
+                "id_number": resident_id_for(person, county), "phone": "13800138000",
+                "email": f"cqo{person}@example.cn", "position": "副总经理", "is_decision_level": True,
                 "education_level": "bachelor", "title_level": "intermediate",
-                "years_quality_work": 6, "training_certificate": f"CZCQO-{n:06d}",
+                "years_quality_work": 6, "training_certificate": f"CZCQO-{person:06d}",
                 "attests_law_knowledge": True, "attests_organisational_ability": True},
         "appointment": {"appointed_by": "李总经理", "appointed_by_top_manager": True,
                         "appointed_on": appointed.isoformat(),
                         "letter_number": f"沧质任〔{appointed.year}〕{n}号",
                         "letter_date": appointed.isoformat()},
     }
+    if effective_on is not None:
+        form["effective_on"] = effective_on.isoformat()
+    return form
 
 
 def submit_over_http(deployment: Deployment, county: str, numbers: Iterable[int]) -> list[str]:

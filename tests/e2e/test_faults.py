@@ -60,7 +60,7 @@ def county_statuses(d: Deployment, county: str) -> dict[str, int]:
 
 
 def unsent(d: Deployment, name: str) -> int:
-    return d.scalar(d.db(name), "SELECT count(*) FROM outbox_messages WHERE sent_at IS NULL")
+    return d.outbox_backlog(name)
 
 
 def assert_registered_once_and_seen(d: Deployment, expected: dict[str, list[str]]) -> None:

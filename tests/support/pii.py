@@ -22,7 +22,8 @@ case-insensitively, or with its separators removed. Numbers are only ever shown 
         audit.assert_clean()
 
 Other services (talent, notify) reuse the audit: `audit.watch(cases)` for numbers sent
-some other way, `audit.request(...)` for their own HTTP calls.
+some other way, `audit.request(...)` for their own HTTP calls, `audit.include(where,
+text)` for what the test reads elsewhere (database rows, e-mails, SMS requests).
 """
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def _gb11643(rng: random.Random, division: str, birth: str | None = None) -> str
 
 def _wrong_check(number: str) -> str:
     return number[:17] + ("1" if number[17] != "1" else "2")
+
+
+def mistyped(number: str) -> str:
+    """A resident ID number as a clerk mistypes it: two neighbouring digits after the
+    division code swapped (the last such pair that the check character no longer fits)."""
+    for i in range(14, 5, -1):
+        a, b = number[i], number[i + 1]
+        if a != b:
+            typo = number[:i] + b + a + number[i + 2:]
+            if gb11643_check_char(typo[:17]) != typo[17]:
+                return typo
+    return _wrong_check(number)
 
 
 def _full_width(text: str) -> str:  # what a Chinese IME types
@@ -395,6 +408,7 @@ class PiiAudit:
         self.tap = Tap(broker, vhost, firehose=firehose)
         self.log_files = log_files
         self.received: list[Received] = []
+        self.texts: list[tuple[str, str]] = []  # (where, text) handed in by the test
         self.session = requests.Session()
 
     def __enter__(self) -> "PiiAudit":
@@ -418,6 +432,11 @@ class PiiAudit:
     def redact(self, text: str) -> str:
         return self.matcher.redact(text)
 
+    def include(self, where: str, text: str) -> None:
+        """Scan `text` too, found elsewhere by the test (a database row, an e-mail as a
+        server received it, an SMS gateway's request); `where` names it in a finding."""
+        self.texts.append((where, text))
+
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
         """An HTTP call whose response (status, headers, body) the audit scans."""
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
@@ -438,6 +457,8 @@ class PiiAudit:
             found += self._scan(resp.text, where + " (body)")
             for name, value in resp.headers.items():
                 found += self._scan(f"{name}: {value}", f"{where} (header {name})")
+        for where, text in self.texts:
+            found += self._scan(text, where)
         for i, message in enumerate(self.tap.captured, start=1):
             where = f"tapped message #{i} ({message.route})"
             found += self._scan(_text(message.body), where + " body")
@@ -479,7 +500,7 @@ class PiiAudit:
 
     def summary(self) -> str:
         return (f"{len(self.cases)} numbers watched, {len(self.received)} HTTP responses, "
-                f"{len(self.tap.captured)} tapped messages, exchanges bound: "
+                f"{len(self.texts)} other texts, {len(self.tap.captured)} tapped messages, exchanges bound: "
                 f"{', '.join(self.tap.bound)}")
 
 

@@ -59,6 +59,21 @@ class SmtpSink:
     def messages(self) -> list:
         return [BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in self.files()]
 
+    def texts(self) -> list[tuple[str, str]]:
+        """(file name, text) of every message as a reader sees it: the raw bytes, then the
+        decoded headers and each decoded part (base64 or quoted-printable hide the text
+        in the raw message)."""
+        out = []
+        for path in self.files():
+            raw = path.read_bytes()
+            message = BytesParser(policy=policy.default).parsebytes(raw)
+            out.append((path.name, raw.decode("utf-8", errors="replace")))
+            out.append((f"{path.name} headers", "\n".join(f"{k}: {v}" for k, v in message.items())))
+            for n, part in enumerate(message.walk()):
+                if not part.is_multipart():
+                    out.append((f"{path.name} part {n} ({part.get_content_type()})", str(part.get_content())))
+        return out
+
     def __enter__(self):
         return self.start()
 
