@@ -131,7 +131,8 @@ def _management(url: Optional[str]):
 
 
 def _print_report(report, title: str) -> None:
-    table = Table(title=title)
+    console.print(title)
+    table = Table()
     actions = [a for a in ACTIONS if report.count(a)]
     table.add_column("类别")
     for action in actions:
