@@ -26,6 +26,7 @@ from rich.table import Table
 topology_app = typer.Typer(help="多站点消息队列拓扑：每个县区和市级各一个虚拟主机与用户，由 Shovel 连接。",
                            no_args_is_help=True)
 console = Console()
+notices = Console(stderr=True)  # what export says besides the document it prints
 
 SECRET_FILE_PREFIX = "broker_password."
 MANAGEMENT_ENV = "RABBITMQ_MANAGEMENT_URL"
@@ -100,7 +101,7 @@ class BrokerSecrets:
             passwords[user] = random_secrets.token_urlsafe(32)
         if missing:
             self.save(passwords, missing)
-            console.print(f"已为 {len(missing)} 个消息队列用户生成密码，保存在 {self.path}")
+            notices.print(f"已为 {len(missing)} 个消息队列用户生成密码，保存在 {self.path}")
         return passwords
 
     def rotate(self, user: str) -> dict[str, str]:
