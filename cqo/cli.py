@@ -36,6 +36,7 @@ COMMANDS = {
     "draw": "cqo.cli_draw:draw_app",
     "notify": "cqo.cli_notify:notify_app",
     "contacts": "cqo.cli_contacts:contacts_app",
+    "topology": "cqo.cli_topology:topology_app",
     "demo": "cqo.cli_demo:demo",
 }
 

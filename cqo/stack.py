@@ -231,11 +231,9 @@ RECORD, ENV_RECORD = "stack.json", "stack.env.json"
 
 def _write_private(path: Path, data) -> None:
     """Owner-only, and replaced whole: a reader never sees half a record."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2)
-    os.replace(tmp, path)
+    from shared.keys import write_private
+
+    write_private(path, json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _settings_in_environment(service: str) -> dict:

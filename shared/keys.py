@@ -77,6 +77,19 @@ def _dev_file(dev_dir: Path, name: str, make) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Owner-only (0600), and replaced whole: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def _generate(name: str) -> str:
     if name == "AUTH_SECRET":
         return secrets.token_urlsafe(48)  # 48 random bytes, 64 characters

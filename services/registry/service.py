@@ -46,7 +46,7 @@ def counties_on_this_broker(config) -> list[str]:
     their own brokers and the shovels carry the city's messages there."""
     if trust.mode_of(config) == trust.PER_COUNTY:
         return []
-    return [d.code for d in jurisdiction() if d.kind in ("official", "functional")]
+    return jurisdiction().filing_counties()
 
 
 def waiting_timeout(config) -> timedelta:

@@ -29,7 +29,7 @@ DEFAULT_DELIVERY_LIMIT = 20
 _COUNTY = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 
 
-def _check_county(county: str) -> str:
+def check_county(county: str) -> str:
     county = str(county)
     if not _COUNTY.match(county):
         raise ValueError(f"invalid county code for routing: {county!r}")
@@ -56,12 +56,12 @@ def intake_queue() -> Queue:
 
 
 def decisions_queue(county: str) -> Queue:
-    county = _check_county(county)
+    county = check_county(county)
     return quorum_queue(f"filing.{county}.decisions", [(DECISIONS, f"decision.{county}")])
 
 
 def notices_queue(county: str) -> Queue:
-    county = _check_county(county)
+    county = check_county(county)
     return quorum_queue(f"filing.{county}.notices",
                         [(NOTICES, f"notice.{county}"), (NOTICES, NOTICE_ALL)])
 
@@ -136,7 +136,7 @@ def policy_definitions(delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Iterator
     }
 
 
-def _management(management_url: str) -> tuple[str, tuple[str, str]]:
+def management_endpoint(management_url: str) -> tuple[str, tuple[str, str]]:
     parts = urlsplit(management_url)
     netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
     base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
@@ -146,7 +146,7 @@ def _management(management_url: str) -> tuple[str, tuple[str, str]]:
 def apply_policies(management_url: str, vhost: str,
                    delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> list[str]:
     """PUT the policies into `vhost` through the management API; returns their names."""
-    base, auth = _management(management_url)
+    base, auth = management_endpoint(management_url)
     names = []
     for policy in policy_definitions(delivery_limit):
         body = {k: v for k, v in policy.items() if k != "name"}
@@ -165,7 +165,7 @@ def shovel_queues(county: str) -> dict[str, list[Queue]]:
     events (`filing.<county>.*` on `cqo.events`) on the county broker too, for the
     city's subscribers. Declare them with `declare()` on the respective side before
     creating the shovels, so nothing published while a shovel is down is lost."""
-    county = _check_county(county)
+    county = check_county(county)
     return {
         "county": [quorum_queue(f"shovel.{county}.filings",
                                 [(FILINGS, f"filing.{county}.*")], dead_letter=False),
@@ -188,10 +188,12 @@ def shovel_definitions(county: str, county_amqp_uri: str, city_amqp_uri: str, *,
 
     `ack-mode: on-confirm` acks the source only after the destination confirmed, so a
     shovel crash duplicates at worst (the inbox absorbs that) and never loses. The
-    original routing key is kept (no dest-exchange-key). When counties publish with
-    `user_id` set, the shovel's destination user needs the `impersonator` tag.
+    original routing key is kept (no dest-exchange-key), and so are the properties:
+    a county's `user_id` travels on, so the shovel's user needs the `impersonator` tag.
+    `src-delete-after: never`: a shovel runs until deleted. Which vhost each lives in
+    and which users it connects as: shared/messaging/sites.py.
     """
-    county = _check_county(county)
+    county = check_county(county)
     common = {
         "src-protocol": "amqp091",
         "dest-protocol": "amqp091",
@@ -199,7 +201,10 @@ def shovel_definitions(county: str, county_amqp_uri: str, city_amqp_uri: str, *,
         "src-delete-after": "never",
         "src-prefetch-count": prefetch,
         "reconnect-delay": reconnect_delay,
-        "dest-add-forward-headers": False,
+        # x-shovelled (which shovel, from which vhost and queue) and
+        # x-shovelled-timestamp: the hop a filing's trace reads at the city
+        "dest-add-forward-headers": True,
+        "dest-add-timestamp-header": True,
     }
     routes = [
         (f"cqo-filings-{county}", county_amqp_uri, f"shovel.{county}.filings",
@@ -211,9 +216,15 @@ def shovel_definitions(county: str, county_amqp_uri: str, city_amqp_uri: str, *,
         (f"cqo-notices-{county}", city_amqp_uri, f"shovel.{county}.notices",
          county_amqp_uri, NOTICES.name),
     ]
+    # a shovel declares its source queue when it starts: with the staging queue's own
+    # arguments, so it is the same quorum queue whichever of the two comes first
+    # (definitions loaded at boot start the shovels before the queues are declared)
+    staging = {q.name: dict(q.queue_arguments) for side in shovel_queues(county).values()
+               for q in side}
     return [
         {"component": "shovel", "name": name,
          "value": {**common, "src-uri": src_uri, "src-queue": src_queue,
+                   "src-queue-args": staging[src_queue],
                    "dest-uri": dest_uri, "dest-exchange": dest_exchange}}
         for name, src_uri, src_queue, dest_uri, dest_exchange in routes
     ]

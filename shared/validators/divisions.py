@@ -99,6 +99,12 @@ class Jurisdiction:
         self._by_code[code] = division
         return division
 
+    def filing_counties(self) -> list[str]:
+        """The codes that run a county filing service (and get a broker site of their own
+        in a multi-site deployment): the official and functional divisions, not the
+        registration exceptions."""
+        return [d.code for d in self if d.kind in ("official", "functional")]
+
     def __contains__(self, code: object) -> bool:
         return isinstance(code, str) and code.strip() in self._by_code
 

@@ -97,6 +97,11 @@ def test_shovel_definitions_for_a_county():
         assert v["ack-mode"] == "on-confirm"
         assert v["src-protocol"] == v["dest-protocol"] == "amqp091"
         assert "dest-exchange-key" not in v  # the original routing key travels on
+        assert v["src-delete-after"] == "never"
+        # x-shovelled and its timestamp: where and when the message crossed
+        assert v["dest-add-forward-headers"] is True and v["dest-add-timestamp-header"] is True
+        # declared by the shovel as the same quorum queue topology declares
+        assert v["src-queue-args"] == {"x-queue-type": "quorum"}
     up = shovels["cqo-filings-130921"]["value"]
     assert (up["src-uri"], up["src-queue"]) == (county_uri, "shovel.130921.filings")
     assert (up["dest-uri"], up["dest-exchange"]) == (city_uri, "cqo.filings")
