@@ -14,9 +14,11 @@ capped back-off. A confirm lost with the connection means the message may have
 arrived and will be sent again: delivery is at-least-once, the consumer's inbox
 removes the duplicate.
 
-Domain events (`cqo.events`) are the exception to `mandatory`: an event no service
-subscribes to is not an error (publish/subscribe), and the subscribers' queues are
-declared by every city service, so one that has not started yet still gets it.
+The city's domain events (`cqo.events`) are the exception to `mandatory`: an event no
+service subscribes to is not an error (publish/subscribe), and the subscribers' queues
+are declared by every city service, so one that has not started yet still gets it. A
+county's events are mandatory: until a city service declared their queue they wait in
+the outbox (`topology.must_route`).
 """
 from __future__ import annotations
 
@@ -271,7 +273,7 @@ class BatchPublisher:
         self._outcomes[row.seq] = (UNCONFIRMED, None)
         self._producer.publish(
             row.payload.encode("utf-8"), exchange=row.exchange, routing_key=row.routing_key,
-            mandatory=row.exchange != topology.EVENTS.name,
+            mandatory=topology.must_route(row.exchange, row.routing_key),
             content_type="application/json", content_encoding="utf-8",
             headers=json.loads(row.headers) if row.headers else {}, delivery_mode=2,
             retry=False, **properties)

@@ -78,6 +78,18 @@ EVENT_SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+def must_route(exchange: str, routing_key: str) -> bool:
+    """Whether an unroutable publish is a failure (the outbox keeps the row and retries).
+
+    Every message but the city's domain events: an event no service subscribes to is
+    not an error, and the city's services declare all subscribers' queues before they
+    publish. A county's events (`filing.<county>.*`) do not take that exception: on a
+    broker shared with the city they would be lost while no city service has started
+    yet (the county does not declare the city's queues), and across sites the shovel's
+    staging queue takes them."""
+    return exchange != EVENTS.name or routing_key.startswith("filing.")
+
+
 def events_queue(name: str) -> Queue:
     return quorum_queue(name, [(EVENTS, key) for key in EVENT_SUBSCRIPTIONS[name]])
 

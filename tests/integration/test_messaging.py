@@ -346,6 +346,39 @@ def test_unroutable_message_is_not_marked_sent(db, county, amqp_uri):
     assert relay.backlog() == 1
 
 
+def test_a_county_event_waits_in_the_outbox_until_a_city_queue_takes_it(db, county, amqp_uri):
+    """On a broker shared with the city, a county's event published before any city
+    service declared its subscribers' queue is kept, not lost; a city event without a
+    subscriber is not an error (publish/subscribe)."""
+    from shared.contracts import events
+
+    key = events.routing_key("filing.returned", county)
+    watch = Queue(f"test.countyevents.{county}", exchange=topology.EVENTS, routing_key=key,
+                  durable=False, auto_delete=False)
+    declare(amqp_uri, [])
+    with db.unit_of_work() as uow:
+        county_event = Outbox.add(uow, topology.EVENTS.name, key, {"n": 1})
+        city_event = Outbox.add(uow, topology.EVENTS.name, f"register.nobody{county}", {"n": 2})
+        uow.commit()
+    relay = OutboxRelay(db, amqp_uri)
+    try:
+        assert relay.publish_pending() == 1
+        rows = {r.message_id: r for r in outbox_rows(db)}
+        assert rows[city_event].sent_at is not None
+        assert rows[county_event].sent_at is None and "NO_ROUTE" in rows[county_event].last_error
+        declare(amqp_uri, [watch])  # a city service starts and declares the queue
+        with db.unit_of_work() as uow:  # its back-off passed
+            uow.session.execute(OutboxMessage.__table__.update().values(next_attempt_at=OutboxMessage.created_at))
+            uow.commit()
+        assert relay.publish_pending() == 1
+    finally:
+        relay.close()
+    (msg,) = drain_queue(amqp_uri, watch, expect=1)
+    assert msg.properties["message_id"] == county_event
+    with Connection(amqp_uri) as conn:
+        watch(conn.channel()).delete()
+
+
 def test_backlog_and_oldest_pending_age(db, county, amqp_uri):
     declare(amqp_uri, [topology.decisions_queue(county)])
     relay = OutboxRelay(db, amqp_uri)

@@ -122,3 +122,28 @@ def test_shovel_definitions_for_a_county():
     assert _bindings(staging["county"][1]) == {("cqo.events", "filing.130921.*")}
     assert _bindings(staging["city"][1]) == {("cqo.notices", "notice.130921"),
                                              ("cqo.notices", "notice.all")}
+
+
+def test_a_county_event_must_be_routed_and_some_city_queue_takes_each():
+    """County events are published `mandatory` (they wait in the outbox until a city
+    service declared their queue): each such event type must then have a subscriber, or
+    it would wait for ever."""
+    from shared.contracts import events
+
+    assert topology.must_route("cqo.events", "filing.130921.returned")
+    assert not topology.must_route("cqo.events", "register.filing.decided")
+    assert topology.must_route("cqo.decisions", "decision.130921")
+    county_types = [t for t in events.TYPES if t.startswith("filing.")]
+    assert county_types
+    for event_type in county_types:
+        key = events.routing_key(event_type, "130921")
+        bound = [pattern for patterns in topology.EVENT_SUBSCRIPTIONS.values() for pattern in patterns
+                 if _topic_matches(pattern, key)]
+        assert bound, f"no city queue takes {key}"
+
+
+def _topic_matches(pattern: str, key: str) -> bool:
+    import re
+
+    regex = re.escape(pattern).replace(r"\*", r"[^.]+").replace(r"\#", r".*")
+    return re.fullmatch(regex, key) is not None
