@@ -167,3 +167,10 @@ def test_a_notice_never_carries_an_id_number():
 
 def test_answers_echoing_addresses_are_masked():
     assert scrub("550 <zhang.san@example.cn> unknown; 13800138000") == "550 <z***@example.cn> unknown; 138****8000"
+
+
+def test_every_event_with_a_template_has_its_facts_and_no_other():
+    from services.notify.domain.recipients import TEMPLATES
+    from services.notify.notices.render import FACTS
+
+    assert set(FACTS) == set(TEMPLATES)
