@@ -36,7 +36,7 @@ from shared.contracts import events
 from shared.db import Database
 from shared.messaging import topology
 from tests.support.factories import uscc_for
-from tests.support.smtp_sink import SmtpSink
+from cqo.demo_channels import SmtpSink
 
 console = Console(stderr=True)
 SENDER = "noreply@cqo.example.cn"

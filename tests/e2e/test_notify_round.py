@@ -3,7 +3,7 @@ show": the end-to-end test and the ID-number audit over a whole round).
 
 The registry, one county filing service and notify run as `cqo serve` processes (DEBUG
 logging) on a vhost of the test's own, on PostgreSQL and on SQLite; notify sends e-mail
-to a real SMTP server (aiosmtpd, tests/support/smtp_sink.py) and SMS to a local HTTP
+to a real SMTP server (aiosmtpd, cqo/demo_channels.py) and SMS to a local HTTP
 gateway (tests/support/sms_gateway.py). The round, once per database:
 
 1. the enterprise files the establishment of its CQO; the county approves it (a
@@ -40,7 +40,7 @@ from services.notify.settings import Settings
 from tests.e2e.support import Deployment, city, enterprise, filing_form, officer, wait_for
 from tests.support.pii import IdCase, PiiAudit, mistyped
 from tests.support.sms_gateway import SmsGateway
-from tests.support.smtp_sink import SmtpSink
+from cqo.demo_channels import SmtpSink
 
 pytestmark = pytest.mark.e2e
 

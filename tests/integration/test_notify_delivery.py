@@ -17,7 +17,7 @@ from shared.contracts import events
 from tests.integration.notify_support import (COUNTY_MAIL, ENTERPRISE_MAIL, ENTERPRISE_PHONE, NOON,
                                               NotifyHarness, decided, settings_config)
 from tests.support.sms_gateway import SmsGateway
-from tests.support.smtp_sink import SmtpSink
+from cqo.demo_channels import SmtpSink
 
 pytestmark = pytest.mark.integration
 

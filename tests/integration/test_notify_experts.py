@@ -21,7 +21,7 @@ from tests.integration.registry_support import token
 from tests.integration.test_notify_service import notify, publish  # noqa: F401 - the fixture
 from tests.integration.test_talent_pool import _accepted, _publish, designate, member_of
 from tests.support.polling import wait_for
-from tests.support.smtp_sink import SmtpSink
+from cqo.demo_channels import SmtpSink
 
 pytestmark = pytest.mark.integration
 

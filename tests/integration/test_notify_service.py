@@ -19,7 +19,7 @@ from tests.integration.notify_support import COUNTY_MAIL, ENTERPRISE_MAIL, USCC,
 from tests.integration.registry_support import SECRET, token
 from tests.support.factories import resident_id_for, uscc_for
 from tests.support.polling import wait_for
-from tests.support.smtp_sink import SmtpSink
+from cqo.demo_channels import SmtpSink
 
 pytestmark = pytest.mark.integration
 
