@@ -24,15 +24,16 @@ def demo(
         help="RabbitMQ 管理接口，用于创建演示专用虚拟主机（默认 http://用户:密码@消息服务器主机:15672）"),
     port_offset: Optional[int] = typer.Option(
         None, "--port-offset", envvar="CQO_DEMO_PORT_OFFSET", min=0, max=50000,
-        help="端口偏移（默认端口 8001、8002、8011、8012 被占用时自动选择）"),
+        help="端口偏移（默认端口 8001、8002、8003、8011、8012 被占用时自动选择）"),
     timeout: float = typer.Option(60.0, "--timeout", min=1.0, help="等待市局决定的最长秒数"),
     compose_file: Optional[Path] = typer.Option(
         None, "--compose", help="不启动服务，改用正在运行的 compose 服务栈（按其发布的端口）"),
     secret_file: Path = typer.Option(Path("secrets/auth_secret"), "--secret-file",
                                      help="与 --compose 同用：服务栈的令牌密钥文件"),
 ) -> None:
-    """演示：启动市局（备案登记、人才服务）与两个县的服务，举办任职培训，完成一轮年度集中备案，市局核验培训证书，
-    聘任专家并抽取、核验、公布专家组，打印各县统计表，然后停止全部服务。"""
+    """演示：启动市局（备案登记、人才服务、通知服务）与两个县的服务及演示用邮件服务器、短信网关，举办任职培训，
+    完成一轮年度集中备案，市局核验培训证书，聘任专家并抽取、核验、公布专家组，打印各县统计表和各方收到的通知，
+    然后停止全部服务。"""
     from rich.console import Console
 
     from cqo.demo import DemoOptions, run

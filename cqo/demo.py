@@ -5,9 +5,11 @@ What it does (docs/architecture.md, "The outside contract"):
 1. checks that RabbitMQ answers (short timeout) and otherwise says, in Chinese, what to run;
 2. creates a vhost of its own through the management API (falls back to the default
    vhost with a warning), deleted at the end;
-3. starts the registry, the talent service and two county filing services (130921 沧县,
-   130922 青县) as real `cqo serve` processes in a fresh folder (default var/demo), each
-   with its own SQLite file, on free ports;
+3. starts the registry, the talent service, the notify service and two county filing
+   services (130921 沧县, 130922 青县) as real `cqo serve` processes in a fresh folder
+   (default var/demo), each with its own SQLite file, on free ports; notify e-mails a
+   local SMTP server and texts a local SMS gateway the demo starts (cqo/demo_notify.py),
+   and the city enters the offices' contacts over notify's API;
 4. 任职培训 (art. 6, cqo/demo_talent.py): a city course with attendance entered over
    HTTP for 沧县's future CQOs, a 青县 course whose list its officer imports from CSV;
    the cast (cqo.demo.make_cast) is made first, so the trained are those who file;
@@ -22,7 +24,10 @@ What it does (docs/architecture.md, "The outside contract"):
    and read without a token;
 9. prints a per-county table computed from the services' APIs, cross-checked between
    the counties and the city's ledger;
-10. stops everything (SIGTERM, then SIGKILL), also on Ctrl-C or an error.
+10. waits until notify has delivered everything and prints the notices each party
+   received per channel (its delivery log), cross-checked with the mails the SMTP
+   server wrote into the folder and the SMS the gateway received;
+11. stops everything (SIGTERM, then SIGKILL), also on Ctrl-C or an error.
 
 Everything here is a client of the services' HTTP APIs: nothing reads their databases.
 """
@@ -50,11 +55,12 @@ from shared.auth import issue_token
 from shared.contracts import county_name
 from cqo.runner import PortInUse, probe_port
 from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
+from cqo.demo_notify import DemoChannels, NotifySteps
 from cqo.demo_talent import TalentSteps
 from shared.validators import make_resident_id, make_uscc
 
 COUNTIES = ("130921", "130922")          # 沧县, 青县
-CITY_SERVICES = ("registry", "talent")
+CITY_SERVICES = ("registry", "talent", "notify")
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DIR = Path("var/demo")
 MARKER = ".cqo-demo"                     # a folder with this file may be wiped by the demo
@@ -221,7 +227,8 @@ def service_processes(workdir: Path) -> list[int]:
                 continue
         except OSError:
             continue  # gone, or another user's process
-        if "serve" in _cmdline(int(entry.name)):
+        command = _cmdline(int(entry.name))
+        if "serve" in command or "cqo.demo_channels" in command:  # a service, the SMTP server
             found.append(int(entry.name))
     return sorted(found)
 
@@ -322,7 +329,7 @@ def choose_port_offset(preferred: int | None, counties=COUNTIES) -> int:
     for offset in OFFSET_CANDIDATES:
         if _ports_free(demo_ports(offset, counties)):
             return offset
-    raise DemoError("找不到空闲端口：8001、8002、8011 起的端口（及其加 100、200…900 的端口）都已被占用，"
+    raise DemoError("找不到空闲端口：8001、8002、8003、8011 起的端口（及其加 100、200…900 的端口）都已被占用，"
                     "请用 --port-offset 指定", EXIT_ENVIRONMENT)
 
 
@@ -379,6 +386,8 @@ class Person:
     years: float = 8
     certificate: str | None = None
     position: str = "副总经理"
+    phone: str | None = None
+    email: str | None = None
 
 
 @dataclass
@@ -431,6 +440,8 @@ class People:
         name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)]
         birth = date(1968, 3, 1) + timedelta(days=397 * i)
         kw.setdefault("certificate", f"CZCQO-PX-{i:04d}")
+        kw.setdefault("phone", f"1380317{i:04d}")
+        kw.setdefault("email", f"cqo{i:03d}@qiye.cangzhou.example.cn")
         return Person(name, make_resident_id(county, birth, 100 + i), **kw)
 
 
@@ -459,8 +470,8 @@ def make_cast() -> Cast:
         first[county] = []
         for index in range(len(COMPANIES[county])):
             kw = {}
-            if index == WARN_EDUCATION:
-                kw = {"education": "junior_college", "title": "none"}  # warning: 县局确认
+            if index == WARN_EDUCATION:  # warning: 县局确认; a small firm without e-mail
+                kw = {"education": "junior_college", "title": "none", "email": None}
             if index == WARN_TRAINING:
                 kw = {"certificate": None}                             # warning: training
             if index == TOO_JUNIOR:
@@ -495,7 +506,7 @@ def filing_body(kind: str, firm: Company, person: Person, *, appointed_on: date,
         "enterprise": {"uscc": firm.uscc, "name": firm.name, "county": county or firm.county,
                        "category": firm.category},
         "cqo": {"name": person.name, "id_type": "resident_id", "id_number": person.id_number,
-                "phone": "13931700000", "email": None, "position": person.position,
+                "phone": person.phone, "email": person.email, "position": person.position,
                 "is_decision_level": True, "education_level": person.education,
                 "title_level": person.title, "years_quality_work": person.years,
                 "training_certificate": person.certificate, "attests_law_knowledge": True,
@@ -546,6 +557,7 @@ class DemoResult:
     certificates: dict = field(default_factory=dict)   # verified at the city, and flagged
     pool_members: int = 0
     draw: dict = field(default_factory=dict)           # the panel, its verification, public view
+    notices: dict = field(default_factory=dict)        # per party and channel, from notify's log
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -574,6 +586,8 @@ class Demo:
         self.o, self.console = options, console
         self.secret = secrets.token_urlsafe(32)  # this run's token secret, given to the services
         self.stack: Stack | None = None
+        self.channels: DemoChannels | None = None   # the SMTP server and SMS gateway notify uses
+        self.notify: NotifySteps | None = None
         self.vhost: Vhost | None = None
         self.workdir: Path | None = None
         self.refused: dict[str, int] = {c: 0 for c in COUNTIES}
@@ -626,6 +640,8 @@ class Demo:
                 for name in killed:
                     self.say(f"[yellow]{name} 未在时限内退出，已强制终止（SIGKILL）[/]")
                 self.say("[green]✓[/] 所有服务已停止")
+            if self.channels is not None:
+                self.channels.stop()
             if self.vhost is not None and self.vhost.name:
                 name = self.vhost.name
                 if self.vhost.delete():
@@ -649,6 +665,9 @@ class Demo:
         else:
             city, officers, offset = self._start_own()
 
+        if self.channels is not None:
+            self.notify = NotifySteps(self, self.stack.spec("notify").base_url, self.channels)
+            self.notify.contacts(COUNTIES)
         talent = TalentSteps(self, self.stack.spec("talent").base_url)
         training = talent.training()
         self._open_campaign(city, officers, year)
@@ -671,6 +690,11 @@ class Demo:
                               "ledger": city.total("/filings", page_size=1)}
         self._print_table(result)
         result.consistent = self._print_checks(result)
+        if self.notify is not None:
+            result.notices = self.notify.report(COUNTIES)
+            result.consistent = result.consistent and result.notices["consistent"]
+        else:  # compose: its notify sends to the stack's own servers, which the demo cannot read
+            self.say("[dim]compose 服务栈的通知由其自身配置的邮件服务器和短信网关发送，演示不统计[/]")
         result.elapsed_s = round(time.monotonic() - self.started, 1)
         (self.workdir / RESULT_FILE).write_text(result.to_json(), encoding="utf-8")
         self.say(f"\n演示用时 {result.elapsed_s:.1f} 秒；数据库与日志保留在 {self._shown(self.workdir)}"
@@ -731,7 +755,15 @@ class Demo:
         self.stack = Stack(self.workdir, amqp_uri=uri, counties=COUNTIES, services=CITY_SERVICES,
                            port_offset=offset,
                            extra_env={"CQO_AUTH_SECRET": self.secret, "LOG_LEVEL": "INFO"})
+        try:
+            self.channels = DemoChannels(self.workdir).start()
+        except RuntimeError as exc:
+            raise DemoError(f"演示用邮件服务器无法启动：{exc}", EXIT_ENVIRONMENT) from None
+        self.stack.spec("notify").env.update(self.channels.notify_env())
+        self.say(f"  [green]✓[/] 演示用邮件服务器（SMTP 127.0.0.1:{self.channels.smtp.port}，收到的邮件写入 "
+                 f"{self._shown(self.channels.mail_dir)}）与短信网关（{self.channels.sms.url}）已启动")
         labels = {"registry": "市局备案登记服务（registry）", "talent": "市局人才服务（talent：培训、人才库、专家抽取）",
+                  "notify": "市局通知服务（notify：站内信、邮件、短信）",
                   **{f"filing_{c}": f"{county_name(c)}备案服务（filing_{c}）" for c in COUNTIES}}
         try:
             with self.console.status(f"正在启动 {len(self.stack.specs)} 个服务进程（首次启动会建库）…"):

@@ -1,7 +1,7 @@
 """`cqo demo` (= `make demo`, docs/architecture.md, "The outside contract") as a user
 runs it: a subprocess that starts real service processes, shows the training courses,
 the certificates verified at the city and a verified panel draw, prints the per-county
-table and stops everything."""
+table and the notices each party received per channel, and stops everything."""
 from __future__ import annotations
 
 import json
@@ -16,13 +16,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from cqo.demo import RESULT_FILE, STATE_FILE, demo_ports, service_processes
+from cqo.demo import RESULT_FILE, STATE_FILE, demo_ports, make_cast, service_processes
+from cqo.demo_channels import SmtpSink
+from tests.support.pii import IdCase, assert_not_shown
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADERS = ("县区", "提交", "受理失败", "县局退回", "市局通过", "不予备案", "逾期变更")
 KEYS = ("submitted", "refused_at_intake", "returned", "accepted", "rejected", "late")
+PARTIES = {"企业": ("enterprise", None), "县局·沧县": ("county", "130921"), "县局·青县": ("county", "130922"),
+           "市局": ("city", None), "专家": ("expert", None)}
 
 
 def _port_free(port: int) -> bool:
@@ -150,6 +154,9 @@ def test_demo_runs_a_round_end_to_end_and_stops_everything(broker, tmp_path):
     assert "市级质量专家" in out and "抽取核验通过" in out and "候选名单快照" in out
     public_part = out.split("市局公布专家组后")[1]
     assert all(name in public_part for name in draw["panel"])
+
+    # the notices each party received (issue 11), counted from notify's delivery log
+    _assert_notices(out, workdir, result, rows, sums)
     assert elapsed < 120, f"demo took {elapsed:.0f}s"
 
 
@@ -176,3 +183,60 @@ def test_demo_refuses_to_wipe_a_folder_it_did_not_make(broker, tmp_path):
     assert proc.returncode != 0
     assert "非空且不是演示目录" in proc.stdout
     assert precious.read_text(encoding="utf-8") == "keep me"
+
+
+def _assert_notices(out: str, workdir: Path, result: dict, rows: dict, sums: list[int]) -> None:
+    notices = result["notices"]
+    parties = {(r["party"], r["county"]): r for r in notices["rows"]}
+    assert set(parties) == set(PARTIES.values()), parties
+    # what the servers received is what notify recorded sent
+    mails = sorted((workdir / "mail").glob("*.eml"))
+    sms = (workdir / "sms.jsonl").read_text(encoding="utf-8").splitlines()
+    totals = notices["totals"]
+    assert len(mails) == notices["mails_received"] == totals["email"]["sent"] \
+        == sum(p["email"]["sent"] for p in parties.values()) > 0
+    assert len(sms) == notices["sms_received"] == totals["sms"]["sent"] \
+        == sum(p["sms"]["sent"] for p in parties.values()) > 0
+    assert notices["consistent"] is True
+    assert set(totals["email"]) | set(totals["sms"]) | set(totals["inbox"]) <= {"sent", "skipped"}, totals
+
+    # the enterprise: every decision, return and late record in its inbox and by e-mail
+    # (the firm that gave no e-mail address: skipped); an SMS for decisions and returns
+    decided = {c: r["accepted"] + r["rejected"] for c, r in rows.items()}
+    returned, late = sums[KEYS.index("returned")], sums[KEYS.index("late")]
+    firm = parties[("enterprise", None)]
+    assert firm["notices"] == firm["inbox"]["sent"] == sum(decided.values()) + returned + late, firm
+    assert firm["email"]["sent"] + firm["email"]["skipped"] == firm["notices"] and firm["email"]["skipped"] >= 1
+    assert firm["sms"]["sent"] == sum(decided.values()) + returned, firm
+    # a county office: the campaign, its county's decisions and late records, by e-mail
+    for county, r in rows.items():
+        office = parties[("county", county)]
+        assert office["recipients"] == 1
+        assert office["notices"] == office["email"]["sent"] == 1 + decided[county] + r["late"], office
+        assert office["inbox"]["sent"] == office["sms"]["sent"] == 0
+    # the city office: the published panel; the experts: their invitation to the panel
+    city = parties[("city", None)]
+    assert city["notices"] == city["email"]["sent"] == 1 and city["inbox"]["sent"] == city["sms"]["sent"] == 0
+    expert = parties[("expert", None)]
+    panel = len(result["draw"]["panel"])
+    assert expert["recipients"] == expert["notices"] == expert["inbox"]["sent"] == panel
+    for channel in ("email", "sms"):  # skipped for an expert who did not consent to contact
+        assert expert[channel]["sent"] + expert[channel]["skipped"] == panel, expert
+
+    # the table as printed: a row per party kind, the figures of the result file
+    lines = [line for line in out.splitlines() if line.count("│") == 11]
+    for label, key in PARTIES.items():
+        p = parties[key]
+        line = next(line for line in lines if line.split("│")[1].strip() == label)
+        assert _numbers(line) == [p["recipients"], p["notices"], p["inbox"]["sent"],
+                                  *(p[c][s] for c in ("email", "sms") for s in ("sent", "skipped", "failed"))], line
+    assert str(workdir / "mail") in out.replace("\n", "")
+
+    # no ID number of the round's CQOs in any mail or SMS
+    cast = make_cast()
+    people = [p for county in cast.first.values() for p in county] + [
+        p for county in cast.changes.values() for p in county.values()] + [cast.cross]
+    cases = [IdCase("resident_id", p.id_number, p.name, True) for p in people]
+    for name, text in SmtpSink(0, workdir / "mail").texts():
+        assert_not_shown(text, cases, f"the mail {name}")
+    assert_not_shown("\n".join(sms), cases, "the SMS received")
