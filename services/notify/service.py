@@ -41,6 +41,10 @@ class NotifyContext:
         self.dispatcher = Dispatcher(self.settings, self.cipher)
         # None: no gateway at all, told apart from an event without a template
         self.sms_templates = frozenset(self.settings.sms.templates) if self.settings.sms.url else None
+        if self.settings.sms.url and not config.get("SMS_TEMPLATES"):
+            # the shipped codes are examples: a gateway refuses codes not registered with it
+            log.warning("SMS gateway set but SMS_TEMPLATES empty: using the example template codes of "
+                        "config.yaml (SMS_DEFAULT_TEMPLATES); set the codes registered with the gateway")
 
 
 class NotifyContextProvider(DependencyProvider):
