@@ -385,6 +385,7 @@ def routing_key(event_type: str, county: str | None = None) -> str:
 
 
 _SCALARS = frozenset((str, int, bool, float, type(None)))
+_NUMBERS = frozenset((int, bool, float))
 
 
 def _plain(value: Any) -> Any:
@@ -514,18 +515,15 @@ def build_many(event_type: str, items: Iterable[tuple[Any, Mapping[str, Any], st
         hmac = data.get("id_hmac", "0" * 64)
         if None in map(data.get, required) or not (type(hmac) is str and _HMAC.match(hmac)):
             _check_fields(event_type, data, required)  # which fields, as `build` tells it
-        body = {}
-        for name in names:
-            if name not in data:
-                continue
-            value = data[name]
+        body = {name: data[name] for name in names if name in data}
+        for name, value in body.items():
             if type(value) is str:
-                body[name] = value
-                if len(value) >= 18 and "uscc" not in name:
+                # id_hmac, 64 hex characters as checked above, has no room for a number
+                # set apart from letters and digits: never a match, not searched
+                if len(value) >= 18 and "uscc" not in name and name != "id_hmac":
                     texts.append(value)
-            elif value is None or type(value) in (int, bool, float):
-                body[name] = value
-            else:  # dates, instants, nested values: as `build` makes and searches them
+            elif value is not None and type(value) not in _NUMBERS:
+                # dates, instants, nested values: as `build` makes and searches them
                 body[name] = value = _plain(value)
                 refuse_id_numbers(value, name)
         built.append({"event_id": event_id or str(uuid.uuid4()), "type": event_type, "source": source,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from datetime import date, datetime
 
 from shared.auth import Principal
@@ -131,9 +131,12 @@ def may_read(principal: Principal, level: str, county: str | None) -> bool:
 
 
 # --- one attendance ------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class AttendanceRow:
-    """An attendance that passed every check; `id_number` is normalised (never shown)."""
+    """An attendance that passed every check; `id_number` is normalised (never shown).
+    Slotted, the mask kept in a slot rather than a cached_property: an import holds
+    thousands of rows at once, and an instance dictionary each (and 3.11's locked
+    cached_property) made the collector's passes and the mask cost more than the row."""
 
     person_name: str
     id_type: str
@@ -143,10 +146,13 @@ class AttendanceRow:
     passed: bool
     certificate_no: str | None
     issued_on: date | None
+    _masked: str | None = dataclass_field(default=None, init=False, repr=False, compare=False)
 
-    @functools.cached_property
+    @property
     def id_masked(self) -> str:
-        return mask_id(self.id_number)
+        if self._masked is None:
+            self._masked = mask_id(self.id_number)
+        return self._masked
 
 
 def check_attendance(cells: dict, *, course_kind: str, course_starts_on: date,
