@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import io
 import tempfile
 import time
@@ -124,6 +125,10 @@ def main() -> None:
                     "title": f"{YEAR}年首席质量官任职培训", "kind": "appointment", "level": "city",
                     "starts_on": date(YEAR, 3, 16), "ends_on": date(YEAR, 3, 20), "hours": 32,
                     "capacity": args.rows})
+            # as in the talent service (cqo/runner.py): what the process built before the
+            # work is kept out of the collector's full passes, for the import and baseline alike
+            gc.collect()
+            gc.freeze()
             with console.status("基准：同样的逐行证件处理＋COPY 到普通表…"):
                 base_first = baseline(db, path, keys)
             with console.status("通过项目导入路径导入…"):
