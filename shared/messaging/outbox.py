@@ -489,6 +489,7 @@ class OutboxRelayProvider(DependencyProvider):
     `database_attr` (one pool; commits made through it wake the relay at once),
     polls every `poll_interval` besides, and stops after the workers have finished.
     Workers get the relay itself (`backlog()`, `oldest_pending_age()` for health).
+    Messages carry `user_id` = the user named in AMQP_URI (`user_id=` overrides).
 
         class Registry:
             db = DatabaseProvider(VERSIONS, "registry.db")

@@ -253,6 +253,7 @@ class World:
             seen = []
             for message in self.decision_taps[county].collect():
                 assert message.delivery_info["routing_key"] == f"decision.{county}"
+                assert message.properties.get("user_id") == self.site.names.user(self.city)
                 body = json.loads(fs.body_text(message))
                 seen += [d["filing_id"] for d in body["decisions"]]
                 assert {d["county"] for d in body["decisions"]} == {county}, body
