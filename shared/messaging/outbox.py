@@ -43,7 +43,7 @@ from shared import clock
 from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
-from shared.messaging.publisher import close_connection
+from shared.messaging.publisher import close_connection, login_user
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +489,7 @@ class OutboxRelayProvider(DependencyProvider):
     `database_attr` (one pool; commits made through it wake the relay at once),
     polls every `poll_interval` besides, and stops after the workers have finished.
     Workers get the relay itself (`backlog()`, `oldest_pending_age()` for health).
+    Messages carry `user_id` = the user named in AMQP_URI (`user_id=` overrides).
 
         class Registry:
             db = DatabaseProvider(VERSIONS, "registry.db")
@@ -516,8 +517,12 @@ class OutboxRelayProvider(DependencyProvider):
     def start(self):
         # start(), not setup(): the DatabaseProvider's setup runs concurrently with ours
         config = self.container.config
-        self.relay = OutboxRelay(self._database(), config[AMQP_URI_CONFIG_KEY],
-                                 ssl=config.get(AMQP_SSL_CONFIG_KEY), **self.relay_options)
+        amqp_uri = config[AMQP_URI_CONFIG_KEY]
+        # every message carries the service's broker user, validated by the broker: the
+        # city's registry maps it to the one county it may file for (BROKER_TRUST=per-county)
+        options = {"user_id": login_user(amqp_uri), **self.relay_options}
+        self.relay = OutboxRelay(self._database(), amqp_uri,
+                                 ssl=config.get(AMQP_SSL_CONFIG_KEY), **options)
         self._stop.clear()
         self._gt = self.container.spawn_managed_thread(self._run, identifier="outbox_relay")
 

@@ -14,6 +14,13 @@ class Unroutable(Exception):
     pass
 
 
+def login_user(amqp_uri: str) -> str | None:
+    """The broker user named in `amqp_uri` (the first of a failover list), or None when
+    it names none. Set as a message's AMQP `user_id`, the broker checks it is the user
+    who logged in, so a consumer can trust it (multi-site, docs/multisite.md)."""
+    return Connection(amqp_uri).userid or None
+
+
 def close_connection(conn, graceful: bool = False) -> None:
     """Close a kombu connection; after an error, drop it without a handshake."""
     if graceful:

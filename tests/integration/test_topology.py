@@ -8,141 +8,36 @@ rotated password takes effect. Torn down at the end.
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from amqp.exceptions import AccessRefused, PreconditionFailed
-from kombu import Connection, Producer
-from typer.testing import CliRunner
+from kombu import Connection
 
-from cqo.cli import app
 from shared.messaging import management, sites, topology
-
-COUNTY, OTHER = "130921", "130922"
-
-
-@dataclass
-class Site:
-    prefix: str
-    secrets: Path
-    address: str  # host:port of AMQP
-    management_url: str
-
-    @property
-    def names(self) -> sites.Names:
-        return sites.Names(self.prefix)
-
-    @property
-    def options(self) -> list[str]:
-        return ["--county", COUNTY, "--county", OTHER, "--prefix", self.prefix,
-                "--amqp-address", self.address]
-
-    def passwords(self) -> dict[str, str]:
-        return json.loads(self.secrets.read_text(encoding="utf-8"))
-
-    def uri(self, site: str, user: str | None = None, password: str | None = None) -> str:
-        user = user or self.names.user(site)
-        return sites.amqp_uri(self.address, user, password or self.passwords()[user],
-                              self.names.vhost(site))
-
-    def cli(self, *args: str):
-        result = CliRunner().invoke(app, ["topology", *args],
-                                    env={"RABBITMQ_MANAGEMENT_URL": self.management_url,
-                                         "COLUMNS": "200"})
-        return result
+from tests.integration.topology_support import (COUNTY, OTHER, applied, connection, count, get,
+                                                layout_of, publish, site_for, wait_for_shovels)
 
 
 @pytest.fixture(scope="module")
 def site(broker, run_id, tmp_path_factory):
-    parts = urlsplit(broker.amqp_uri)
-    made = Site(f"cqotopo_{run_id}", tmp_path_factory.mktemp("topology") / "broker.json",
-                f"{parts.hostname}:{parts.port or 5672}", broker.management_url)
-    result = made.cli("apply", "--secrets", str(made.secrets), *made.options)
-    try:
-        assert result.exit_code == 0, result.output
-        _wait_for_shovels(made)
+    made = site_for(broker, f"cqotopo_{run_id}", tmp_path_factory.mktemp("topology") / "broker.json")
+    with applied(made):
         yield made
-    finally:
-        result = made.cli("teardown", "--yes", *made.options)
-        assert result.exit_code == 0, result.output
-
-
-def _layout(site: Site) -> sites.Layout:
-    return sites.layout([COUNTY, OTHER], site.passwords(), names=site.names,
-                        amqp_address=site.address)
-
-
-def _wait_for_shovels(site: Site, timeout: float = 30) -> None:
-    api = management.Management(site.management_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            states = management.shovel_states(api, _layout(site))
-            if all(state == "running" for state in states.values()):
-                return
-            assert time.monotonic() < deadline, states
-            time.sleep(0.3)
-    finally:
-        api.close()
-
-
-def _connection(uri: str) -> Connection:
-    # publisher confirms: a refused publish raises here, not on some later call
-    return Connection(uri, transport_options={"confirm_publish": True}, connect_timeout=5)
-
-
-def _publish(uri: str, exchange: str, routing_key: str, body: dict, **properties) -> str:
-    message_id = properties.pop("message_id", str(uuid.uuid4()))
-    with _connection(uri) as conn:
-        Producer(conn.channel()).publish(
-            json.dumps(body), exchange=exchange, routing_key=routing_key, mandatory=True,
-            content_type="application/json", delivery_mode=2, retry=False,
-            message_id=message_id, **properties)
-    return message_id
-
-
-def _get(uri: str, queue: str, message_id: str, timeout: float = 20):
-    """The message `message_id` from `queue` (acked), waiting for it; others are left."""
-    deadline = time.monotonic() + timeout
-    with _connection(uri) as conn:
-        channel = conn.default_channel
-        while time.monotonic() < deadline:
-            message = channel.basic_get(queue, no_ack=False)
-            if message is None:
-                time.sleep(0.1)
-                continue
-            if message.properties.get("message_id") == message_id:
-                channel.basic_ack(message.delivery_tag)
-                return message
-            channel.basic_reject(message.delivery_tag, requeue=True)
-    raise AssertionError(f"message {message_id} did not reach {queue} within {timeout}s")
-
-
-def _count(site: Site, county_or_city: str, queue: str) -> int:
-    api = management.Management(site.management_url)
-    try:
-        found = api.get(f"/queues/{site.names.vhost(county_or_city)}/{queue}")
-    finally:
-        api.close()
-    return found.get("messages", 0) if found else -1
 
 
 def test_a_filing_crosses_to_the_city_with_its_user_and_forward_headers(site):
     user = site.names.user(COUNTY)
     body = {"county": COUNTY, "filing_id": str(uuid.uuid4())}
-    message_id = _publish(site.uri(COUNTY), topology.FILINGS.name, f"filing.{COUNTY}.x", body,
-                          user_id=user)
-    message = _get(site.uri(site.names.city), topology.REGISTRY_INTAKE, message_id)
+    message_id = publish(site.uri(COUNTY), topology.FILINGS.name, f"filing.{COUNTY}.x", body,
+                         user_id=user)
+    message = get(site.uri(site.names.city), topology.REGISTRY_INTAKE, message_id)
     assert json.loads(message.body) == body
     assert message.delivery_info["routing_key"] == f"filing.{COUNTY}.x"
     # the county's validated user travels on (the shovel user impersonates it): the
     # registry's per-county trust maps it to the county (COUNTY_BROKER_USERS)
     assert message.properties["user_id"] == user
-    assert _layout(site).county_broker_users()[user] == COUNTY
+    assert layout_of(site).county_broker_users()[user] == COUNTY
     headers = message.properties["application_headers"]
     (hop,) = headers["x-shovelled"]
     assert hop["shovel-name"] == f"cqo-filings-{COUNTY}"
@@ -154,24 +49,24 @@ def test_a_filing_crosses_to_the_city_with_its_user_and_forward_headers(site):
 
 
 def test_a_county_event_crosses_to_the_city_subscribers(site):
-    message_id = _publish(site.uri(COUNTY), topology.EVENTS.name, f"filing.{COUNTY}.returned",
-                          {"county": COUNTY}, user_id=site.names.user(COUNTY))
-    message = _get(site.uri(site.names.city), "notify.events", message_id)
+    message_id = publish(site.uri(COUNTY), topology.EVENTS.name, f"filing.{COUNTY}.returned",
+                         {"county": COUNTY}, user_id=site.names.user(COUNTY))
+    message = get(site.uri(site.names.city), "notify.events", message_id)
     assert message.delivery_info["routing_key"] == f"filing.{COUNTY}.returned"
 
 
 def test_a_decision_reaches_its_county_only_and_a_notice_to_all_reaches_both(site):
     city = site.uri(site.names.city)
-    decision = _publish(city, topology.DECISIONS.name, f"decision.{COUNTY}", {"county": COUNTY})
-    message = _get(site.uri(COUNTY), f"filing.{COUNTY}.decisions", decision)
+    decision = publish(city, topology.DECISIONS.name, f"decision.{COUNTY}", {"county": COUNTY})
+    message = get(site.uri(COUNTY), f"filing.{COUNTY}.decisions", decision)
     assert message.delivery_info["routing_key"] == f"decision.{COUNTY}"
-    notice = _publish(city, topology.NOTICES.name, topology.NOTICE_ALL, {"all": True})
+    notice = publish(city, topology.NOTICES.name, topology.NOTICE_ALL, {"all": True})
     for county in (COUNTY, OTHER):
-        _get(site.uri(county), f"filing.{county}.notices", notice)
+        get(site.uri(county), f"filing.{county}.notices", notice)
     # the notice to all went the same way and has arrived at the other county: the
     # decision would have too, had it been routed there
-    assert _count(site, OTHER, f"filing.{OTHER}.decisions") == 0
-    assert _count(site, site.names.city, f"shovel.{OTHER}.decisions") == 0
+    assert count(site, OTHER, f"filing.{OTHER}.decisions") == 0
+    assert count(site, site.names.city, f"shovel.{OTHER}.decisions") == 0
 
 
 @pytest.mark.parametrize("who, exchange, routing_key", [
@@ -183,19 +78,19 @@ def test_a_decision_reaches_its_county_only_and_a_notice_to_all_reaches_both(sit
 def test_the_broker_refuses_what_a_user_may_not_publish(site, who, exchange, routing_key):
     uri = site.uri(COUNTY if who == "county" else site.names.city)
     with pytest.raises(AccessRefused, match="ACCESS_REFUSED"):
-        _publish(uri, exchange, routing_key, {"county": OTHER})
+        publish(uri, exchange, routing_key, {"county": OTHER})
 
 
 def test_a_county_reads_only_its_own_queues(site):
-    with _connection(site.uri(COUNTY)) as conn:
+    with connection(site.uri(COUNTY)) as conn:
         with pytest.raises(AccessRefused):
             conn.default_channel.basic_get(f"shovel.{COUNTY}.filings", no_ack=False)
 
 
 def test_the_broker_refuses_a_forged_user_id(site):
     with pytest.raises(PreconditionFailed, match="user_id"):
-        _publish(site.uri(COUNTY), topology.FILINGS.name, f"filing.{COUNTY}.x",
-                 {"county": COUNTY}, user_id=site.names.user(OTHER))
+        publish(site.uri(COUNTY), topology.FILINGS.name, f"filing.{COUNTY}.x",
+                {"county": COUNTY}, user_id=site.names.user(OTHER))
 
 
 def test_apply_again_changes_nothing_and_plan_and_export_show_no_password(site):
@@ -204,7 +99,7 @@ def test_apply_again_changes_nothing_and_plan_and_export_show_no_password(site):
     assert "与现有拓扑一致，未作改动" in result.output
     api = management.Management(site.management_url)
     try:
-        report = management.apply(api, _layout(site), site.passwords())
+        report = management.apply(api, layout_of(site), site.passwords())
     finally:
         api.close()
     assert not report.changed
@@ -244,10 +139,10 @@ def test_rotate_password(site):
                       *site.options)
     assert result.exit_code == 0, result.output
     assert "更新了 8 个 Shovel" in result.output
-    _wait_for_shovels(site)
-    message_id = _publish(site.uri(COUNTY), topology.FILINGS.name, f"filing.{COUNTY}.x",
-                          {"county": COUNTY}, user_id=site.names.user(COUNTY))
-    _get(site.uri(site.names.city), topology.REGISTRY_INTAKE, message_id)
+    wait_for_shovels(site)
+    message_id = publish(site.uri(COUNTY), topology.FILINGS.name, f"filing.{COUNTY}.x",
+                         {"county": COUNTY}, user_id=site.names.user(COUNTY))
+    get(site.uri(site.names.city), topology.REGISTRY_INTAKE, message_id)
 
 
 def test_bad_input_is_a_clear_error(site):
@@ -260,9 +155,7 @@ def test_bad_input_is_a_clear_error(site):
 def test_exported_definitions_load_at_boot_and_match_apply(broker, run_id, tmp_path):
     """What an operator loads at boot (POST /api/definitions here) is what apply makes:
     after loading it, apply finds nothing to change and the shovels run."""
-    parts = urlsplit(broker.amqp_uri)
-    other = Site(f"cqoexport_{run_id}", tmp_path / "broker.json",
-                 f"{parts.hostname}:{parts.port or 5672}", broker.management_url)
+    other = site_for(broker, f"cqoexport_{run_id}", tmp_path / "broker.json")
     out = tmp_path / "definitions.json"
     result = other.cli("export", "--secrets", str(other.secrets), "--include-secrets",
                        "--out", str(out), *other.options)
@@ -271,11 +164,11 @@ def test_exported_definitions_load_at_boot_and_match_apply(broker, run_id, tmp_p
     api = management.Management(broker.management_url)
     try:
         api.send("POST", "/definitions", json.loads(out.read_text(encoding="utf-8")))
-        _wait_for_shovels(other)
-        report = management.apply(api, _layout(other), other.passwords())
+        wait_for_shovels(other)
+        report = management.apply(api, layout_of(other), other.passwords())
         assert not report.changed, [c for c in report.changes if c.action != management.UNCHANGED]
     finally:
-        management.teardown(api, _layout(other))
+        management.teardown(api, layout_of(other))
         api.close()
 
 
@@ -289,12 +182,12 @@ def test_the_county_service_runs_as_its_least_privileged_user(site, tmp_path):
                         tmp_path / "keys", county=COUNTY) as stack:
         filing = stack.file(kind="change")
         assert stack.review(filing["id"])["status"] == "forwarded"
-        message = _get(site.uri(site.names.city), topology.REGISTRY_INTAKE,
-                       f"filing:{filing['id']}:v1")
+        message = get(site.uri(site.names.city), topology.REGISTRY_INTAKE,
+                      f"filing:{filing['id']}:v1")
         assert message.delivery_info["routing_key"] == f"filing.{COUNTY}.change"
         assert message.properties["application_headers"]["x-shovelled"][0]["shovel-name"] == \
             f"cqo-filings-{COUNTY}"
-        _publish(site.uri(site.names.city), topology.DECISIONS.name, f"decision.{COUNTY}",
-                 {"county": COUNTY, "decisions": [fs.decision(filing, "accepted")]})
+        publish(site.uri(site.names.city), topology.DECISIONS.name, f"decision.{COUNTY}",
+                {"county": COUNTY, "decisions": [fs.decision(filing, "accepted")]})
         fs.wait_for(lambda: stack.get(f"/filings/{filing['id']}", fs.officer()).json()["status"]
                     == "accepted", timeout=20, message="the city's decision applied at the county")

@@ -201,3 +201,15 @@ def test_raw_json_object_embeds_serialized_items_unchanged():
                                 "filings": [{"filing_id": "a", "name": "沧州"}, {"filing_id": "b"}]}
     assert items[0] in text  # not re-encoded
     assert json.loads(RawJson.object({}, {"filings": []})) == {"filings": []}
+
+
+@pytest.mark.parametrize("uri, user", [
+    ("amqp://cqo_130921:secret@127.0.0.1:5672/cqo-130921", "cqo_130921"),
+    ("amqp://cqo%40x:p%3Aw@h:5672/v", "cqo@x"),  # quoted in the URI, plain on the wire
+    ("amqp://a:b@h1:5672/v;amqp://a:b@h2:5672/v", "a"),  # failover: every node, one user
+    ("amqp://127.0.0.1:5672//", None),  # no user named: no user_id (not kombu's guest)
+])
+def test_the_outbox_publishes_as_the_login_user_of_its_uri(uri, user):
+    from shared.messaging.publisher import login_user
+
+    assert login_user(uri) == user
