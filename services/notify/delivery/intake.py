@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, or_, select, update
 
-from shared.db import UnitOfWork, conflict_insert
+from shared.db import UnitOfWork, conflict_insert, insert_rows
 from shared.personal_data import IdCipher, mask_email, mask_phone
 from services.notify.domain import recipients as rules
 from services.notify.domain.schedule import QuietHours
@@ -191,8 +191,7 @@ def receive(uow: UnitOfWork, *, cipher: IdCipher, sms_templates, quiet_hours: Qu
                  notice["event_id"], ", ".join(
                      f"{x.channel} {'skipped' if x.address is None else mask(x.channel, x.address)}"
                      for x in plan_routes if x.channel != rules.INBOX))
-    if deliveries:
-        session.execute(insert(Delivery), deliveries)
-    if inbox:
-        session.execute(insert(InboxEntry), inbox)
+    # one statement each (the ORM's bulk insert sent the deliveries one row at a time)
+    insert_rows(session.connection(), Delivery.__table__, deliveries)
+    insert_rows(session.connection(), InboxEntry.__table__, inbox)
     return len(ids)
