@@ -346,12 +346,22 @@ def test_unroutable_message_is_not_marked_sent(db, county, amqp_uri):
     assert relay.backlog() == 1
 
 
-def test_a_county_event_waits_in_the_outbox_until_a_city_queue_takes_it(db, county, amqp_uri):
+@pytest.fixture
+def fresh_amqp_uri(broker, run_id):
+    """A vhost of this test's own: no queue another test declared routes its messages."""
+    vhost = f"cqo_test_{run_id}_{secrets.token_hex(3)}"
+    broker.create_vhost(vhost)
+    yield broker.vhost_uri(vhost)
+    broker.delete_vhost(vhost)
+
+
+def test_a_county_event_waits_in_the_outbox_until_a_city_queue_takes_it(db, county, fresh_amqp_uri):
     """On a broker shared with the city, a county's event published before any city
     service declared its subscribers' queue is kept, not lost; a city event without a
     subscriber is not an error (publish/subscribe)."""
     from shared.contracts import events
 
+    amqp_uri = fresh_amqp_uri
     key = events.routing_key("filing.returned", county)
     watch = Queue(f"test.countyevents.{county}", exchange=topology.EVENTS, routing_key=key,
                   durable=False, auto_delete=False)
