@@ -37,13 +37,13 @@ from bench.forwarding import (COUNTY, broker_cpu_seconds, cpu_seconds, phase_tim
                               wait_decided)
 from bench.roster import county_codes, write_jurisdiction
 from services.filing.domain import filing_message_id
+from services.registry import trust
 from shared.contracts import FILINGS_EXCHANGE, filing_routing_key
 from shared.db import Database
 from shared.keys import Keys
 from shared.messaging import management, sites
 from shared.messaging.outbox import Outbox
 from shared.migrate import upgrade
-from services.registry import trust
 from tests.support import infra
 
 console = Console(stderr=True)
@@ -108,7 +108,7 @@ class Applied:
     layout: sites.Layout
     passwords: dict[str, str]
     address: str  # host:port of AMQP
-    options: list[str]
+    apply_options: list[str]
     env: dict
     timings: dict[str, float]
 
@@ -233,7 +233,7 @@ def topology_at_scale(broker, prefix: str, tmp: Path, counties: int) -> dict[str
     with applied(broker, f"{prefix}_x{counties}", tmp / f"broker_{counties}.json", codes,
                  jurisdiction) as site:
         with console.status("再次应用（应无改动）…"):
-            site.timings["reapply"] = topology("apply", *site.options, env=site.env)
+            site.timings["reapply"] = topology("apply", *site.apply_options, env=site.env)
     console.print(f"再次应用 {site.timings['reapply']:.1f} 秒，删除 {site.timings['teardown']:.1f} 秒")
     return site.timings
 
@@ -259,6 +259,9 @@ def main() -> None:
     print(shovel.report())
     print(shared.report())
     if scale is not None:
+        print(f"{args.counties} 个县区的拓扑：应用 {scale['apply']:.1f} 秒（至 Shovel 全部运行 "
+              f"{scale['running']:.1f} 秒），再次应用（无改动）{scale['reapply']:.1f} 秒，"
+              f"删除 {scale['teardown']:.1f} 秒（均含 cqo 命令的启动）")
         print(f"RESULT counties={args.counties} topology_apply_s={scale['apply']:.1f} "
               f"shovels_running_s={scale['running']:.1f} reapply_s={scale['reapply']:.1f} "
               f"teardown_s={scale['teardown']:.1f}")
