@@ -99,5 +99,10 @@ def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
             process.wait()
 
 
+def cqo_args(*args: str) -> list[str]:
+    """The `cqo` command line, run with this interpreter."""
+    return [sys.executable, "-m", "cqo.cli", *args]
+
+
 def serve_args(service: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cqo.cli", "serve", service, *extra]
+    return cqo_args("serve", service, *extra)

@@ -37,11 +37,14 @@ console = Console(stderr=True)
 COUNTY = "130921"
 
 
-def seed_county(db: Database, keys: Keys, count: int) -> list[dict]:
-    """Approved campaign filings as the county holds them after pre-review."""
+def seed_county(db: Database, keys: Keys, count: int, channel: str = "campaign") -> list[dict]:
+    """Filings as the county holds them after pre-review: campaign ones approved (they
+    wait for POST /batches), proactive ones forwarded (approval forwards them; their
+    outbox rows are the caller's to write, bench.multisite)."""
     hmac_key, public_key = keys.get("ID_HMAC_KEY"), keys.get("CITY_PUBLIC_KEY")
     cipher = IdCipher(generate_key())
     now, wires = datetime.now(timezone.utc), []
+    campaign = channel == "campaign"
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("准备已预审通过的备案…", total=count)
         for start in range(0, count, 1000):
@@ -49,18 +52,19 @@ def seed_county(db: Database, keys: Keys, count: int) -> list[dict]:
             for n in range(start, min(count, start + 1000)):
                 wire = filing_message(county=COUNTY, uscc=uscc_for(COUNTY, n), person=n,
                                       hmac_key=hmac_key, city_public_key=public_key,
-                                      channel="campaign", submitted=date(2026, 3, 2))
+                                      channel=channel, submitted=date(2026, 3, 2))
                 wires.append(wire)
                 cqo = {k: v for k, v in wire["cqo"].items() if not k.startswith("id_")}
                 filings.append({
                     "id": wire["filing_id"], "county": COUNTY, "uscc": wire["enterprise"]["uscc"],
                     "enterprise_name": wire["enterprise"]["name"],
                     "category": wire["enterprise"]["category"], "kind": "establishment",
-                    "channel": "campaign", "campaign_year": 2026, "status": "approved",
+                    "channel": channel, "campaign_year": 2026 if campaign else None,
+                    "status": "approved" if campaign else "forwarded",
                     "version": 1, "submitted_to_county_on": date(2026, 3, 2), "created_at": now,
                     "updated_at": now, "created_by": "bench", "cqo_name": cqo["name"],
                     "cqo_id_masked": wire["cqo"]["id_masked"], "approved_on": date(2026, 3, 2),
-                    "approved_by": "县局预审员"})
+                    "approved_by": "县局预审员", "forwarded_at": None if campaign else now})
                 versions.append({
                     "filing_id": wire["filing_id"], "version": 1, "submitted_at": now,
                     "submitted_by": "bench",
@@ -82,16 +86,28 @@ def cpu_seconds(process) -> float:
     """CPU time (user + system) used so far by the process group a spawned service leads
     (its worker processes too): less disturbed by other load on the machine than the
     wall clock, so two versions can be compared on a busy machine."""
+    return _cpu_where(lambda command, group: group == process.pid)
+
+
+def broker_cpu_seconds() -> float:
+    """CPU time used so far by a RabbitMQ on this machine (its Erlang VM, where the
+    shovels run too); 0 when the broker runs elsewhere."""
+    return _cpu_where(lambda command, group: command == "beam.smp")
+
+
+def _cpu_where(selected) -> float:
+    """CPU seconds of the processes for which selected(command name, process group)."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+                head, tail = stat.read().rsplit(")", 1)
         except OSError:
             continue  # gone meanwhile
-        if int(fields[2]) == process.pid:  # fields[2]: the process group
+        fields = tail.split()
+        if selected(head.split("(", 1)[1], int(fields[2])):  # fields[2]: the process group
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / tick
 
@@ -101,25 +117,42 @@ def decided(db: Database) -> int:
         select(func.count()).select_from(Filing).where(Filing.decision_outcome.is_not(None))).scalar())
 
 
-def phase_report(pg_url: str, county_schema: str, registry_schema: str) -> str:
-    """Where the time went, from the services' own timestamps (seconds after the batch)."""
-    registry = Database(pg_url, schema=registry_schema)
+def phase_times(pg_url: str, county_schema: str, registry_schema: str,
+                since: datetime | None = None) -> dict[str, float]:
+    """Where the time went, from the services' own timestamps: seconds after `since`
+    (default: the county's first batch) at which the county's relay published its last
+    filing, the city received its first and last filing message and made its last
+    decision, wrote its last decision message and published it, and the county recorded
+    its last decision."""
+    county, registry = Database(pg_url, schema=county_schema), Database(pg_url, schema=registry_schema)
     try:
-        batch_at, forwarded = Database(pg_url, schema=county_schema).read(lambda c: c.execute(text(
-            "SELECT min(b.created_at), max(f.forwarded_at) FROM filing_batches b, filings f")).one())
+        if since is None:
+            since = county.read(lambda c: c.execute(text(
+                "SELECT min(created_at) FROM filing_batches")).scalar())
+        published = county.read(lambda c: c.execute(text(
+            "SELECT max(sent_at) FROM outbox_messages WHERE exchange = 'cqo.filings'")).scalar())
         first_in, last_in, last_decided = registry.read(lambda c: c.execute(text(
             "SELECT min(received_at), max(received_at), max(decided_at) FROM filing_ledger")).one())
         last_queued, last_sent = registry.read(lambda c: c.execute(text(
             "SELECT max(created_at), max(sent_at) FROM outbox_messages "
             "WHERE exchange = 'cqo.decisions'")).one())
-        back = Database(pg_url, schema=county_schema).read(lambda c: c.execute(text(
+        back = county.read(lambda c: c.execute(text(
             "SELECT max(received_at) FROM filing_decisions")).scalar())
     finally:
+        county.dispose()
         registry.dispose()
-    rel = lambda t: (t - batch_at).total_seconds()  # noqa: E731
-    return (f"阶段（秒）：市局收到首批 {rel(first_in):.2f}，收到末批 {rel(last_in):.2f}，"
-            f"末条决定 {rel(last_decided):.2f}，决定写入发件箱 {rel(last_queued):.2f}，"
-            f"发出 {rel(last_sent):.2f}，县局收齐决定 {rel(back):.2f}")
+    times = {"published": published, "first_in": first_in, "last_in": last_in,
+             "last_decided": last_decided, "last_queued": last_queued, "last_sent": last_sent,
+             "back": back}
+    return {name: (t - since).total_seconds() for name, t in times.items()}
+
+
+def phase_report(pg_url: str, county_schema: str, registry_schema: str) -> str:
+    """Where the time went (seconds after the batch)."""
+    t = phase_times(pg_url, county_schema, registry_schema)
+    return (f"阶段（秒）：市局收到首批 {t['first_in']:.2f}，收到末批 {t['last_in']:.2f}，"
+            f"末条决定 {t['last_decided']:.2f}，决定写入发件箱 {t['last_queued']:.2f}，"
+            f"发出 {t['last_sent']:.2f}，县局收齐决定 {t['back']:.2f}")
 
 
 def bare_kombu(amqp_uri: str, payloads: list[bytes]) -> float:
@@ -176,6 +209,13 @@ def submit_and_wait(county_db: Database, county_url: str, secret: str, filings: 
                              headers={"Authorization": f"Bearer {token}"}, timeout=120)
     response.raise_for_status()
     submitted_in = time.perf_counter() - started
+    count = wait_decided(county_db, filings, timeout)
+    return time.perf_counter() - started, submitted_in, count
+
+
+def wait_decided(county_db: Database, filings: int, timeout: float = 600) -> int:
+    """Until `filings` filings have their decision at the county (or `timeout` seconds):
+    how many have."""
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("等待市局决定回传县局…", total=filings)
         deadline = time.monotonic() + timeout
@@ -184,7 +224,7 @@ def submit_and_wait(county_db: Database, county_url: str, secret: str, filings: 
             time.sleep(0.1)
             count = decided(county_db)
             progress.update(task, completed=count)
-    return time.perf_counter() - started, submitted_in, count
+    return count
 
 
 def main() -> None:

@@ -30,9 +30,11 @@ notices = Console(stderr=True)  # what export says besides the document it print
 
 SECRET_FILE_PREFIX = "broker_password."
 MANAGEMENT_ENV = "RABBITMQ_MANAGEMENT_URL"
+JURISDICTION_ENV = "JURISDICTION_CSV"  # another jurisdiction's divisions, as the services take it
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
 
-COUNTIES = typer.Option(None, "--county", help="县级区划代码，可重复；默认为辖区内全部县区")
+COUNTIES = typer.Option(None, "--county",
+                        help=f"县级区划代码，可重复；默认为辖区内全部县区（辖区取环境变量 {JURISDICTION_ENV}，否则为沧州）")
 PREFIX = typer.Option("cqo", "--prefix", help="命名前缀：虚拟主机 <前缀>-<站点>，用户 <前缀>_<站点>")
 CITY = typer.Option("city", "--city", help="市级站点名")
 AMQP_ADDRESS = typer.Option("127.0.0.1:5672", "--amqp-address",
@@ -113,11 +115,26 @@ class BrokerSecrets:
 
 # -- building ------------------------------------------------------------------------------------
 
-def _layout(counties, prefix, city, amqp_address, passwords=None):
+def _known_counties() -> list[str]:
+    """The jurisdiction's filing counties: JURISDICTION_CSV's, as the services read it
+    (their config.yaml), or Cangzhou's. Read here, not set process-wide."""
     from shared.contracts import jurisdiction
+    from shared.validators.divisions import Jurisdiction
+
+    path = os.environ.get(JURISDICTION_ENV)
+    if not path:
+        return jurisdiction().filing_counties()
+    try:
+        return Jurisdiction.from_csv(path).filing_counties()
+    except (OSError, ValueError) as exc:
+        _fail("JURISDICTION_INVALID", f"无法读取 {JURISDICTION_ENV} 指定的区划文件 {path}："
+                                      f"{type(exc).__name__}（应为 UTF-8 CSV，列 code,name,kind）")
+
+
+def _layout(counties, prefix, city, amqp_address, passwords=None):
     from shared.messaging import sites
 
-    known = jurisdiction().filing_counties()
+    known = _known_counties()
     try:
         return sites.layout(counties or known, passwords, names=sites.Names(prefix, city),
                             amqp_address=amqp_address, known_counties=known)

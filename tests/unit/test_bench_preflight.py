@@ -23,7 +23,8 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # released on close: nothing listens there
 
 
-@pytest.mark.parametrize("script", ["bench.roster", "bench.lookup", "bench.forwarding"])
+@pytest.mark.parametrize("script", ["bench.roster", "bench.lookup", "bench.forwarding",
+                                    "bench.multisite"])
 def test_without_the_management_plugin_one_line_and_exit_2(script):
     env = {**os.environ,
            "RABBITMQ_MANAGEMENT_URL": f"http://guest:secret-pw@127.0.0.1:{closed_port()}"}

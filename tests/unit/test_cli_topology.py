@@ -68,3 +68,21 @@ def test_bad_input_gets_a_code_and_a_chinese_message(tmp_path):
     bad.write_text("[1, 2]", encoding="utf-8")
     result = _run("export", "--secrets", str(bad), *TWO)
     assert result.exit_code == 2 and "[SECRETS_INVALID]" in result.output
+
+
+def test_another_jurisdiction_from_jurisdiction_csv_as_the_services_read_it(tmp_path):
+    """A deployment with JURISDICTION_CSV (the services' setting) lays out its own
+    counties; one outside it is refused, as a county outside Cangzhou's is by default."""
+    divisions = tmp_path / "divisions.csv"
+    divisions.write_text("code,name,kind\n110101,测试县一,official\n110102,测试县二,functional\n"
+                         "110103,测试区,exception\n", encoding="utf-8")
+    env = {"COLUMNS": "200", "JURISDICTION_CSV": str(divisions)}
+    result = CliRunner().invoke(app, ["topology", "plan"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "cqo-110101" in result.output and "cqo-110102" in result.output
+    assert "cqo-110103" not in result.output and "cqo-130921" not in result.output
+    result = CliRunner().invoke(app, ["topology", "plan", "--county", "130921"], env=env)
+    assert result.exit_code == 2 and "不是本辖区的县级区划代码" in result.output
+    env["JURISDICTION_CSV"] = str(tmp_path / "missing.csv")
+    result = CliRunner().invoke(app, ["topology", "plan"], env=env)
+    assert result.exit_code == 2 and "[JURISDICTION_INVALID]" in result.output
