@@ -200,12 +200,14 @@ class MessageConsumer(Consumer):
             return self.prefetch(self.container.config)
         return self.prefetch
 
-    def handle_message(self, body, message, decode_error=None):
+    def delivery(self, message, decode_error=None) -> Delivery:
         config = self.container.config
-        delivery = make_delivery(message, self.queue.name, amqp_uri=config[AMQP_URI_CONFIG_KEY],
-                                 amqp_ssl=config.get(AMQP_SSL_CONFIG_KEY),
-                                 publisher=self.queue_consumer.publisher,
-                                 decode_error=decode_error)
+        return make_delivery(message, self.queue.name, amqp_uri=config[AMQP_URI_CONFIG_KEY],
+                             amqp_ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                             publisher=self.queue_consumer.publisher, decode_error=decode_error)
+
+    def handle_message(self, body, message, decode_error=None):
+        delivery = self.delivery(message, decode_error)
         # only nameko's own context headers become worker context (call id stack, ...)
         prefix = HEADER_PREFIX + "."
         context_data = {k[len(prefix):]: v for k, v in delivery.headers.items()
@@ -255,11 +257,7 @@ class BatchMessageConsumer(MessageConsumer):
         self._draining = False
 
     def handle_message(self, body, message, decode_error=None):
-        config = self.container.config
-        self._pending.append(make_delivery(
-            message, self.queue.name, amqp_uri=config[AMQP_URI_CONFIG_KEY],
-            amqp_ssl=config.get(AMQP_SSL_CONFIG_KEY), publisher=self.queue_consumer.publisher,
-            decode_error=decode_error))
+        self._pending.append(self.delivery(message, decode_error))
         if not self._draining:
             self._draining = True
             self.container.spawn_managed_thread(self._drain, identifier=f"{self.queue.name}.batches")
