@@ -154,11 +154,7 @@ def test_the_stack_in_containers_survives_chaos(stack, tmp_path):
     counts.settle("1 registry SIGKILL mid-batch")
 
     # -- 2. the broker stopped and started with a batch queued ------------------------------
-    stack.podman("stop", "registry", "-t", "20")
-    counts.file(B, 30)
-    d.submit_batch(B)
-    wait_for(lambda: stack.queue_depth(REGISTRY_INTAKE) >= 30 // CHUNK, 60,
-             lambda: f"{REGISTRY_INTAKE}: {stack.queue_depth(REGISTRY_INTAKE)} queued")
+    _batch_waiting_for_the_registry(stack, counts, d, B, 30)
     queued = stack.queue_depth(REGISTRY_INTAKE)
     stack.podman("stop", "rabbitmq", "-t", "30")
     stack.podman("start", "rabbitmq")
@@ -190,11 +186,7 @@ def test_the_stack_in_containers_survives_chaos(stack, tmp_path):
     counts.settle("3 database frozen 20 s")
 
     # -- 4. a county stopped while the city decides its batch and closes the campaign ------
-    stack.podman("stop", "registry", "-t", "20")
-    counts.file(B, 20)
-    d.submit_batch(B)
-    wait_for(lambda: stack.queue_depth(REGISTRY_INTAKE) >= 20 // CHUNK, 60,
-             lambda: f"{REGISTRY_INTAKE}: {stack.queue_depth(REGISTRY_INTAKE)} queued")
+    _batch_waiting_for_the_registry(stack, counts, d, B, 20)
     stack.podman("stop", f"filing_{B}", "-t", "20")
     stack.podman("start", "registry")
     stack.wait_healthy(only=("registry",))
@@ -225,6 +217,17 @@ def test_the_stack_in_containers_survives_chaos(stack, tmp_path):
         f"({sum(counts.base.values())} of the round + {sum(counts.filed.values())} of the phases); "
         f"every county holds its decisions; chaos test {time.monotonic() - wall:.1f} s "
         f"(+ {stack.healthy_after_s:.1f} s up)")
+
+
+def _batch_waiting_for_the_registry(stack: ComposeStack, counts: Counts, d: ComposeDeployment,
+                                    county: str, n: int) -> None:
+    """The registry stopped, `n` filings batch-submitted at `county`: their chunks wait
+    in the registry's intake queue."""
+    stack.podman("stop", "registry", "-t", "20")
+    counts.file(county, n)
+    d.submit_batch(county)
+    wait_for(lambda: stack.queue_depth(REGISTRY_INTAKE) >= n // CHUNK, 60,
+             lambda: f"{REGISTRY_INTAKE}: {stack.queue_depth(REGISTRY_INTAKE)} queued")
 
 
 def _depth_or_none(stack: ComposeStack) -> int | None:
