@@ -109,7 +109,8 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
                                 message_id=message.message_id, user_id=message.user_id)
             else:
                 intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
-                               message_id=message.message_id, user_id=message.user_id)
+                               message_id=message.message_id, user_id=message.user_id,
+                               headers=message.headers)
             uow.commit()
 
     @rpc

@@ -145,6 +145,19 @@ class Outbox:
             event.listen(session, "after_commit", _after_commit)
 
 
+def written_and_sent(session, message_ids) -> dict[str, tuple[datetime, datetime | None]]:
+    """message id -> (written, confirmed by the broker or None) of these outbox rows
+    (a filing's trace: rows are never deleted, so a message's times stay readable)."""
+    wanted = sorted({m for m in message_ids if m})
+    found = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters
+        found.update((r.message_id, (clock.aware(r.created_at), clock.aware(r.sent_at)))
+                     for r in session.execute(select(
+                         OutboxMessage.message_id, OutboxMessage.created_at, OutboxMessage.sent_at)
+                         .where(OutboxMessage.message_id.in_(wanted[start:start + 500]))))
+    return found
+
+
 # -- publishing ---------------------------------------------------------------------
 
 @dataclass
