@@ -18,7 +18,8 @@ down_revision = "f0004_withdrawing"
 branch_labels = None
 depends_on = None
 
-OWN_ID = "'filing:' || filing_versions.filing_id || ':v' || CAST(filing_versions.version AS VARCHAR)"
+# services/filing/domain.py filing_message_id, in SQL (the colons bound: text() reads ":v" as a parameter)
+OWN_ID = ":before || filing_versions.filing_id || :between || CAST(filing_versions.version AS VARCHAR)"
 
 
 def upgrade() -> None:
@@ -27,8 +28,9 @@ def upgrade() -> None:
     with op.batch_alter_table("filing_decisions") as batch:
         batch.add_column(sa.Column("shovelled_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("shovel", sa.String(200), nullable=True))
-    op.execute(f"UPDATE filing_versions SET forward_message_id = {OWN_ID} WHERE EXISTS "
-               f"(SELECT 1 FROM outbox_messages WHERE outbox_messages.message_id = {OWN_ID})")
+    op.execute(sa.text(f"UPDATE filing_versions SET forward_message_id = {OWN_ID} WHERE EXISTS "
+                       f"(SELECT 1 FROM outbox_messages WHERE outbox_messages.message_id = {OWN_ID})")
+               .bindparams(before="filing:", between=":v"))
 
 
 def downgrade() -> None:
