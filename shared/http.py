@@ -42,6 +42,7 @@ from werkzeug.wrappers import Request, Response
 
 from shared.errors import CqoError, ValidationFailed
 from shared.health import HealthProbe, health_body
+from shared.logs import LogContext
 from shared.jsontext import json_default
 from shared.openapi import PATH_INT_MAX, spec_dict
 
@@ -522,6 +523,8 @@ class HttpBase:
 
         if not isinstance(getattr(cls, "health", None), HealthProbe):
             cls.health = HealthProbe()  # the dependency health_check reads
+        if not isinstance(getattr(cls, "log_context", None), LogContext):
+            cls.log_context = LogContext()  # correlation ids on every log line of a worker
         for fn, url in ((health_check, "/api/v1/health"),
                         (openapi_document, "/api/v1/openapi.json")):
             if not getattr(getattr(cls, fn.__name__, None), ENTRYPOINT_EXTENSIONS_ATTR, None):

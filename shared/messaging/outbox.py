@@ -431,6 +431,11 @@ class OutboxRelay:
         if sent:
             uow.session.execute(update(table).where(table.c.seq.in_(sent))
                                 .values(sent_at=handed, last_error=None))
+            if log.isEnabledFor(logging.DEBUG):
+                for row in rows:
+                    if outcomes[row.seq][0] == CONFIRMED:
+                        log.debug("published %s to %s (%s)", row.message_id, row.exchange,
+                                  row.routing_key, extra={"message_id": row.message_id})
         for row in rows:
             state, error = outcomes[row.seq]
             if state in (CONFIRMED, UNSENT):
