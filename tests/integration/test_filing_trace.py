@@ -2,7 +2,7 @@
 SQLite and PostgreSQL: each site answers the hops it saw, in time order, with the
 message ids that tie them; only officers of the filing's county and the city's read it;
 `cqo trace` merges both and says when a site does not answer (the multi-site run with
-shovels: test_multisite.py)."""
+shovels: test_multisite.py). The migrations that add the trace columns, down and up."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,16 @@ import uuid
 
 import pytest
 import requests
+from alembic import command
 from nameko.containers import ServiceContainer
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from cqo.cli import app
-from services.registry.service import RegistryService
+from services.filing.service import MIGRATIONS as FILING_MIGRATIONS
+from services.registry.service import MIGRATIONS as REGISTRY_MIGRATIONS, RegistryService
 from shared.auth import issue_token
+from shared.migrate import alembic_config, upgrade
 from tests.integration import filing_support as fs
 from tests.integration import registry_support as rs
 from tests.integration.filing_support import COUNTY, assert_problem
@@ -148,3 +152,52 @@ def test_a_filing_not_yet_at_the_city_and_a_site_that_does_not_answer(env):
     assert result.exit_code == 1, result.output
     assert "不完整" in result.output and "市局服务" in result.output and "无应答" in result.output
     assert "县局受理" in result.output and "县局收到决定" in result.output
+
+
+def _migrate(database, migrations, target: str, direction=command.upgrade) -> None:
+    cfg = alembic_config(migrations)
+    with database.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        direction(cfg, target)
+
+
+def test_county_migration_finds_the_message_of_versions_forwarded_before_it(database):
+    """f0005 (both dialects): a proactive version forwarded before it gets its message id
+    back from the outbox; one never forwarded stays without; down and up again."""
+    _migrate(database, FILING_MIGRATIONS, "f0004_withdrawing")
+    forwarded, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    now = "2026-12-01 00:00:00"
+    with database.engine.begin() as conn:
+        for filing_id in (forwarded, kept):
+            conn.execute(text(
+                "INSERT INTO filings (id, county, uscc, enterprise_name, category, kind, channel, status,"
+                " version, submitted_to_county_on, created_at, updated_at, created_by, cqo_name, cqo_id_masked)"
+                " VALUES (:id, :c, :u, 'x', 'other', 'change', 'proactive', 'forwarded', 1, '2026-12-01',"
+                " :now, :now, 't', '张', '1309**')"), {"id": filing_id, "c": COUNTY, "u": fs.new_uscc(), "now": now})
+            conn.execute(text(
+                "INSERT INTO filing_versions (filing_id, version, submitted_at, submitted_by, data, id_type,"
+                " id_encrypted, id_hmac, id_sealed, id_masked, findings) VALUES (:id, 1, :now, 't', '{}',"
+                " 'resident_id', 'e', 'h', 's', 'm', '[]')"), {"id": filing_id, "now": now})
+        conn.execute(text(
+            "INSERT INTO outbox_messages (message_id, exchange, routing_key, payload, created_at, attempts,"
+            " next_attempt_at) VALUES (:m, 'cqo.filings', 'filing.130921.change', '{}', :now, 0, :now)"),
+            {"m": f"filing:{forwarded}:v1", "now": now})
+    upgrade(database, FILING_MIGRATIONS)
+
+    def message_ids():
+        return dict(database.read(lambda conn: conn.execute(text(
+            "SELECT filing_id, forward_message_id FROM filing_versions")).all()))
+
+    assert message_ids() == {forwarded: f"filing:{forwarded}:v1", kept: None}
+    _migrate(database, FILING_MIGRATIONS, "f0004_withdrawing", command.downgrade)
+    upgrade(database, FILING_MIGRATIONS)
+    assert message_ids()[forwarded] == f"filing:{forwarded}:v1"
+
+
+def test_registry_migration_goes_down_and_up(database):
+    upgrade(database, REGISTRY_MIGRATIONS)
+    _migrate(database, REGISTRY_MIGRATIONS, "r0011_certificate_issue_order", command.downgrade)
+    upgrade(database, REGISTRY_MIGRATIONS)
+    columns = database.read(lambda conn: conn.execute(text(
+        "SELECT message_id, shovelled_at, shovel, decision_message_id FROM filing_ledger")).all())
+    assert columns == []
