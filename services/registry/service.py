@@ -110,7 +110,8 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
                                 message_id=message.message_id, user_id=message.user_id)
             else:
                 decided = intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
-                                         message_id=message.message_id, user_id=message.user_id)
+                                         message_id=message.message_id, user_id=message.user_id,
+                                         headers=message.headers)
             uow.commit()
         intake.log_decided(decided)
 

@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,13 +39,19 @@ import requests
 from kombu import Connection, Exchange, Queue
 from nameko.containers import ServiceContainer
 from sqlalchemy import text
+from typer.testing import CliRunner
+
+from cqo.cli import app
 
 from services.registry import trust
 from services.registry.service import RegistryService
+from shared import tracing
+from shared.auth import issue_token
 from shared.db import Database
 from shared.keys import Keys
 from shared.messaging import management, topology
 from tests.integration import filing_support as fs
+from tests.integration import registry_support as rs
 from tests.integration.registry_support import registry_config
 from tests.integration.topology_support import (COUNTY, OTHER, applied, get, layout_of, publish,
                                                 site_for, wait_for_shovels)
@@ -337,6 +344,47 @@ def test_filings_flow_up_and_decisions_come_back_to_their_county_only(world):
     figures = world.check()
     report("flow", {**figures, "total_s": round(time.monotonic() - started, 1)})
     assert world.filing_tap.messages, "the city saw the filings"
+
+
+def test_cqo_trace_shows_every_hop_of_a_filing_across_the_shovels(world):
+    """One filing of each county, traced with `cqo trace` (the city's and the county's
+    trace endpoints, each site with its own token secret): every hop in time order, the
+    two shovel hops read from the forward headers at the site they reached."""
+    filings = {county: world.file(county, 1)[0] for county in COUNTIES}
+    world.check()
+    registry_url = "http://" + world.registry_config["WEB_SERVER_ADDRESS"]
+    county_urls = [f"--county-url={c}=http://{s.config['WEB_SERVER_ADDRESS']}"
+                   for c, s in world.counties.items()]
+    runner = CliRunner()
+    for county, filing_id in filings.items():
+        args = ["trace", filing_id, "--registry-url", registry_url, *county_urls,
+                "--token", issue_token(rs.SECRET, "city_officer"),
+                "--county-token", issue_token(fs.SECRET, "county_officer", county=county)]
+        result = runner.invoke(app, [*args, "--json"])
+        assert result.exit_code == 0, result.output
+        trace = json.loads(result.output)
+        assert trace["complete"] and not trace["notes"], trace
+        hops = trace["hops"]
+        assert [h["hop"] for h in hops] == list(tracing.HOPS), hops
+        assert [h["site"] for h in hops] == [county] * 4 + ["city"] * 4 + [county] * 2
+        shovelled, decision_shovelled = hops[4], hops[8]
+        vhost_of = world.site.names.vhost
+        assert shovelled["by"] == f"cqo-filings-{county}@{vhost_of(county)}"
+        assert decision_shovelled["by"] == f"cqo-decisions-{county}@{vhost_of(world.city)}"
+        assert shovelled["precision_s"] == decision_shovelled["precision_s"] == 1
+        # one message up, one down: each hop names the message it belongs to
+        up, down = f"filing:{filing_id}:v1", f"decisions:filing:{filing_id}:v1:{county}"
+        assert [h["message_id"] for h in hops] == [None, None, up, up, up, up, None, down, down, down]
+        # in time order (a shovel's whole second placed after its message's publication)
+        times = [datetime.fromisoformat(h["at"]) for h in hops]
+        for before, after, hop in zip(times, times[1:], hops[1:]):
+            assert after >= before - timedelta(seconds=hop["precision_s"]), hops
+        table = runner.invoke(app, args, env={"COLUMNS": "240"})
+        assert table.exit_code == 0, table.output
+        for name in ("经转运到达市局", "决定经转运到达县局", f"cqo-filings-{county}", "（精确到秒）"):
+            assert name in table.output, table.output
+        print("\n" + table.output)  # what an operator sees (-s)
+    report("trace", {"traced": len(filings), "hops": len(tracing.HOPS)})
 
 
 def test_a_filing_for_another_county_is_dead_lettered_and_audited(world):
