@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection, login_user
+from shared.metrics import OUTBOX_PUBLISHED, count_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -414,6 +416,9 @@ class OutboxRelay:
         if sent:
             uow.session.execute(update(table).where(table.c.seq.in_(sent))
                                 .values(sent_at=now, last_error=None))
+            for exchange, count in Counter(r.exchange for r in rows
+                                           if outcomes[r.seq][0] == CONFIRMED).items():
+                count_after_commit(uow.session, OUTBOX_PUBLISHED, exchange, amount=count)
         for row in rows:
             state, error = outcomes[row.seq]
             if state in (CONFIRMED, UNSENT):
