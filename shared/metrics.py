@@ -25,10 +25,11 @@ from urllib.parse import unquote, urlsplit
 
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
-                               Histogram, generate_latest)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -69,35 +70,26 @@ def observe_request(service: str, method: str, route: str | None, status: int, s
                          route or UNMATCHED_ROUTE, str(status)).observe(seconds)
 
 
-_AFTER_COMMIT = "cqo_metrics_after_commit"
+_PENDING = "cqo_metrics_pending"
 
 
 def count_after_commit(session, counter: Counter, *labels: str, amount: float = 1) -> None:
     """Count `labels` on `counter` when the session's transaction commits: a unit of work
     that rolls back (a batch retried message by message) counts nothing."""
-    pending = session.info.get(_AFTER_COMMIT)
-    if pending is None:
-        pending = session.info[_AFTER_COMMIT] = Tally()
-        event.listen(session, "after_commit", _flush_counts)
-        event.listen(session, "after_rollback", _drop_counts)
-    pending[(counter, labels)] += amount
+    session.info.setdefault(_PENDING, Tally())[(counter, labels)] += amount
 
 
+# once for every session (a listener per session cost a quarter of a millisecond each)
+@event.listens_for(Session, "after_commit")
 def _flush_counts(session) -> None:
-    for (counter, labels), amount in session.info.pop(_AFTER_COMMIT, Tally()).items():
+    pending = session.info.pop(_PENDING, None)
+    for (counter, labels), amount in (pending or {}).items():
         counter.labels(*labels).inc(amount)
-    _unlisten(session)
 
 
+@event.listens_for(Session, "after_rollback")
 def _drop_counts(session) -> None:
-    if session.info.pop(_AFTER_COMMIT, None) is not None:
-        _unlisten(session)
-
-
-def _unlisten(session) -> None:
-    for name, fn in (("after_commit", _flush_counts), ("after_rollback", _drop_counts)):
-        if event.contains(session, name, fn):
-            event.remove(session, name, fn)
+    session.info.pop(_PENDING, None)
 
 
 # -- multiprocess mode (the supervisor of `cqo serve --processes N`) -------------------------
@@ -288,7 +280,8 @@ class ServiceMetrics(DependencyProvider):
         body = generate_latest(_Exposed(counted, ScrapeCollector(self)))
         log.debug("metrics scrape of %s took %.3fs", self.container.service_name,
                   time.monotonic() - started)
-        return body, CONTENT_TYPE_LATEST
+        # the classic text format: what Prometheus 2 and 3 both read (our names need no escaping)
+        return body, CONTENT_TYPE_PLAIN_0_0_4
 
     def get_dependency(self, worker_ctx):
         return self

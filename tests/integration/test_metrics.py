@@ -71,13 +71,18 @@ def test_a_scrape_shows_decisions_backlog_queues_dead_letters_and_latency(
                                 headers={"Authorization": token("city_officer")}).status_code == 200
         requests.get(base + "/api/v1/filings/../nothing/12345678", timeout=10)  # no route
 
+        acked = value(before, "cqo_messages_consumed_total", queue=INTAKE, result="acked")
+
         def settled():
+            # the dead letter is recorded before its message is acked: wait for both
             now = scrape(base)
             return now if (value(now, "cqo_outbox_backlog") == 0
                            and value(now, "cqo_dead_letters", consumer=INTAKE,
-                                     error_code="MALFORMED_MESSAGE") == 1) else None
+                                     error_code="MALFORMED_MESSAGE") == 1
+                           and value(now, "cqo_messages_consumed_total", queue=INTAKE,
+                                     result="acked") - acked >= 4) else None
 
-        after = polling.wait_for(settled, 20, "outbox drained and the dead letter counted")
+        after = polling.wait_for(settled, 20, "outbox drained, the dead letter recorded, 4 messages acked")
 
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
