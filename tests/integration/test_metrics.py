@@ -18,8 +18,9 @@ pytestmark = pytest.mark.integration
 INTAKE = "registry.intake"
 
 
-def scrape(base: str) -> dict[tuple[str, tuple], float]:
-    resp = requests.get(base + "/metrics", headers={"Authorization": token("admin")}, timeout=15)
+def scrape(base: str, headers: dict | None = None) -> dict[tuple[str, tuple], float]:
+    resp = requests.get(base + "/metrics", headers=headers or {"Authorization": token("admin")},
+                        timeout=15)
     assert resp.status_code == 200, resp.text
     assert resp.headers["Content-Type"].startswith("text/plain")
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
@@ -158,3 +159,33 @@ def test_the_endpoint_is_in_the_openapi_document(registry):
     assert operation["x-cqo-roles"] == ["admin"] and operation["security"] == [{"bearerAuth": []}]
     assert "text/plain" in operation["responses"]["200"]["content"]
     assert {"401", "403"} <= set(operation["responses"])
+
+
+def test_a_county_labels_requests_by_route_template_never_by_id(broker, db_config, tmp_path, run_id):
+    from tests.integration import filing_support as fs
+
+    with fs.vhost(broker, f"cqo_test_{run_id}_metrics_{uuid.uuid4().hex[:6]}") as uri, \
+            fs.FilingStack(uri, db_config, tmp_path / "keys") as stack:
+        sink = fs.Probe(uri, "cqo.filings", "filing.#")  # the forwarded filing is routable
+        try:
+            base, admin = stack.url.removesuffix("/api/v1"), fs.bearer("admin")
+            before = scrape(base, admin)
+            filed = stack.file()
+            stack.review(filed["id"])
+            for _ in range(2):
+                assert stack.get(f"/filings/{filed['id']}", fs.officer()).status_code == 200
+            sink.collect(lambda seen: len(seen) >= 1)
+            after = polling.wait_for(
+                lambda: (lambda s: s if value(s, "cqo_outbox_backlog") == 0 else None)(scrape(base, admin)),
+                20, "the county's outbox drained")
+        finally:
+            sink.close()
+    service = stack.service_cls.name
+    route = dict(service=service, method="GET", route="/api/v1/filings/<uuid:filing_id>", status="200")
+    assert value(after, "cqo_http_request_duration_seconds_count", **route) \
+        - value(before, "cqo_http_request_duration_seconds_count", **route) == 2
+    assert not any(filed["id"] in v for _, labels in after for _, v in labels)
+    assert value(after, "cqo_outbox_published_total", exchange="cqo.filings") \
+        - value(before, "cqo_outbox_published_total", exchange="cqo.filings") >= 1
+    assert any(n == "cqo_queue_consumers" and dict(labels)["queue"].endswith(".decisions")
+               for n, labels in after), "the county's decisions queue is not reported"
