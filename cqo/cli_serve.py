@@ -59,6 +59,9 @@ def serve(
         logging.config.dictConfig(cfg["LOGGING"])
     else:
         logging.basicConfig(level=logging.INFO)
+    from shared.logs import configure as configure_logs
+
+    configure_logs(service, cfg.get("COUNTY_CODE"))
     try:
         # resolved once here, before anything listens: a missing secret stops the start
         cfg["AUTH_SECRET"] = Keys(cfg).auth_secret()

@@ -44,6 +44,7 @@ from werkzeug.wrappers import Request, Response
 from shared.auth import requires
 from shared.errors import CqoError, ValidationFailed
 from shared.health import HealthProbe, health_body
+from shared.logs import LogContext
 from shared.jsontext import json_default
 from shared.metrics import ServiceMetrics, observe_request
 from shared.openapi import PATH_INT_MAX, api_doc, spec_dict
@@ -548,6 +549,8 @@ class HttpBase:
             cls.health = HealthProbe()  # the dependency health_check reads
         if not isinstance(getattr(cls, "service_metrics", None), ServiceMetrics):
             cls.service_metrics = ServiceMetrics()  # the dependency prometheus_metrics reads
+        if not isinstance(getattr(cls, "log_context", None), LogContext):
+            cls.log_context = LogContext()  # correlation ids on every log line of a worker
         for fn, url in ((health_check, "/api/v1/health"),
                         (openapi_document, "/api/v1/openapi.json"),
                         (prometheus_metrics, "/metrics")):

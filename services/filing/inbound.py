@@ -94,6 +94,10 @@ class Inbound(CountyUseCases):
             insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] not in state],
                         skip_conflicts=True)
             uow.commit()
+        for row in rows:  # one line per decision, its filing id the correlation id
+            log.info("decision on filing %s v%s %s: %s", row["filing_id"], row["version"],
+                     "applied" if row["applied"] else "recorded", row["outcome"],
+                     extra={"filing_id": row["filing_id"]})
         log.info("decisions applied: %s", stats)
         return stats
 

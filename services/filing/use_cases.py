@@ -99,7 +99,8 @@ class FilingApp(CountyUseCases):
             # the parent row is flushed first (filing_versions references it); on
             # PostgreSQL a concurrent submission surfaces at that flush
             self._commit_or_conflict(uow, uscc, lambda: (s.flush(), s.add(version)))
-            log.info("filing %s submitted (%s, %s, channel %s)", filing_id, data["kind"], uscc, channel)
+            log.info("filing %s submitted (%s, %s, channel %s)", filing_id, data["kind"], uscc, channel,
+                     extra={"filing_id": str(filing_id)})
             return detail(s, filing, versions=[version], reviews=[], decisions=[])
 
     def _commit_or_conflict(self, uow, uscc: str, before: Callable[[], object] | None = None) -> None:
@@ -151,7 +152,7 @@ class FilingApp(CountyUseCases):
             filing.approved_on = filing.approved_by = filing.forwarded_at = filing.batch_id = None
             filing.decision_outcome = filing.decided_at = filing.late = filing.days_late = None
             self._commit_or_conflict(uow, uscc)
-            log.info("filing %s resubmitted as version %d", filing_id, version)
+            log.info("filing %s resubmitted as version %d", filing_id, version, extra={"filing_id": str(filing_id)})
             return detail(s, filing)
 
     def withdraw(self, principal: Principal, filing_id: str) -> dict:
@@ -170,7 +171,8 @@ class FilingApp(CountyUseCases):
                            wire.withdrawal_request(filing, principal, now),
                            headers={"x-cqo-type": WITHDRAWAL_TYPE},
                            message_id=withdrawal_message_id(filing.id, filing.version))
-                log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version)
+                log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version,
+                         extra={"filing_id": str(filing.id)})
             filing.status, filing.updated_at = status, now
             uow.commit()
             return detail(uow.session, filing)

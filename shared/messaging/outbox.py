@@ -419,6 +419,11 @@ class OutboxRelay:
             for exchange, count in Counter(r.exchange for r in rows
                                            if outcomes[r.seq][0] == CONFIRMED).items():
                 count_after_commit(uow.session, OUTBOX_PUBLISHED, exchange, amount=count)
+            if log.isEnabledFor(logging.DEBUG):
+                for row in rows:
+                    if outcomes[row.seq][0] == CONFIRMED:
+                        log.debug("published %s to %s (%s)", row.message_id, row.exchange,
+                                  row.routing_key, extra={"message_id": row.message_id})
         for row in rows:
             state, error = outcomes[row.seq]
             if state in (CONFIRMED, UNSENT):

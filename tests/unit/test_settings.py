@@ -55,6 +55,8 @@ READERS = {
     "MAX_WORKERS": (ALL, "3", key("max_workers"), 3),
     "INTAKE_PREFETCH": (("registry",), "5", key("INTAKE_PREFETCH"), 5),
     "COUNTY_CODE": (("filing",), "130922", key("COUNTY_CODE"), None),
+    "LOG_LEVEL": (ALL, "DEBUG", lambda c: c["LOGGING"]["root"]["level"], None),
+    "LOG_FORMAT": (ALL, "plain", lambda c: c["LOGGING"]["formatters"]["default"]["style"], None),
     "CQO_AUTH_SECRET": (ALL, "s3cret-" * 6, key("AUTH_SECRET"), None),
     "ID_HMAC_KEY": (ALL, "hmac-key-from-env", key("ID_HMAC_KEY"), None),
     "ID_ENCRYPTION_KEYS": (ALL, "k1,k2", key("ID_ENCRYPTION_KEYS"), None),

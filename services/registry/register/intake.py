@@ -491,6 +491,15 @@ def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict
 DUPLICATE_DELIVERY = Reason("DUPLICATE_DELIVERY", "该备案版本已作出决定，重复报送不重复处理，以下为原决定")
 
 
+def log_decided(decisions: dict[str, list[dict]]) -> None:
+    """One line per decision once it is on record (after the commit), with its filing id
+    as correlation id: the county logs the same id when it applies it."""
+    for county, answers in decisions.items():
+        for answer in answers:
+            log.info("filing %s v%s decided: %s", answer["filing_id"], answer["version"],
+                     answer["outcome"], extra={"filing_id": str(answer["filing_id"]), "county": county})
+
+
 def _answer(row: LedgerEntry, note: Reason | None = None) -> dict:
     """The decision on a ledger row as its county receives it; `note` says why it is sent
     again (a repeated filing, a withdrawal request that came too late)."""
