@@ -33,6 +33,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,7 @@ from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
 from shared.messaging import topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection, login_user
+from shared.metrics import OUTBOX_PUBLISHED, count_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -431,6 +433,9 @@ class OutboxRelay:
         if sent:
             uow.session.execute(update(table).where(table.c.seq.in_(sent))
                                 .values(sent_at=handed, last_error=None))
+            for exchange, count in Counter(r.exchange for r in rows
+                                           if outcomes[r.seq][0] == CONFIRMED).items():
+                count_after_commit(uow.session, OUTBOX_PUBLISHED, exchange, amount=count)
             if log.isEnabledFor(logging.DEBUG):
                 for row in rows:
                     if outcomes[row.seq][0] == CONFIRMED:

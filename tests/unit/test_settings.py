@@ -64,6 +64,7 @@ READERS = {
     "CITY_PRIVATE_KEY": (("registry",), "@/run/secrets/city_private_key", key("CITY_PRIVATE_KEY"), None),
     "DEV_KEYS_DIR": (ALL, "/srv/cqo/keys", key("DEV_KEYS_DIR"), None),
     "CQO_START_WAIT_S": (ALL, "7", key("START_WAIT_S"), 7),
+    "METRICS_MANAGEMENT_URL": (ALL, "http://monitor:pw@mq.example:15672", key("METRICS_MANAGEMENT_URL"), None),
     "BATCH_CHUNK_SIZE": (("filing",), "250", key("BATCH_CHUNK_SIZE"), 250),
     "WAITING_TIMEOUT_HOURS": (("registry",), "36", waiting_timeout, timedelta(hours=36)),
     "JURISDICTION_CSV": (("filing", "registry"), "/srv/cqo/divisions.csv", key("JURISDICTION_CSV"), None),

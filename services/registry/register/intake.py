@@ -29,6 +29,7 @@ from shared.domain.qualification import NOTE, RuleSet
 from shared.errors import CqoError
 from shared.messaging import dead, topology
 from shared.messaging.outbox import Outbox
+from shared.metrics import count_after_commit, counter
 from shared.personal_data import IdCipher, id_hmac, unseal
 from shared.tracing import forwarded
 from shared.validators.person_id import validate_person_id
@@ -47,6 +48,10 @@ _filing_schema = FilingMessageSchema()
 _filing_loader = FastLoader(_filing_schema, (_filing_schema._effective_date,))
 _withdrawal_schema = WithdrawalRequestSchema()
 END_REASONS = {"change": "变更", "renewal": "续任", "end": "岗位撤销"}
+# counted when the decision commits; "waiting" = held for its predecessor (decided later,
+# then counted again with its final outcome)
+DECISIONS = counter("cqo_registry_decisions_total",
+                    "Filing decisions recorded by the registry, by outcome", ["outcome"])
 
 
 class MalformedMessage(CqoError):
@@ -373,6 +378,7 @@ def _settle(register: LockedRegister, row: Row, decision: Decision, now,
     row.decided_at = None if decision.outcome == WAITING else now
     if decision.outcome != WAITING:  # the message this decision goes out in (trace)
         row.decision_message_id = decision_message_id(register.message_id, row.county)
+    count_after_commit(register.session, DECISIONS, decision.outcome)
     # kept parsed beside their text: the answer and the event read them (`_parsed`)
     row.reasons_parsed = [r.to_dict() for r in reasons]
     row.findings_parsed = [f.to_dict() for f in decision.findings]
