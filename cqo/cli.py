@@ -37,6 +37,7 @@ COMMANDS = {
     "notify": "cqo.cli_notify:notify_app",
     "contacts": "cqo.cli_contacts:contacts_app",
     "topology": "cqo.cli_topology:topology_app",
+    "trace": "cqo.cli_trace:trace",
     "demo": "cqo.cli_demo:demo",
 }
 

@@ -36,7 +36,7 @@ def serve(
         for flag, value in (("--county", county), ("--config", config), ("--port", port)):
             if value is not None:
                 child += [flag, str(value)]
-        raise typer.Exit(supervise(child, processes, address or None))
+        raise typer.Exit(supervise(child, processes, address or None, service))
     # cqo.cli has monkey-patched already when the process started as `cqo serve`;
     # this covers a caller that invokes the command some other way
     import eventlet
@@ -59,6 +59,9 @@ def serve(
         logging.config.dictConfig(cfg["LOGGING"])
     else:
         logging.basicConfig(level=logging.INFO)
+    from shared.logs import configure as configure_logs
+
+    configure_logs(service, cfg.get("COUNTY_CODE"))
     try:
         # resolved once here, before anything listens: a missing secret stops the start
         cfg["AUTH_SECRET"] = Keys(cfg).auth_secret()

@@ -122,15 +122,21 @@ def _exit_later(seconds: float) -> None:
     threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
 
 
-def supervise(args: list[str], processes: int, address: str | None) -> int:
+def supervise(args: list[str], processes: int, address: str | None, service: str = "service") -> int:
     """Run `processes` copies of a service sharing one port (SO_REUSEPORT spreads the
-    connections); forward SIGTERM/SIGINT to them and return the worst exit code."""
+    connections); forward SIGTERM/SIGINT to them and return the worst exit code.
+
+    The copies share one PROMETHEUS_MULTIPROC_DIR (emptied first, or made for this run and
+    removed after it): a scrape of /metrics, whichever copy answers, sums all of them."""
     import subprocess
     import time
 
+    from shared import metrics
+
     if address:
         probe_port(address)
-    env = {**os.environ, SHARED_PORT_ENV: "1"}
+    metrics_dir, made_here = metrics.prepare_multiproc_dir(service)
+    env = {**os.environ, SHARED_PORT_ENV: "1", metrics.MULTIPROC_ENV: metrics_dir}
     children = [subprocess.Popen(args, env=env) for _ in range(processes)]
 
     def forward(signum, frame):
@@ -140,6 +146,14 @@ def supervise(args: list[str], processes: int, address: str | None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    while any(child.poll() is None for child in children):
-        time.sleep(0.2)
+    running = set(children)
+    try:
+        while running:
+            for child in [c for c in running if c.poll() is not None]:
+                running.discard(child)
+                metrics.process_exited(child.pid, metrics_dir)
+            time.sleep(0.2)
+    finally:
+        if made_here:
+            metrics.remove_multiproc_dir(metrics_dir)
     return max(child.returncode or 0 for child in children)

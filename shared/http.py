@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from functools import partial
 from urllib.parse import quote
@@ -40,10 +41,13 @@ from werkzeug.routing import Map, RequestRedirect
 from werkzeug.routing.converters import IntegerConverter
 from werkzeug.wrappers import Request, Response
 
+from shared.auth import requires
 from shared.errors import CqoError, ValidationFailed
 from shared.health import HealthProbe, health_body
+from shared.logs import LogContext
 from shared.jsontext import json_default
-from shared.openapi import PATH_INT_MAX, spec_dict
+from shared.metrics import ServiceMetrics, observe_request
+from shared.openapi import PATH_INT_MAX, api_doc, spec_dict
 
 log = logging.getLogger(__name__)
 
@@ -379,16 +383,22 @@ class ProblemWsgiApp(WsgiApp):
     """nameko's WsgiApp, but routing errors (404/405/...) come back as problem+json."""
 
     def __call__(self, environ, start_response):
+        started = time.perf_counter()
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
+        route = None  # the route's template for the latency histogram, never the path
         try:
             provider, values = _match(adapter)
+            route = provider.url
             request.path_values = values
             response = provider.handle_request(request)
         except RequestRedirect as redirect:  # a real redirect (e.g. merged slashes)
             response = redirect
         except Exception as exc:
             response = problem_from_exception(exc, instance=request.path)
+        observe_request(self.server.container.service_name, request.method, route,
+                        response.status_code if isinstance(response, Response) else response.code,
+                        time.perf_counter() - started)
         return response(environ, start_response)
 
 
@@ -496,8 +506,12 @@ class HttpEntrypoint(HttpRequestHandler):
 http = HttpEntrypoint.decorator
 
 
+METRICS_ROLES = ("admin",)  # who may scrape /metrics (docs/observability.md)
+
+
 class HttpBase:
-    """Mix-in: `GET /api/v1/health` and `GET /api/v1/openapi.json`, both without a token.
+    """Mix-in: `GET /api/v1/health` and `GET /api/v1/openapi.json`, both without a token,
+    and `GET /metrics` (Prometheus text format) with an admin token.
 
     The entrypoints are attached to each concrete subclass (one with a `name`), not to
     HttpBase itself: `nameko run some.module` treats every class in the module that has
@@ -520,10 +534,26 @@ class HttpBase:
             """本服务的 OpenAPI 3 接口文档（无需令牌）"""
             return json_response(spec_dict(type(self)))
 
+        def prometheus_metrics(self, request):
+            """Prometheus 指标（文本格式，需系统管理员令牌）"""
+            body, content_type = self.service_metrics.exposition()
+            return Response(body, status=200, content_type=content_type)
+
+        prometheus_metrics = api_doc(
+            "Prometheus 指标", tags=["运维"],
+            description="Prometheus 文本格式的指标：请求耗时、消息处理、发件箱积压、队列积压、死信、"
+                        "Shovel 状态等，详见 docs/observability.md。",
+            response={"text/plain": {"schema": {"type": "string"}}})(
+            requires(*METRICS_ROLES)(prometheus_metrics))
         if not isinstance(getattr(cls, "health", None), HealthProbe):
             cls.health = HealthProbe()  # the dependency health_check reads
+        if not isinstance(getattr(cls, "service_metrics", None), ServiceMetrics):
+            cls.service_metrics = ServiceMetrics()  # the dependency prometheus_metrics reads
+        if not isinstance(getattr(cls, "log_context", None), LogContext):
+            cls.log_context = LogContext()  # correlation ids on every log line of a worker
         for fn, url in ((health_check, "/api/v1/health"),
-                        (openapi_document, "/api/v1/openapi.json")):
+                        (openapi_document, "/api/v1/openapi.json"),
+                        (prometheus_metrics, "/metrics")):
             if not getattr(getattr(cls, fn.__name__, None), ENTRYPOINT_EXTENSIONS_ATTR, None):
                 fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
                 setattr(cls, fn.__name__, http("GET", url)(fn))

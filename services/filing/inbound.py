@@ -13,6 +13,7 @@ from shared.contracts import DecisionBatchSchema
 from shared.db import insert_rows
 from shared.errors import ValidationFailed
 from shared.messaging.inbox import Inbox
+from shared.tracing import Forwarded
 
 from services.filing import domain, notices
 from services.filing.base import CountyUseCases, in_chunks, jsonable
@@ -23,9 +24,10 @@ log = logging.getLogger(__name__)
 
 
 class Inbound(CountyUseCases):
-    def apply_decisions(self, message_id: str | None, body) -> dict:
+    def apply_decisions(self, message_id: str | None, body, forwarded: Forwarded | None = None) -> dict:
         """filing.<county>.decisions: idempotent by message id (inbox) and by
-        (filing_id, version, outcome); a final outcome is never overturned."""
+        (filing_id, version, outcome); a final outcome is never overturned. `forwarded`:
+        the shovel hop the message came by, kept with each decision (trace)."""
         batch = DecisionBatchSchema().load(body)
         wrong = {batch["county"]} | {d["county"] for d in batch["decisions"]}
         wrong.discard(self.county)
@@ -74,7 +76,9 @@ class Inbound(CountyUseCases):
                     "reasons": jsonable(d["reasons"]), "findings": jsonable(d["findings"]),
                     "late": d["late"], "days_late": d["days_late"], "deadline": d["deadline"],
                     "decided_at": d["decided_at"], "received_at": received_at,
-                    "message_id": message_id, "applied": applied})
+                    "message_id": message_id, "applied": applied,
+                    "shovelled_at": forwarded.at if forwarded else None,
+                    "shovel": forwarded.by if forwarded else None})
                 stats["applied" if applied else "recorded"] += 1
             # one UPDATE per distinct outcome, not one round trip per filing
             groups: dict[tuple, list[str]] = {}
@@ -94,6 +98,10 @@ class Inbound(CountyUseCases):
             insert_rows(s.connection(), table, [r for r in rows if r["filing_id"] not in state],
                         skip_conflicts=True)
             uow.commit()
+        for row in rows:  # one line per decision, its filing id the correlation id
+            log.info("decision on filing %s v%s %s: %s", row["filing_id"], row["version"],
+                     "applied" if row["applied"] else "recorded", row["outcome"],
+                     extra={"filing_id": row["filing_id"]})
         log.info("decisions applied: %s", stats)
         return stats
 

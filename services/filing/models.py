@@ -84,6 +84,9 @@ class FilingVersion(FilingBase):
     findings: Mapped[list] = mapped_column(JSON)
     # the FilingMessageSchema body, fixed when the county approves this version
     wire: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # the outbox message that carried this version to the city (a filing's own, or its
+    # batch chunk's): its written and published times are the version's trace
+    forward_message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (Index("ix_filing_versions_hmac", "id_hmac"),)
 
@@ -121,6 +124,9 @@ class Decision(FilingBase):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     applied: Mapped[bool] = mapped_column(Boolean)
+    # the shovel that brought the decision from the city, and when (forward headers)
+    shovelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    shovel: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("filing_id", "version", "outcome", name="uq_filing_decisions"),

@@ -28,6 +28,7 @@ from shared.messaging.outbox import OutboxRelayProvider
 from shared.dependencies import DatabaseProvider, FromConfig, TopologyDeclarer
 from shared.openapi import api_doc
 from shared.domain.qualification import rules_from_config
+from shared.tracing import TraceOut, forwarded
 
 from services.filing import progress
 from services.filing.inbound import Inbound
@@ -111,6 +112,15 @@ class FilingService(HttpBase):
     def get_filing(self, request, filing_id):
         return self.views.get(request.principal, str(filing_id))
 
+    @http("GET", "/api/v1/filings/<uuid:filing_id>/trace")
+    @requires(*OFFICERS)
+    @api_doc("备案流转记录（县局部分）", response=TraceOut, tags=[TAG_FILINGS], errors=(404,), description=(
+        "本县记录的该备案各版本的流转环节和时间：县局受理、县局预审、报送消息写入发件箱、报送消息已发布、"
+        "决定经转运到达县局（消息转运的 x-shovelled 头，精确到秒）、县局收到决定，及各环节的消息编号。"
+        "市局的环节由市局服务回答，cqo trace 合并两者。县级监管人员只能查看本县的备案。"))
+    def trace_filing(self, request, filing_id):
+        return self.views.trace(request.principal, str(filing_id))
+
     # -- county officer -----------------------------------------------------------------
     @http("POST", "/api/v1/filings/<uuid:filing_id>/review")
     @requires("county_officer")
@@ -177,7 +187,7 @@ class FilingService(HttpBase):
 
     # -- messages -----------------------------------------------------------------------
     def _on_decisions(self, body, message):
-        self.inbound.apply_decisions(message.message_id, body)
+        self.inbound.apply_decisions(message.message_id, body, forwarded(message.headers))
 
     def _on_notice(self, body, message):
         self.inbound.apply_notice(message.message_id, body)

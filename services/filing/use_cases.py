@@ -99,7 +99,8 @@ class FilingApp(CountyUseCases):
             # the parent row is flushed first (filing_versions references it); on
             # PostgreSQL a concurrent submission surfaces at that flush
             self._commit_or_conflict(uow, uscc, lambda: (s.flush(), s.add(version)))
-            log.info("filing %s submitted (%s, %s, channel %s)", filing_id, data["kind"], uscc, channel)
+            log.info("filing %s submitted (%s, %s, channel %s)", filing_id, data["kind"], uscc, channel,
+                     extra={"filing_id": str(filing_id)})
             return detail(s, filing, versions=[version], reviews=[], decisions=[])
 
     def _commit_or_conflict(self, uow, uscc: str, before: Callable[[], object] | None = None) -> None:
@@ -151,7 +152,7 @@ class FilingApp(CountyUseCases):
             filing.approved_on = filing.approved_by = filing.forwarded_at = filing.batch_id = None
             filing.decision_outcome = filing.decided_at = filing.late = filing.days_late = None
             self._commit_or_conflict(uow, uscc)
-            log.info("filing %s resubmitted as version %d", filing_id, version)
+            log.info("filing %s resubmitted as version %d", filing_id, version, extra={"filing_id": str(filing_id)})
             return detail(s, filing)
 
     def withdraw(self, principal: Principal, filing_id: str) -> dict:
@@ -170,7 +171,8 @@ class FilingApp(CountyUseCases):
                            wire.withdrawal_request(filing, principal, now),
                            headers={"x-cqo-type": WITHDRAWAL_TYPE},
                            message_id=withdrawal_message_id(filing.id, filing.version))
-                log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version)
+                log.info("filing %s v%d: withdrawal asked of the city", filing.id, filing.version,
+                         extra={"filing_id": str(filing.id)})
             filing.status, filing.updated_at = status, now
             uow.commit()
             return detail(uow.session, filing)
@@ -194,9 +196,10 @@ class FilingApp(CountyUseCases):
                 filing.approved_on, filing.approved_by = day, principal.subject
                 version.wire = wire.wire_message(filing, version)
                 if status == domain.FORWARDED:
-                    Outbox.add(uow, FILINGS_EXCHANGE, filing_routing_key(self.county, filing.kind),
-                               version.wire, headers={"x-cqo-type": "filing"},
-                               message_id=domain.filing_message_id(filing.id, filing.version))
+                    version.forward_message_id = Outbox.add(
+                        uow, FILINGS_EXCHANGE, filing_routing_key(self.county, filing.kind),
+                        version.wire, headers={"x-cqo-type": "filing"},
+                        message_id=domain.filing_message_id(filing.id, filing.version))
                     filing.forwarded_at = now
             else:  # the enterprise hears of it from the city's notify service
                 announcements.filing_returned(uow, filing, s.get(FilingVersion, (filing.id, filing.version)),
@@ -243,15 +246,21 @@ class FilingApp(CountyUseCases):
                                details={"filing_ids": unsealed})
             chunks = list(domain.chunked(rows, size))
             for number, chunk in enumerate(chunks, start=1):
-                Outbox.add(uow, FILINGS_EXCHANGE,
-                           filing_routing_key(self.county, domain.BATCH_ROUTING_KIND),
-                           wire.batch_chunk(batch_id, self.county, number, len(chunks),
-                                            [r.wire for r in chunk]),
-                           headers={"x-cqo-type": "filing.batch"},
-                           message_id=domain.batch_message_id(batch_id, number))
+                message_id = Outbox.add(
+                    uow, FILINGS_EXCHANGE, filing_routing_key(self.county, domain.BATCH_ROUTING_KIND),
+                    wire.batch_chunk(batch_id, self.county, number, len(chunks), [r.wire for r in chunk]),
+                    headers={"x-cqo-type": "filing.batch"},
+                    message_id=domain.batch_message_id(batch_id, number))
+                ids = [r.id for r in chunk]
+                # the current version of each: the one the chunk carries (trace)
+                s.execute(update(FilingVersion)
+                          .where(FilingVersion.filing_id.in_(ids),
+                                 FilingVersion.version == select(Filing.version)
+                                 .where(Filing.id == FilingVersion.filing_id).scalar_subquery())
+                          .values(forward_message_id=message_id)
+                          .execution_options(synchronize_session=False))
                 s.execute(update(Filing)
-                          .where(Filing.id.in_([r.id for r in chunk]),
-                                 Filing.status == domain.APPROVED)
+                          .where(Filing.id.in_(ids), Filing.status == domain.APPROVED)
                           .values(status=domain.FORWARDED, forwarded_at=now, batch_id=batch_id,
                                   updated_at=now)
                           .execution_options(synchronize_session=False))

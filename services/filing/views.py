@@ -7,10 +7,12 @@ from typing import Mapping
 
 from sqlalchemy import func, or_, select
 
+from shared import tracing
 from shared.auth import Principal
 from shared.clock import aware
 from shared.contracts import CATEGORIES, CHANNELS, FILING_KINDS, OUTCOMES
 from shared.errors import Forbidden, NotFound
+from shared.messaging.outbox import written_and_sent
 from shared.validators import ID_TYPE_NAMES
 
 from services.filing import access, domain, notices
@@ -62,6 +64,45 @@ class FilingViews(CountyUseCases):
             filing = load_filing(uow.session, filing_id)
             access.require_reader(principal, self.settings, filing)
             return detail(uow.session, filing)
+
+    def trace(self, principal: Principal, filing_id: str) -> dict:
+        """The hops this county saw of each version (shared/tracing.py): intake,
+        pre-review, its outbox message written and published, the city's decisions as
+        they arrived (with the shovel hop they came by). Officers only (the entrypoint
+        admits no enterprise): a county's own, or a city-wide one."""
+        access.require_reader(principal, self.settings)
+        with self.db.unit_of_work() as uow:
+            s = uow.session
+            load_filing(s, filing_id)
+            versions = s.execute(select(FilingVersion.version, FilingVersion.submitted_at,
+                                        FilingVersion.forward_message_id)
+                                 .where(FilingVersion.filing_id == filing_id)).all()
+            reviews = s.execute(select(Review.version, Review.decision, Review.reviewed_at)
+                                .where(Review.filing_id == filing_id)).all()
+            decisions = s.execute(select(Decision.version, Decision.outcome, Decision.applied,
+                                         Decision.received_at, Decision.message_id,
+                                         Decision.shovelled_at, Decision.shovel)
+                                  .where(Decision.filing_id == filing_id)).all()
+            outbox = written_and_sent(s, (v.forward_message_id for v in versions))
+        hops = []
+        for v in versions:
+            hops.append(tracing.Hop("submitted", v.version, aware(v.submitted_at)))
+            written, sent = outbox.get(v.forward_message_id, (None, None))
+            if written is not None:
+                hops.append(tracing.Hop("outbox_written", v.version, written, v.forward_message_id))
+            if sent is not None:
+                hops.append(tracing.Hop("published", v.version, sent, v.forward_message_id))
+        for r in reviews:
+            hops.append(tracing.Hop("reviewed", r.version, aware(r.reviewed_at),
+                                    detail=domain.REVIEW_DECISIONS.get(r.decision, r.decision)))
+        for d in decisions:
+            if d.shovelled_at is not None:
+                hops.append(tracing.Hop("decision_shovelled", d.version, aware(d.shovelled_at),
+                                        d.message_id, by=d.shovel, precision_s=1))
+            outcome = OUTCOMES.get(d.outcome, d.outcome)
+            hops.append(tracing.Hop("decision_applied", d.version, aware(d.received_at), d.message_id,
+                                    detail=outcome if d.applied else f"{outcome}（已记录，未改变备案状态）"))
+        return tracing.answer(filing_id, site=tracing.COUNTY, county=self.county, hops=hops)
 
     def get_batch(self, principal: Principal, batch_id: str) -> dict:
         access.require_reader(principal, self.settings)

@@ -95,6 +95,12 @@ class LedgerEntry(RegistryBase):
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     appointment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)  # kept while waiting
+    # the filing's trace (shared/tracing.py): the message it came in (the county's id),
+    # the shovel that carried it and when (forward headers), the message of its decision
+    message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    shovelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    shovel: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decision_message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("filing_id", "version", name="uq_ledger_filing_version"),

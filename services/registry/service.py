@@ -98,6 +98,7 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
     @consume(topology.intake_queue(), prefetch=lambda config: int(config.get("INTAKE_PREFETCH") or 2))
     @dead_letter_on_error(CONSUMER)
     def receive_filings(self, body, message):
+        decided = {}
         with self.db.unit_of_work() as uow:
             if not Inbox.first_time(uow, CONSUMER, message.message_id or ""):
                 return  # a redelivery of a message already applied
@@ -108,9 +109,11 @@ class RegistryService(RegisterEndpoints, CampaignEndpoints, RosterEndpoints, Rep
                 intake.withdraw(uow, self.intake_context, body, routing_key=message.routing_key,
                                 message_id=message.message_id, user_id=message.user_id)
             else:
-                intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
-                               message_id=message.message_id, user_id=message.user_id)
+                decided = intake.receive(uow, self.intake_context, body, routing_key=message.routing_key,
+                                         message_id=message.message_id, user_id=message.user_id,
+                                         headers=message.headers)
             uow.commit()
+        intake.log_decided(decided)
 
     @rpc
     def current_appointments(self, after_id=0, limit=current.MAX_LIMIT):

@@ -28,6 +28,7 @@ from nameko.messaging import Consumer, QueueConsumer
 
 from shared.messaging import broker, topology
 from shared.messaging.publisher import ConfirmingPublisher
+from shared.metrics import MESSAGES_CONSUMED
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ class MessageConsumer(Consumer):
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is not None and issubclass(exc_info[0], RequeueMessage):
             self.queue_consumer.requeue_message(message)
+            MESSAGES_CONSUMED.labels(self.queue.name, "requeued").inc()
             return
         if exc_info is not None:
             # an unwrapped handler: nameko has logged it; the message is acked (lost)
@@ -231,6 +233,7 @@ class MessageConsumer(Consumer):
                       self.queue.name, exc_info[0].__name__,
                       (message.properties or {}).get("message_id"))
         self.queue_consumer.ack_message(message)
+        MESSAGES_CONSUMED.labels(self.queue.name, "acked").inc()
 
 
 consume = MessageConsumer.decorator
@@ -295,6 +298,10 @@ class BatchMessageConsumer(MessageConsumer):
                     self.queue_consumer.requeue_message(delivery.message)
                 else:
                     self.queue_consumer.ack_message(delivery.message)
+            requeued = len(requeue)
+            MESSAGES_CONSUMED.labels(self.queue.name, "acked").inc(len(batch) - requeued)
+            if requeued:
+                MESSAGES_CONSUMED.labels(self.queue.name, "requeued").inc(requeued)
         finally:
             done.send()
         return result, exc_info

@@ -31,6 +31,7 @@ from shared.messaging import topology
 from shared.messaging.consumer import Delivery, MessageDecodeError, RequeueMessage
 from shared.messaging.models import DeadLetter
 from shared.messaging.publisher import ConfirmingPublisher
+from shared.metrics import MESSAGES_DEAD_LETTERED, count_after_commit
 
 try:  # marshmallow is a project dependency; keep this module importable without it
     from marshmallow import ValidationError as SchemaValidationError
@@ -160,6 +161,7 @@ def dead_letter(db: Database, delivery: Delivery, consumer: str, exc: BaseExcept
         message_id=delivery.message_id, content_type=delivery.content_type,
         content_encoding=delivery.content_encoding)
     _mark(db, row_id, "published_at")
+    MESSAGES_DEAD_LETTERED.labels(delivery.queue, code).inc()
     log.warning("dead-lettered message %s from %s: [%s] %s", delivery.message_id,
                 delivery.queue, code, reason)
     return row_id
@@ -191,6 +193,7 @@ def set_aside(uow, consumer: str, payload, *, code: str, reason: str,
         headers or {}, code=code, reason=reason, exchange=exchange, routing_key=routing_key,
         queue=queue, consumer=consumer, dead_letter_id=row.id),
         message_id=message_id if message_id and len(message_id) <= 64 else None)
+    count_after_commit(uow.session, MESSAGES_DEAD_LETTERED, queue or consumer, code)
     log.warning("set aside part %s of a message on %s: [%s] %s", message_id, consumer, code, reason)
     return row.id
 

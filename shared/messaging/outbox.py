@@ -9,7 +9,9 @@ transaction as the change; a relay publishes it afterwards (no dual writes).
 The relay publishes due rows in `seq` order with publisher confirms and `mandatory`:
 a batch is written, then all its confirms are awaited (one round trip per batch, not
 per message). A row is marked sent only when the broker confirmed it and did not
-return it as unroutable. Anything else costs the row an attempt and an exponential,
+return it as unroutable; `sent_at` is when its batch was handed to the broker (the
+confirm comes after, and a consumer may already have the message by then: a filing's
+trace must not show it received before it was published). Anything else costs the row an attempt and an exponential,
 capped back-off. A confirm lost with the connection means the message may have
 arrived and will be sent again: delivery is at-least-once, the consumer's inbox
 removes the duplicate.
@@ -31,6 +33,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +47,7 @@ from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
 from shared.messaging import broker, topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection, login_user
+from shared.metrics import OUTBOX_PUBLISHED, count_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,19 @@ class Outbox:
         if not session.info.get(_ARMED):
             session.info[_ARMED] = True
             event.listen(session, "after_commit", _after_commit)
+
+
+def written_and_sent(session, message_ids) -> dict[str, tuple[datetime, datetime | None]]:
+    """message id -> (written, confirmed by the broker or None) of these outbox rows
+    (a filing's trace: rows are never deleted, so a message's times stay readable)."""
+    wanted = sorted({m for m in message_ids if m})
+    found = {}
+    for start in range(0, len(wanted), 500):  # SQLite caps bound parameters
+        found.update((r.message_id, (clock.aware(r.created_at), clock.aware(r.sent_at)))
+                     for r in session.execute(select(
+                         OutboxMessage.message_id, OutboxMessage.created_at, OutboxMessage.sent_at)
+                         .where(OutboxMessage.message_id.in_(wanted[start:start + 500]))))
+    return found
 
 
 # -- publishing ---------------------------------------------------------------------
@@ -348,8 +365,9 @@ class OutboxRelay:
                 rows = self._claim(uow, limit, lock=True)
                 if not rows:
                     return 0, 0
+                handed = clock.now_utc()
                 outcomes, error = self._publish(rows)
-                sent = self._record(uow, rows, outcomes)
+                sent = self._record(uow, rows, outcomes, handed)
                 uow.commit()
         else:
             # SQLite: never hold the write lock across network I/O (under eventlet a
@@ -358,9 +376,10 @@ class OutboxRelay:
                 rows = self._claim(uow, limit, lock=False)
             if not rows:
                 return 0, 0
+            handed = clock.now_utc()
             outcomes, error = self._publish(rows)
             with self.database.unit_of_work() as uow:
-                sent = self._record(uow, rows, outcomes)
+                sent = self._record(uow, rows, outcomes, handed)
                 uow.commit()
         if error is not None:
             self.stats["broker_errors"] += 1
@@ -407,13 +426,21 @@ class OutboxRelay:
                         sum(1 for s, _ in outcomes.values() if s == CONFIRMED), len(rows), error)
             return outcomes, error
 
-    def _record(self, uow: UnitOfWork, rows: list[_Row], outcomes) -> int:
+    def _record(self, uow: UnitOfWork, rows: list[_Row], outcomes, handed: datetime) -> int:
         now = clock.now_utc()
         table = OutboxMessage.__table__
         sent = [r.seq for r in rows if outcomes[r.seq][0] == CONFIRMED]
         if sent:
             uow.session.execute(update(table).where(table.c.seq.in_(sent))
-                                .values(sent_at=now, last_error=None))
+                                .values(sent_at=handed, last_error=None))
+            for exchange, count in Counter(r.exchange for r in rows
+                                           if outcomes[r.seq][0] == CONFIRMED).items():
+                count_after_commit(uow.session, OUTBOX_PUBLISHED, exchange, amount=count)
+            if log.isEnabledFor(logging.DEBUG):
+                for row in rows:
+                    if outcomes[row.seq][0] == CONFIRMED:
+                        log.debug("published %s to %s (%s)", row.message_id, row.exchange,
+                                  row.routing_key, extra={"message_id": row.message_id})
         for row in rows:
             state, error = outcomes[row.seq]
             if state in (CONFIRMED, UNSENT):

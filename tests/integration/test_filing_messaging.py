@@ -238,6 +238,15 @@ def _campaign_round(env, stack, probe):
         assert body["chunks"] == 2 and body["county"] == county
     sent = sorted(f["filing_id"] for body in bodies for f in body["filings"])
     assert sent == sorted(listed[:4])
+    # each filing's trace names the chunk that carried it, written and then published
+    for m, body in zip(messages, bodies):
+        for f in body["filings"]:
+            def carried():
+                hops = stack.get(f"/filings/{f['filing_id']}/trace", token).json()["hops"]
+                return [(h["hop"], h["message_id"]) for h in hops if h["message_id"]]
+            chunk = m.properties["message_id"]
+            fs.wait_for(lambda: carried() == [("outbox_written", chunk), ("published", chunk)],
+                        message=lambda: f"trace of {f['filing_id']}: {carried()}")
     assert all(f["channel"] == "campaign" and f["campaign_year"] == 2026
                for body in bodies for f in body["filings"])
     listing = stack.get("/filings", token, params={"batch_id": batch["batch_id"]}).json()

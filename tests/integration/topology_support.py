@@ -27,6 +27,9 @@ class Site:
     secrets: Path
     address: str  # host:port of AMQP
     management_url: str
+    # where the shovels reach the sites (a TCP proxy that can cut the sites apart);
+    # the services always use `address`
+    shovel_address: str | None = None
 
     @property
     def names(self) -> sites.Names:
@@ -35,7 +38,7 @@ class Site:
     @property
     def options(self) -> list[str]:
         return ["--county", COUNTY, "--county", OTHER, "--prefix", self.prefix,
-                "--amqp-address", self.address]
+                "--amqp-address", self.shovel_address or self.address]
 
     def passwords(self) -> dict[str, str]:
         return json.loads(self.secrets.read_text(encoding="utf-8"))
@@ -52,10 +55,11 @@ class Site:
         return result
 
 
-def site_for(broker, prefix: str, secrets: Path) -> Site:
+def site_for(broker, prefix: str, secrets: Path, shovel_address: str | None = None) -> Site:
     """A layout of prefix `prefix` on the local broker (`broker`: tests.support.infra.Broker)."""
     parts = urlsplit(broker.amqp_uri)
-    return Site(prefix, secrets, f"{parts.hostname}:{parts.port or 5672}", broker.management_url)
+    return Site(prefix, secrets, f"{parts.hostname}:{parts.port or 5672}", broker.management_url,
+                shovel_address)
 
 
 @contextlib.contextmanager
@@ -73,7 +77,7 @@ def applied(site: Site) -> Iterator[Site]:
 
 def layout_of(site: Site) -> sites.Layout:
     return sites.layout([COUNTY, OTHER], site.passwords(), names=site.names,
-                        amqp_address=site.address)
+                        amqp_address=site.shovel_address or site.address)
 
 
 def wait_for_shovels(site: Site, timeout: float = 30) -> None:

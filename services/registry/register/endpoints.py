@@ -5,7 +5,8 @@ from werkzeug.wrappers import Response
 from shared.auth import OFFICERS, ROLES, requires
 from shared.http import JSON_TYPE, http, json_response, load_query
 from shared.openapi import api_doc
-from services.registry.register import awards, ledger, lookup
+from shared.tracing import TraceOut
+from services.registry.register import awards, ledger, lookup, trace
 from services.registry.register.schemas import AwardCheckOut, AwardCheckQuery, EnterpriseOut, LedgerPageOut, LedgerQuery, UsccPath
 
 
@@ -36,3 +37,13 @@ class RegisterEndpoints:
         filters = load_query(request, LedgerQuery)
         with self.db.unit_of_work() as uow:
             return json_response(ledger.ledger(uow, request.principal, filters))
+
+    @http("GET", "/api/v1/filings/<uuid:filing_id>/trace")
+    @requires(*OFFICERS)
+    @api_doc("备案流转记录（市局部分）", response=TraceOut, tags=["备案登记"], errors=[404], description=(
+        "市局记录的该备案各版本的流转环节和时间：经转运到达市局（消息转运的 x-shovelled 头，精确到秒）、"
+        "市局接收、市局作出决定、决定消息已发布，及各环节的消息编号。县局的环节由县局服务回答，"
+        "cqo trace 合并两者。县级监管人员只能查看本县的备案。"))
+    def trace_filing(self, request, filing_id):
+        with self.db.unit_of_work() as uow:
+            return json_response(trace.trace(uow, request.principal, str(filing_id)))

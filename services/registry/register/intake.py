@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,9 @@ from shared.domain.qualification import NOTE, RuleSet
 from shared.errors import CqoError
 from shared.messaging import dead, topology
 from shared.messaging.outbox import Outbox
+from shared.metrics import count_after_commit, counter
 from shared.personal_data import IdCipher, id_hmac, unseal
+from shared.tracing import forwarded
 from shared.validators.person_id import validate_person_id
 from services.registry.domain.register import ACCEPTED, CREATE, END, REJECTED, REPLACE, UPDATE, WAITING, WITHDRAWN, Current, Decision, Reason, decide, ends_on, late_reason
 from services.registry.models import LedgerEntry, parsed
@@ -45,6 +48,10 @@ _filing_schema = FilingMessageSchema()
 _filing_loader = FastLoader(_filing_schema, (_filing_schema._effective_date,))
 _withdrawal_schema = WithdrawalRequestSchema()
 END_REASONS = {"change": "变更", "renewal": "续任", "end": "岗位撤销"}
+# counted when the decision commits; "waiting" = held for its predecessor (decided later,
+# then counted again with its final outcome)
+DECISIONS = counter("cqo_registry_decisions_total",
+                    "Filing decisions recorded by the registry, by outcome", ["outcome"])
 
 
 class MalformedMessage(CqoError):
@@ -102,10 +109,17 @@ def _identity(raw: dict) -> tuple[str, int] | None:
     return None
 
 
+def decision_message_id(answering: str, county: str) -> str:
+    """The id of the decisions message to `county` that answers message `answering`."""
+    return f"decisions:{answering}:{county}"
+
+
 def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str,
-            message_id: str, user_id: str | None = None) -> dict[str, list[dict]]:
+            message_id: str, user_id: str | None = None,
+            headers: dict | None = None) -> dict[str, list[dict]]:
     """Decide every filing of one message; returns the decisions per county (also queued).
-    A message its sender may not send is dead-lettered and audited, and decides nothing."""
+    A message its sender may not send is dead-lettered and audited, and decides nothing.
+    `headers`: the delivery's, whose shovel forward headers the ledger keeps (trace)."""
     if not trust.admit(uow, ctx.trust, body, routing_key=routing_key, message_id=message_id,
                        user_id=user_id):
         return {}
@@ -121,7 +135,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
     session = uow.session
     decisions: dict[str, list[dict]] = defaultdict(list)
 
-    register = LockedRegister.lock(session, items, now)
+    register = LockedRegister.lock(session, items, now, message_id, forwarded(headers))
 
     # an enterprise's filings are applied in the order they reached the county
     items.sort(key=lambda i: (i.data["enterprise"]["uscc"] if i.data else "",
@@ -138,7 +152,7 @@ def receive(uow: UnitOfWork, ctx: IntakeContext, body: dict, *, routing_key: str
 
     for target, answers in decisions.items():
         Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target),
-                   decisions_wire(target, answers), message_id=f"decisions:{message_id}:{target}")
+                   decisions_wire(target, answers), message_id=decision_message_id(message_id, target))
     register.publish_announced()
     return dict(decisions)
 
@@ -326,6 +340,7 @@ def _record(register: LockedRegister, item: Item, decision: Decision, now,
     source = item.data or item.raw
     enterprise = source.get("enterprise")
     enterprise = enterprise if isinstance(enterprise, dict) else {}
+    shovelled = register.forwarded
     row = Row(
         id=None, filing_id=item.filing_id, version=item.version,
         kind=str(source.get("kind") or "")[:16], channel=str(source.get("channel") or "")[:16],
@@ -334,7 +349,8 @@ def _record(register: LockedRegister, item: Item, decision: Decision, now,
         submitted_to_county_on=item.data["submitted_to_county_on"] if item.data else now.date(),
         received_at=now, decided_at=None, outcome=WAITING, reasons="[]", findings="[]",
         late=False, days_late=0, deadline=None, appointment_id=None, payload=None,
-        appointment=None)
+        appointment=None, message_id=register.message_id, decision_message_id=None,
+        shovelled_at=shovelled.at if shovelled else None, shovel=shovelled.by if shovelled else None)
     _settle(register, row, decision, now, appointment, contact=_contact_of(source))
     if decision.outcome == WAITING:
         row.payload = json.dumps(item.raw, ensure_ascii=False)
@@ -360,6 +376,9 @@ def _settle(register: LockedRegister, row: Row, decision: Decision, now,
         reasons.append(late)
     row.outcome = decision.outcome
     row.decided_at = None if decision.outcome == WAITING else now
+    if decision.outcome != WAITING:  # the message this decision goes out in (trace)
+        row.decision_message_id = decision_message_id(register.message_id, row.county)
+    count_after_commit(register.session, DECISIONS, decision.outcome)
     # kept parsed beside their text: the answer and the event read them (`_parsed`)
     row.reasons_parsed = [r.to_dict() for r in reasons]
     row.findings_parsed = [f.to_dict() for f in decision.findings]
@@ -430,7 +449,7 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
         raise WithdrawalRefused(f"撤回申请的县区“{county}”与路由键“{routing_key}”不一致",
                                 code="WITHDRAWAL_COUNTY_MISMATCH")
     session, now = uow.session, clock.now_utc()
-    register = LockedRegister(session)
+    register = LockedRegister(session, message_id)
     session.execute(register.enterprises_locked([data["uscc"]])).all()
     query = select(LEDGER).where(LEDGER.c.filing_id == filing_id, LEDGER.c.version == version)
     if register.postgres:
@@ -455,7 +474,7 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
     else:
         answer = _answer(row, WITHDRAWAL_REPEATED if row.outcome == WITHDRAWN else WITHDRAWAL_TOO_LATE)
     Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(county),
-               decisions_wire(county, [answer]), message_id=f"decisions:{message_id}:{county}")
+               decisions_wire(county, [answer]), message_id=decision_message_id(message_id, county))
     register.publish_announced()
     log.info("withdrawal of filing %s v%d: %s", filing_id, version, answer["outcome"])
     return answer
@@ -464,7 +483,7 @@ def withdraw(uow: UnitOfWork, ctx: IntakeContext, body, *, routing_key: str,
 def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict]]:
     """Reject filings that waited for their predecessor longer than the timeout."""
     session, now = uow.session, clock.now_utc()
-    register = LockedRegister(session)
+    register = LockedRegister(session, str(uuid.uuid4()))  # no message answered: a run of its own
     decisions: dict[str, list[dict]] = defaultdict(list)
     query = select(LEDGER).where(LEDGER.c.outcome == WAITING, LEDGER.c.received_at < older_than)
     if register.postgres:
@@ -477,12 +496,22 @@ def expire_waiting(uow: UnitOfWork, older_than: datetime) -> dict[str, list[dict
     register.flush()
     for target, answers in decisions.items():
         Outbox.add(uow, topology.DECISIONS.name, decision_routing_key(target),
-                   decisions_wire(target, answers))
+                   decisions_wire(target, answers),
+                   message_id=decision_message_id(register.message_id, target))
     register.publish_announced()
     return dict(decisions)
 
 
 DUPLICATE_DELIVERY = Reason("DUPLICATE_DELIVERY", "该备案版本已作出决定，重复报送不重复处理，以下为原决定")
+
+
+def log_decided(decisions: dict[str, list[dict]]) -> None:
+    """One line per decision once it is on record (after the commit), with its filing id
+    as correlation id: the county logs the same id when it applies it."""
+    for county, answers in decisions.items():
+        for answer in answers:
+            log.info("filing %s v%s decided: %s", answer["filing_id"], answer["version"],
+                     answer["outcome"], extra={"filing_id": str(answer["filing_id"]), "county": county})
 
 
 def _answer(row: LedgerEntry, note: Reason | None = None) -> dict:

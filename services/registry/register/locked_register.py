@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from shared import clock
 from shared.db import insert_rows
 from shared.domain.qualification import Certificate, certificate_number
+from shared.tracing import Forwarded
 from services.registry import announcements
 from services.registry.domain.register import ACCEPTED, REJECTED, WAITING, Decision
 from services.registry.models import (Appointment, AuditEntry, CertificateRecheck, Enterprise,
@@ -38,7 +39,7 @@ _APPOINTMENT_CHANGES = ("ended_on", "end_reason", "ended_by_filing_id", "cqo_nam
                         "email", "position", "is_decision_level", "education_level",
                         "title_level", "years_quality_work", "training_certificate")
 _LEDGER_CHANGES = ("outcome", "decided_at", "reasons", "findings", "late", "days_late",
-                   "deadline", "appointment_id", "payload")
+                   "deadline", "appointment_id", "payload", "decision_message_id")
 
 
 class Row(SimpleNamespace):
@@ -77,10 +78,13 @@ class LockedRegister:
     the message's filings, the filings held for a predecessor and the training
     certificates the filings name. Kept up to date in
     memory while the message's filings are applied; `flush` writes what changed in a
-    handful of statements (new appointments first, for the ids the ledger points to)."""
+    handful of statements (new appointments first, for the ids the ledger points to).
+    `message_id` is the message being answered (its decisions' ids derive from it),
+    `forwarded` the shovel hop it came by: both are kept on the ledger rows for the trace."""
 
-    def __init__(self, session):
+    def __init__(self, session, message_id: str | None = None, forwarded: Forwarded | None = None):
         self.session = session
+        self.message_id, self.forwarded = message_id, forwarded
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.enterprises: dict[str, Row] = {}
         self.current: dict[str, Row] = {}
@@ -100,9 +104,10 @@ class LockedRegister:
         self._arrivals = count()
 
     @classmethod
-    def lock(cls, session, items: list[Item], now: datetime) -> "LockedRegister":
+    def lock(cls, session, items: list[Item], now: datetime, message_id: str | None = None,
+             forwarded: Forwarded | None = None) -> "LockedRegister":
         """Create unknown enterprises, lock all of them in USCC order (no deadlocks), load."""
-        register = cls(session)
+        register = cls(session, message_id, forwarded)
         first: dict[str, dict] = {}
         numbers = set()
         for item in items:
