@@ -135,8 +135,15 @@ def state(d: Deployment, cluster: containers.RabbitCluster) -> str:
 
 
 def queue_consumers(d: Deployment, cluster: containers.RabbitCluster) -> dict[str, int]:
-    queues = {q["name"]: q for q in cluster.broker._api("GET", f"/queues/{d.vhost}").json()}
-    return {name: queues.get(name, {}).get("consumers", 0) for name in CONSUMED}
+    """Consumers of each queue on a living node's channel: a quorum queue keeps the
+    killed node's consumers as `suspected_down`, and counts them, until that node is back."""
+    living = {n.node for n in cluster.living}
+    found = dict.fromkeys(CONSUMED, 0)
+    for consumer in cluster.broker._api("GET", f"/consumers/{d.vhost}").json():
+        name = consumer.get("queue", {}).get("name")
+        if name in found and consumer.get("channel_details", {}).get("node") in living:
+            found[name] += 1
+    return found
 
 
 def test_the_city_broker_cluster_loses_a_node_mid_batch(city_cluster, container_postgres_url,
