@@ -53,6 +53,7 @@ from rich.table import Table
 from shared import clock
 from shared.auth import issue_token
 from shared.contracts import county_name
+from shared.messaging.broker import connect, node_uris, with_vhost
 from cqo.runner import PortInUse, probe_port
 from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
 from cqo.demo_notify import DemoChannels, NotifySteps
@@ -97,7 +98,11 @@ class DemoOptions:
 # -- 1. the broker ---------------------------------------------------------------------
 
 def redact(uri: str) -> str:
-    """The URI without its password, for printing."""
+    """The URI without its password(s), for printing (each node of a failover URI)."""
+    return ";".join(_redact_one(node) for node in node_uris(uri)) if ";" in uri else _redact_one(uri)
+
+
+def _redact_one(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.password is None:
         return uri
@@ -126,8 +131,7 @@ def check_broker(amqp_uri: str, timeout: float = 3.0) -> None:
 
     try:
         with Connection(amqp_uri, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
-                                   timeout=timeout)
+            connect(conn, timeout=timeout * len(node_uris(amqp_uri)))  # each node once
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
         raise DemoError(broker_hint(amqp_uri, str(exc) or type(exc).__name__),
                         EXIT_ENVIRONMENT) from None
@@ -140,9 +144,8 @@ class Vhost:
     Without the management API: the broker URI as given, with `warning` set."""
 
     def __init__(self, amqp_uri: str, management_url: str | None = None):
-        parts = urlsplit(amqp_uri)
+        parts = urlsplit(node_uris(amqp_uri)[0])  # a cluster: its first node's management API
         self.user, self.password = parts.username or "guest", parts.password or "guest"
-        self.root = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
         self.given = amqp_uri
         self.management_url = management_url or (
             f"http://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
@@ -174,14 +177,13 @@ class Vhost:
             self.delete()
             self.warning = (
                 f"无法使用 RabbitMQ 管理接口（{redact(self.management_url)}：{type(exc).__name__}），"
-                f"演示将直接使用 AMQP_URI 所指的虚拟主机“{unquote(urlsplit(self.given).path[1:]) or '/'}”，"
+                f"演示将直接使用 AMQP_URI 所指的虚拟主机“{unquote(urlsplit(node_uris(self.given)[0]).path[1:]) or '/'}”，"
                 "可能与该虚拟主机上运行的其他服务共用队列。"
                 "如需隔离，请启用管理插件：rabbitmq-plugins enable rabbitmq_management，"
                 "或用环境变量 RABBITMQ_MANAGEMENT_URL 指定管理接口地址")
             self.uri = self.given
             return self.uri
-        root = urlsplit(self.root)
-        self.uri = urlunsplit((root.scheme, root.netloc, "/" + quote(name, safe=""), "", ""))
+        self.uri = with_vhost(self.given, name)  # every node of a failover URI
         return self.uri
 
     def delete(self) -> bool:

@@ -36,8 +36,10 @@ def start_wait_s(config: dict) -> float:
 def _broker_ready(uri: str) -> None:
     from kombu import Connection
 
+    from shared.messaging.broker import connect
+
     with Connection(uri, connect_timeout=3) as connection:
-        connection.ensure_connection(max_retries=1)
+        connect(connection)  # every node of a cluster once; wait_for_dependencies backs off
 
 
 def _database_ready(url: str) -> None:

@@ -71,8 +71,10 @@ class TopologyDeclarer(DependencyProvider):
 
         from shared.messaging import topology
 
+        from shared.messaging.broker import connect
+
         with Connection(self.container.config[AMQP_URI_CONFIG_KEY]) as connection:
-            connection.ensure_connection(max_retries=5)
+            connect(connection, rounds=6, interval=4.0)  # each node of a cluster, for ~20 s
             topology.declare(connection, self.queues(self.container.config))
 
     def get_dependency(self, worker_ctx):

@@ -14,6 +14,8 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from sqlalchemy import text
 
+from shared.messaging.broker import connect, node_uris
+
 log = logging.getLogger(__name__)
 
 BROKER_TIMEOUT_S = 2.0
@@ -57,9 +59,10 @@ class HealthProbe(DependencyProvider):
 
         try:
             with Connection(self.amqp_uri, connect_timeout=BROKER_TIMEOUT_S) as connection:
-                # one attempt, bounded: a health answer must come before the caller's timeout
-                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
-                                             timeout=BROKER_TIMEOUT_S)
+                # one attempt per node of a cluster, bounded: a health answer must come
+                # before the caller's timeout (a refused node costs nothing, a silent
+                # one its connect timeout)
+                connect(connection, timeout=BROKER_TIMEOUT_S * len(node_uris(self.amqp_uri)))
             ok = True
         except Exception as exc:  # noqa: BLE001
             log.warning("health check: broker unavailable: %s", exc)

@@ -31,6 +31,8 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from shared.messaging.broker import connect, node_uris
+
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -178,8 +180,8 @@ class ScrapeCollector:
                        ["queue"])
         consumers = _gauge("cqo_queue_consumers", "Consumers attached to the queue", ["queue"])
         with Connection(self.provider.amqp_uri, connect_timeout=SOURCE_TIMEOUT_S) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0,
-                                         timeout=SOURCE_TIMEOUT_S)
+            # each node of a cluster once, bounded like the health check
+            connect(connection, timeout=SOURCE_TIMEOUT_S * len(node_uris(self.provider.amqp_uri)))
             for name in self.provider.queues():
                 channel = connection.channel()
                 try:
@@ -236,7 +238,8 @@ class ServiceMetrics(DependencyProvider):
         config = self.container.config
         self.amqp_uri = config.get(AMQP_URI_CONFIG_KEY)
         self.management_url = str(config.get(MANAGEMENT_URL_KEY) or "").strip() or None
-        path = urlsplit(self.amqp_uri or "").path
+        # the first node's: every node of a cluster's failover URI names the same vhost
+        path = urlsplit(node_uris(self.amqp_uri or "")[0] if self.amqp_uri else "").path
         self.vhost = unquote(path[1:]) if len(path) > 1 else "/"
 
     def start(self):

@@ -18,6 +18,8 @@ case "$user$pass" in *'
 } > /etc/rabbitmq/rabbitmq.conf
 if [ -n "${RABBITMQ_ERLANG_COOKIE:-}" ]; then  # a cluster: one cookie for every node
   umask 077
+  # the package made one at build time, read-only (0400): replace it, do not write into it
+  rm -f "$HOME/.erlang.cookie"
   printf '%s' "$RABBITMQ_ERLANG_COOKIE" > "$HOME/.erlang.cookie"
   unset RABBITMQ_ERLANG_COOKIE
 fi

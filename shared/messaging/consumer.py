@@ -26,7 +26,7 @@ from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, HEADER_PR
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, QueueConsumer
 
-from shared.messaging import topology
+from shared.messaging import broker, topology
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.metrics import MESSAGES_CONSUMED
 
@@ -118,6 +118,7 @@ class RawQueueConsumer(QueueConsumer):
 
     def setup(self):
         super().setup()
+        broker.redact_nameko_logs()  # its reconnect warnings name every node of a cluster
         config = self.container.config
         self.publisher = ConfirmingPublisher(config[AMQP_URI_CONFIG_KEY],
                                              ssl=config.get(AMQP_SSL_CONFIG_KEY),

@@ -44,7 +44,7 @@ from sqlalchemy import event, func, select, update
 
 from shared import clock
 from shared.db import Database, UnitOfWork, copy_from_stdin, insert_rows
-from shared.messaging import topology
+from shared.messaging import broker, topology
 from shared.messaging.models import OutboxMessage
 from shared.messaging.publisher import close_connection, login_user
 from shared.metrics import OUTBOX_PUBLISHED, count_after_commit
@@ -223,8 +223,8 @@ class BatchPublisher:
                           connect_timeout=self.connect_timeout,
                           transport_options={"confirm_publish": self.per_message})
         try:
-            # kombu's connect() retries once after 2 s; our callers have their own back-off
-            conn.ensure_connection(max_retries=0)
+            # one attempt per node (a cluster's failover URI); our callers have their own back-off
+            broker.connect(conn)
             channel = conn.channel()
             for exchange in self.declare:
                 exchange(channel).declare()

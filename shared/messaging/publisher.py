@@ -7,7 +7,7 @@ import threading
 
 from kombu import Connection, Producer
 
-from shared.messaging import topology
+from shared.messaging import broker, topology
 
 
 class Unroutable(Exception):
@@ -52,8 +52,8 @@ class ConfirmingPublisher:
         conn = Connection(self.amqp_uri, ssl=self.ssl, heartbeat=0, connect_timeout=5,
                           transport_options={"confirm_publish": True})
         try:
-            # kombu's connect() retries once after 2 s; our callers have their own back-off
-            conn.ensure_connection(max_retries=0)
+            # one attempt per node (a cluster's failover URI); our callers have their own back-off
+            broker.connect(conn)
             channel = conn.channel()
             topology.declare(conn, self.declare)
             self._producer = Producer(channel, on_return=self._on_return)

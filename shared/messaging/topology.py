@@ -132,11 +132,24 @@ def consumer_queue_pattern() -> str:
     return r"^(registry\.intake|filing\.[^.]+\.(decisions|notices)|[a-z]+\.events)$"
 
 
-def policy_definitions(delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Iterator[dict]:
+def nameko_queue_pattern() -> str:
+    """nameko's own queues: the RPC entrypoints' `rpc-<service>`, the RPC proxies'
+    `rpc.reply-<service>-<uuid>` and event handlers' `evt-...` (classic, durable)."""
+    return r"^(rpc-|rpc\.reply-|evt-)"
+
+
+def policy_definitions(delivery_limit: int = DEFAULT_DELIVERY_LIMIT, *,
+                       cluster: bool = False) -> Iterator[dict]:
     """Broker policies: the safety net for a consumer that dies mid-message.
 
     The failure wrapper normally dead-letters with a reason; this only catches a
     message that keeps being requeued (crash loop) after `delivery_limit` deliveries.
+
+    `cluster` (a clustered broker, docs/multisite.md): nameko 2.14 declares its own
+    queues as durable classic queues, which live on one node; when that node dies the
+    queue cannot be declared on another ("home node ... is down"), and nameko's consumer
+    of the RPC entrypoint and replies never comes back. Mirrored on every node, a
+    surviving mirror takes over. (Our own queues are quorum queues and need nothing.)
     """
     yield {
         "name": "cqo-consumer-queues",
@@ -146,6 +159,14 @@ def policy_definitions(delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> Iterator
         "definition": {"delivery-limit": int(delivery_limit),
                        "dead-letter-exchange": DEAD.name},
     }
+    if cluster:
+        yield {
+            "name": "cqo-nameko-queues",
+            "pattern": nameko_queue_pattern(),
+            "apply-to": "queues",
+            "priority": 10,
+            "definition": {"ha-mode": "all", "ha-sync-mode": "automatic"},
+        }
 
 
 def management_endpoint(management_url: str) -> tuple[str, tuple[str, str]]:
@@ -156,11 +177,11 @@ def management_endpoint(management_url: str) -> tuple[str, tuple[str, str]]:
 
 
 def apply_policies(management_url: str, vhost: str,
-                   delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> list[str]:
+                   delivery_limit: int = DEFAULT_DELIVERY_LIMIT, *, cluster: bool = False) -> list[str]:
     """PUT the policies into `vhost` through the management API; returns their names."""
     base, auth = management_endpoint(management_url)
     names = []
-    for policy in policy_definitions(delivery_limit):
+    for policy in policy_definitions(delivery_limit, cluster=cluster):
         body = {k: v for k, v in policy.items() if k != "name"}
         resp = requests.put(f"{base}/api/policies/{quote(vhost, safe='')}/"
                             f"{quote(policy['name'], safe='')}", json=body, auth=auth, timeout=15)

@@ -102,11 +102,14 @@ class Deployment:
     `env` goes to every process, `process_env` to single ones ({"registry": {...},
     "filing_130921": {...}}), e.g. a small BATCH_CHUNK_SIZE for one county.
     `database="sqlite"` gives each process a SQLite file in `workdir` instead.
+    `amqp_uri_for(vhost)` gives the processes' (and the probes') AMQP_URI of the
+    deployment's vhost, e.g. a cluster's failover URI listing every node.
     """
 
     def __init__(self, broker: infra.Broker, postgres_url: str, workdir: Path, *,
                  counties=("130921",), services=("registry",), env: dict | None = None,
                  process_env: dict | None = None, amqp_uri: str | None = None,
+                 amqp_uri_for: Callable[[str], str] | None = None,
                  tag: str = "e2e", database: str = "postgresql"):
         if database not in ("postgresql", "sqlite"):
             raise ValueError(f"unknown database: {database}")
@@ -117,7 +120,7 @@ class Deployment:
         self.vhost = f"cqo_e2e_{tag}_{run}"
         self.schema_prefix = f"e2e_{run}"
         broker.create_vhost(self.vhost)
-        self.amqp_uri = broker.vhost_uri(self.vhost)
+        self.amqp_uri = (amqp_uri_for or broker.vhost_uri)(self.vhost)
         self.keys_dir = self.workdir / "keys"
         self.stack = Stack(self.workdir, amqp_uri=amqp_uri or self.amqp_uri, counties=counties,
                            services=services, database_url=postgres_url,

@@ -259,9 +259,12 @@ def test_malformed_messages_are_dead_lettered_and_the_consumer_goes_on(db, count
             assert effect_rows(db) == [(ids["good"], 1)]
 
             # the operator view, and a replay back to the original routing key
-            listed = list_dead_letters(db)
+            # published_at is marked right after the broker confirmed the copy, which the
+            # watch queue may deliver first: wait for the mark, do not race it
+            listed = wait_for(lambda: (found := list_dead_letters(db))
+                              and all(d["published_at"] is not None for d in found) and found,
+                              what="every dead letter marked published")
             assert {d["message_id"] for d in listed} == set(by_id)
-            assert all(d["published_at"] is not None for d in listed)
             first = next(d for d in listed if d["message_id"] == ids["key"])
             assert replay(db, amqp_uri, first["id"]) == ids["key"]
             # still malformed: dead-lettered again, as a new record

@@ -160,3 +160,125 @@ def postgres() -> Iterator[str]:
     with PostgresContainer(IMAGES["postgres"], username=DB_USER, password=DB_PASSWORD,
                            dbname=DB_NAME, driver=None) as pg:
         yield pg.get_connection_url()
+
+
+# -- a three-node cluster (the clustered city broker, docs/multisite.md) ------------------
+
+@dataclass
+class ClusterNode:
+    """One node of `rabbitmq_cluster()`: host name rmq<i> on the cluster's network, its
+    AMQP and management ports published on free host ports."""
+
+    name: str  # rmq1: the container's host name, the node is rabbit@rmq1
+    container: object = field(repr=False)
+    host: str = "127.0.0.1"
+    amqp_port: int = 0
+    management_port: int = 0
+
+    @property
+    def node(self) -> str:
+        return f"rabbit@{self.name}"
+
+    @property
+    def broker(self) -> Broker:
+        """This node's AMQP (root vhost) and management API."""
+        auth = f"{BROKER_USER}:{BROKER_PASSWORD}"
+        return Broker(f"amqp://{auth}@{self.host}:{self.amqp_port}/",
+                      f"http://{auth}@{self.host}:{self.management_port}")
+
+
+@dataclass
+class RabbitCluster:
+    nodes: list[ClusterNode]
+    killed: set[str] = field(default_factory=set)
+
+    def node(self, name: str) -> ClusterNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    @property
+    def living(self) -> list[ClusterNode]:
+        return [n for n in self.nodes if n.name not in self.killed]
+
+    @property
+    def broker(self) -> Broker:
+        """A living node's management API (vhosts and users are cluster-wide)."""
+        return self.living[0].broker
+
+    def failover_uri(self, vhost: str = "/") -> str:
+        """AMQP_URI listing every node, kombu's failover form."""
+        from shared.messaging.broker import with_vhost
+
+        return with_vhost(";".join(n.broker.amqp_uri for n in self.nodes), vhost)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the node's container (`podman kill`): no clean leave of the cluster."""
+        self.node(name).container.get_wrapped_container().kill()
+        self.killed.add(name)
+
+    def running_nodes(self) -> set[str]:
+        """Node names the cluster (asked through a living node) reports running."""
+        return {n["name"] for n in self.broker._api("GET", "/nodes").json() if n.get("running")}
+
+
+@contextmanager
+def rabbitmq_cluster(size: int = 3, start_timeout: float = 240) -> Iterator[RabbitCluster]:
+    """`size` localhost/cqo-rabbitmq nodes on a network of their own (host names
+    rmq1..rmqN, one Erlang cookie), rmq2.. joined to rmq1, the user BROKER_USER on
+    all; removed afterwards with the network. Only AMQP and management are published,
+    on ports the engine picks (never the host broker's 25672)."""
+    import secrets
+    from concurrent.futures import ThreadPoolExecutor
+
+    from testcontainers.community.rabbitmq import RabbitMqContainer
+    from testcontainers.core.network import Network
+
+    cookie = secrets.token_hex(20)
+    with Network() as network:
+        containers = []
+        for i in range(1, size + 1):
+            name = f"rmq{i}"
+            containers.append(
+                RabbitMqContainer(IMAGES["rabbitmq"], username=BROKER_USER, password=BROKER_PASSWORD)
+                .with_exposed_ports(15672)
+                .with_network(network).with_network_aliases(name)
+                .with_kwargs(hostname=name)
+                .with_env("RABBITMQ_NODENAME", f"rabbit@{name}")
+                .with_env("RABBITMQ_ERLANG_COOKIE", cookie))
+        started: list = []
+        try:
+            # in parallel: each node takes ~10-30 s to boot on a loaded machine
+            with ThreadPoolExecutor(size) as pool:
+                for container in pool.map(lambda c: c.start(), containers):
+                    started.append(container)
+            nodes = [ClusterNode(f"rmq{i}", c, c.get_container_host_ip(), int(c.get_exposed_port(5672)),
+                                 int(c.get_exposed_port(15672)))
+                     for i, c in enumerate(started, 1)]
+            for node in nodes[1:]:
+                for command in ("stop_app", f"join_cluster {nodes[0].node}", "start_app"):
+                    code, out = node.container.exec(["rabbitmqctl", *command.split()])
+                    if code != 0:
+                        raise RuntimeError(f"{node.name}: rabbitmqctl {command}: {out.decode(errors='replace')}")
+            cluster = RabbitCluster(nodes)
+            for node in nodes:
+                _wait_management(node.broker, start_timeout)
+            deadline = time.monotonic() + start_timeout
+            while (running := _running_or_none(cluster)) != {n.node for n in nodes}:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cluster not formed: running {running}")
+                time.sleep(1)
+            yield cluster
+        finally:
+            for container in containers:
+                try:
+                    container.stop()
+                except Exception:  # noqa: BLE001 - never started, or gone already
+                    pass
+
+
+def _running_or_none(cluster: RabbitCluster) -> set[str] | None:
+    import requests
+
+    try:
+        return cluster.running_nodes()
+    except requests.RequestException:
+        return None

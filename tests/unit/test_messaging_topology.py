@@ -147,3 +147,17 @@ def _topic_matches(pattern: str, key: str) -> bool:
 
     regex = re.escape(pattern).replace(r"\*", r"[^.]+").replace(r"\#", r".*")
     return re.fullmatch(regex, key) is not None
+
+
+def test_a_cluster_also_mirrors_namekos_own_classic_queues():
+    policies = {p["name"]: p for p in topology.policy_definitions(cluster=True)}
+    assert set(policies) == {"cqo-consumer-queues", "cqo-nameko-queues"}
+    nameko = policies["cqo-nameko-queues"]
+    assert nameko["definition"] == {"ha-mode": "all", "ha-sync-mode": "automatic"}
+    pattern = re.compile(nameko["pattern"])
+    for name in ("rpc-registry", "rpc.reply-registry-2f1c", "evt-talent-register.filing--notify.on"):
+        assert pattern.match(name), name
+    consumer = re.compile(policies["cqo-consumer-queues"]["pattern"])
+    for name in ("registry.intake", "filing.130921.decisions", "cqo.dead", "talent.events"):
+        assert not pattern.match(name), name  # quorum queues: replicated already
+    assert not any(consumer.match(n) for n in ("rpc-registry", "evt-a-b--c.d"))  # one policy each
