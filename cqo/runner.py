@@ -122,6 +122,23 @@ def _exit_later(seconds: float) -> None:
     threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
 
 
+def _die_with_supervisor(supervisor_pid: int):
+    """preexec_fn of a copy: on Linux it gets SIGTERM when the supervisor dies, even by
+    SIGKILL (PR_SET_PDEATHSIG), instead of serving on as an orphan nobody stops."""
+
+    def arm():
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return  # not Linux: the supervisor's own signal forwarding is all there is
+        if os.getppid() != supervisor_pid:  # it died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 def supervise(args: list[str], processes: int, address: str | None, service: str = "service") -> int:
     """Run `processes` copies of a service sharing one port (SO_REUSEPORT spreads the
     connections); forward SIGTERM/SIGINT to them and return the worst exit code.
@@ -137,7 +154,8 @@ def supervise(args: list[str], processes: int, address: str | None, service: str
         probe_port(address)
     metrics_dir, made_here = metrics.prepare_multiproc_dir(service)
     env = {**os.environ, SHARED_PORT_ENV: "1", metrics.MULTIPROC_ENV: metrics_dir}
-    children = [subprocess.Popen(args, env=env) for _ in range(processes)]
+    children = [subprocess.Popen(args, env=env, preexec_fn=_die_with_supervisor(os.getpid()))
+                for _ in range(processes)]
 
     def forward(signum, frame):
         for child in children:

@@ -59,9 +59,10 @@ def two_processes(broker, postgres_url, tmp_path):
         # both children up: each marks itself live when its container starts
         polling.wait_for(lambda: supervisor.poll() is None and _live_pids(base) == 2, 90,
                          lambda: "two registry processes live:\n" + _tail(log_path))
-        yield base, metrics_dir, amqp_uri, Keys({"DEV_KEYS_DIR": str(tmp_path / "keys")})
-        supervisor.send_signal(signal.SIGTERM)
-        assert supervisor.wait(timeout=40) == 0, _tail(log_path)
+        yield base, metrics_dir, amqp_uri, Keys({"DEV_KEYS_DIR": str(tmp_path / "keys")}), supervisor
+        if supervisor.poll() is None:
+            supervisor.send_signal(signal.SIGTERM)
+            assert supervisor.wait(timeout=40) == 0, _tail(log_path)
     finally:
         if supervisor.poll() is None:
             os.killpg(supervisor.pid, signal.SIGKILL)
@@ -83,7 +84,7 @@ def _tail(path: Path) -> str:
 
 
 def test_both_processes_are_counted_whichever_answers_the_scrape(two_processes):
-    base, metrics_dir, amqp_uri, keys = two_processes
+    base, metrics_dir, amqp_uri, keys, _ = two_processes
     assert not (metrics_dir / "counter_999999.db").exists(), "the earlier run's figures were kept"
     for _ in range(REQUESTS):  # a new connection each: SO_REUSEPORT spreads them over both
         assert requests.get(base + "/api/v1/filings", headers=auth("city_officer"),
@@ -109,3 +110,28 @@ def test_both_processes_are_counted_whichever_answers_the_scrape(two_processes):
         assert len(pick(samples, "cqo_service_process", service="registry")) == 2
         # read once per scrape, not once per process
         assert len(pick(samples, "cqo_outbox_backlog")) == 1
+
+
+def test_the_copies_stop_when_their_supervisor_is_killed(two_processes):
+    """SIGKILL of `cqo serve --processes 2` itself: no orphan keeps serving (each copy asked
+    the kernel for a SIGTERM when its parent dies) and the port is free again."""
+    base, _, _, _, supervisor = two_processes
+    copies = {int(s.labels["pid"]) for s in pick(scrape(base), "cqo_service_process",
+                                                   service="registry")}
+    assert len(copies) == 2
+    supervisor.kill()
+    supervisor.wait(timeout=10)
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie is gone too: the copies were reparented, their reaper may be slow
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+    polling.wait_for(lambda: all(gone(pid) for pid in copies), 40,
+                     lambda: f"copies still running: {[p for p in copies if not gone(p)]}")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base + "/api/v1/health", timeout=5)
