@@ -53,7 +53,8 @@ from rich.table import Table
 from shared import clock
 from shared.auth import issue_token
 from shared.contracts import county_name
-from shared.messaging.broker import connect, node_uris, with_vhost
+from shared.messaging.broker import connect, node_uris, vhost_of, with_vhost
+from shared.messaging.sites import redact_uri as redact  # the URI without its password(s)
 from cqo.runner import PortInUse, probe_port
 from cqo.stack import CITY_PORTS, FIRST_COUNTY_PORT, Stack, StackError
 from cqo.demo_notify import DemoChannels, NotifySteps
@@ -97,19 +98,6 @@ class DemoOptions:
 
 # -- 1. the broker ---------------------------------------------------------------------
 
-def redact(uri: str) -> str:
-    """The URI without its password(s), for printing (each node of a failover URI)."""
-    return ";".join(_redact_one(node) for node in node_uris(uri)) if ";" in uri else _redact_one(uri)
-
-
-def _redact_one(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def broker_hint(amqp_uri: str, error: str) -> str:
     if "ACCESS_REFUSED" in error or "ACCESS-REFUSED" in error.upper():
         return (f"消息服务器 RabbitMQ 拒绝了登录：{redact(amqp_uri)}（{error}）\n"
@@ -131,7 +119,7 @@ def check_broker(amqp_uri: str, timeout: float = 3.0) -> None:
 
     try:
         with Connection(amqp_uri, connect_timeout=timeout) as conn:
-            connect(conn, timeout=timeout * len(node_uris(amqp_uri)))  # each node once
+            connect(conn, timeout=timeout)  # each node once
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
         raise DemoError(broker_hint(amqp_uri, str(exc) or type(exc).__name__),
                         EXIT_ENVIRONMENT) from None
@@ -177,7 +165,7 @@ class Vhost:
             self.delete()
             self.warning = (
                 f"无法使用 RabbitMQ 管理接口（{redact(self.management_url)}：{type(exc).__name__}），"
-                f"演示将直接使用 AMQP_URI 所指的虚拟主机“{unquote(urlsplit(node_uris(self.given)[0]).path[1:]) or '/'}”，"
+                f"演示将直接使用 AMQP_URI 所指的虚拟主机“{vhost_of(self.given)}”，"
                 "可能与该虚拟主机上运行的其他服务共用队列。"
                 "如需隔离，请启用管理插件：rabbitmq-plugins enable rabbitmq_management，"
                 "或用环境变量 RABBITMQ_MANAGEMENT_URL 指定管理接口地址")

@@ -40,6 +40,16 @@ class DatabaseProvider(DependencyProvider):
         return self.database
 
 
+def container_databases(container) -> list[Database]:
+    """The databases of a service container's DatabaseProviders, each once (what the
+    health check and the metrics scrape read)."""
+    found: dict[int, Database] = {}
+    for dependency in container.dependencies:
+        if isinstance(dependency, DatabaseProvider) and dependency.database is not None:
+            found.setdefault(id(dependency.database), dependency.database)
+    return list(found.values())
+
+
 class FromConfig(DependencyProvider):
     """Gives every worker what `build(config)` made once when the container started:
     settings and keys are read at start, not per request.

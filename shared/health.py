@@ -14,7 +14,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from sqlalchemy import text
 
-from shared.messaging.broker import connect, node_uris
+from shared.messaging.broker import connect
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,11 @@ class HealthProbe(DependencyProvider):
         self.amqp_uri = self.container.config.get(AMQP_URI_CONFIG_KEY)
         self._broker_checked = (0.0, False)
 
-    def _databases(self):
-        from shared.dependencies import DatabaseProvider
-
-        return [d.database for d in self.container.dependencies
-                if isinstance(d, DatabaseProvider) and d.database is not None]
-
     def check_databases(self) -> bool | None:
         """None when the service has no database."""
-        databases = self._databases()
+        from shared.dependencies import container_databases
+
+        databases = container_databases(self.container)
         if not databases:
             return None
         try:
@@ -62,7 +58,7 @@ class HealthProbe(DependencyProvider):
                 # one attempt per node of a cluster, bounded: a health answer must come
                 # before the caller's timeout (a refused node costs nothing, a silent
                 # one its connect timeout)
-                connect(connection, timeout=BROKER_TIMEOUT_S * len(node_uris(self.amqp_uri)))
+                connect(connection, timeout=BROKER_TIMEOUT_S)
             ok = True
         except Exception as exc:  # noqa: BLE001
             log.warning("health check: broker unavailable: %s", exc)

@@ -21,7 +21,6 @@ import shutil
 import tempfile
 import time
 from collections import Counter as Tally
-from urllib.parse import unquote, urlsplit
 
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
@@ -31,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from shared.messaging.broker import connect, node_uris
+from shared.messaging.broker import connect, vhost_of
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +180,7 @@ class ScrapeCollector:
         consumers = _gauge("cqo_queue_consumers", "Consumers attached to the queue", ["queue"])
         with Connection(self.provider.amqp_uri, connect_timeout=SOURCE_TIMEOUT_S) as connection:
             # each node of a cluster once, bounded like the health check
-            connect(connection, timeout=SOURCE_TIMEOUT_S * len(node_uris(self.provider.amqp_uri)))
+            connect(connection, timeout=SOURCE_TIMEOUT_S)
             for name in self.provider.queues():
                 channel = connection.channel()
                 try:
@@ -238,25 +237,16 @@ class ServiceMetrics(DependencyProvider):
         config = self.container.config
         self.amqp_uri = config.get(AMQP_URI_CONFIG_KEY)
         self.management_url = str(config.get(MANAGEMENT_URL_KEY) or "").strip() or None
-        # the first node's: every node of a cluster's failover URI names the same vhost
-        path = urlsplit(node_uris(self.amqp_uri or "")[0] if self.amqp_uri else "").path
-        self.vhost = unquote(path[1:]) if len(path) > 1 else "/"
+        self.vhost = vhost_of(self.amqp_uri or "")
 
     def start(self):
         PROCESSES.labels(self.container.service_name).set(1)
 
     # the container's parts the scrape reads
     def databases(self):
-        from shared.dependencies import DatabaseProvider
+        from shared.dependencies import container_databases
 
-        seen, found = set(), []
-        for dependency in self.container.dependencies:
-            database = getattr(dependency, "database", None)
-            if isinstance(dependency, DatabaseProvider) and database is not None \
-                    and id(database) not in seen:
-                seen.add(id(database))
-                found.append(database)
-        return found
+        return container_databases(self.container)
 
     def relays(self):
         from shared.messaging.outbox import OutboxRelayProvider

@@ -154,14 +154,20 @@ def _placed(hop: Hop, same_message: list[Hop]) -> datetime:
     return min(max(hop.at, latest), hop.at + timedelta(seconds=hop.precision_s) - timedelta(microseconds=1))
 
 
+def _by_message(hops: Iterable[Hop]) -> dict[str, list[Hop]]:
+    """The hops that name a message, grouped by it."""
+    groups: dict[str, list[Hop]] = {}
+    for h in hops:
+        if h.message_id:
+            groups.setdefault(h.message_id, []).append(h)
+    return groups
+
+
 def order(hops: Iterable[Hop]) -> list[Hop]:
     """Each version's hops in time order (the path order breaks ties); duplicates (the
     same hop, message and time reported twice) once."""
     unique = list(dict.fromkeys(hops))
-    by_message: dict[str, list[Hop]] = {}
-    for h in unique:
-        if h.message_id:
-            by_message.setdefault(h.message_id, []).append(h)
+    by_message = _by_message(unique)
     placed = {h: _placed(h, by_message.get(h.message_id, [])) if h.message_id else h.at for h in unique}
     return sorted(unique, key=lambda h: (h.version, placed[h], RANK.get(h.hop, len(RANK)), h.site))
 
@@ -170,11 +176,7 @@ def clock_notes(hops: Iterable[Hop], show=lambda at: at.isoformat()) -> list[str
     """A hop of a message that is earlier than one the message must have passed before
     it (beyond the later one's precision): the two sites' clocks disagree."""
     notes = []
-    by_message: dict[str, list[Hop]] = {}
-    for h in hops:
-        if h.message_id:
-            by_message.setdefault(h.message_id, []).append(h)
-    for group in by_message.values():
+    for group in _by_message(hops).values():
         for later in group:
             # the latest hop of another site that the message passed before this one
             passed = [h for h in group if h.site != later.site

@@ -12,7 +12,7 @@ time. `connect` tries each node once per round instead.
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from shared.messaging.sites import redact_uri
 
@@ -32,16 +32,26 @@ def with_vhost(amqp_uri: str, vhost: str) -> str:
     return ";".join(out)
 
 
+def vhost_of(amqp_uri: str) -> str:
+    """The virtual host of an AMQP_URI (its first node's: every node names the same)."""
+    nodes = node_uris(amqp_uri)
+    return unquote(urlsplit(nodes[0]).path[1:] if nodes else "") or "/"
+
+
 def connect(connection, *, rounds: int = 1, interval: float = 0.0,
             timeout: float | None = None):
     """Connect a kombu `connection`, trying every node of its failover list once per
     round (the next node at once, `interval` seconds between rounds); raises the last
-    error when no node answered. With one node: `rounds` attempts."""
+    error when no node answered. With one node: `rounds` attempts. `timeout` bounds each
+    node's attempt (a refused node costs nothing, a silent one up to that), so the whole
+    call takes at most `timeout` times the attempts."""
     nodes = max(1, len(connection.alt or ()))
+    attempts = max(1, rounds) * nodes
     # kombu switches to the next node in its errback and sleeps only after a full cycle
-    return connection.ensure_connection(max_retries=max(1, rounds) * nodes - 1,
+    return connection.ensure_connection(max_retries=attempts - 1,
                                         interval_start=interval, interval_step=0,
-                                        interval_max=interval, timeout=timeout)
+                                        interval_max=interval,
+                                        timeout=None if timeout is None else timeout * attempts)
 
 
 class RedactUris(logging.Filter):

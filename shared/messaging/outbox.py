@@ -429,18 +429,17 @@ class OutboxRelay:
     def _record(self, uow: UnitOfWork, rows: list[_Row], outcomes, handed: datetime) -> int:
         now = clock.now_utc()
         table = OutboxMessage.__table__
-        sent = [r.seq for r in rows if outcomes[r.seq][0] == CONFIRMED]
+        confirmed = [r for r in rows if outcomes[r.seq][0] == CONFIRMED]
+        sent = [r.seq for r in confirmed]
         if sent:
             uow.session.execute(update(table).where(table.c.seq.in_(sent))
                                 .values(sent_at=handed, last_error=None))
-            for exchange, count in Counter(r.exchange for r in rows
-                                           if outcomes[r.seq][0] == CONFIRMED).items():
+            for exchange, count in Counter(r.exchange for r in confirmed).items():
                 count_after_commit(uow.session, OUTBOX_PUBLISHED, exchange, amount=count)
             if log.isEnabledFor(logging.DEBUG):
-                for row in rows:
-                    if outcomes[row.seq][0] == CONFIRMED:
-                        log.debug("published %s to %s (%s)", row.message_id, row.exchange,
-                                  row.routing_key, extra={"message_id": row.message_id})
+                for row in confirmed:
+                    log.debug("published %s to %s (%s)", row.message_id, row.exchange,
+                              row.routing_key, extra={"message_id": row.message_id})
         for row in rows:
             state, error = outcomes[row.seq]
             if state in (CONFIRMED, UNSENT):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from tests.support import polling
 from tests.support.infra import Broker
 
 PODMAN_SOCKET = Path("/run/podman/podman.sock")
@@ -261,11 +262,10 @@ def rabbitmq_cluster(size: int = 3, start_timeout: float = 240) -> Iterator[Rabb
             cluster = RabbitCluster(nodes)
             for node in nodes:
                 _wait_management(node.broker, start_timeout)
-            deadline = time.monotonic() + start_timeout
-            while (running := _running_or_none(cluster)) != {n.node for n in nodes}:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"cluster not formed: running {running}")
-                time.sleep(1)
+            everyone = {n.node for n in nodes}
+            polling.wait_for(lambda: _running_or_none(cluster) == everyone, start_timeout,
+                             lambda: f"the cluster formed: running {_running_or_none(cluster)}",
+                             interval=1)
             yield cluster
         finally:
             for container in containers:
